@@ -1,0 +1,70 @@
+// The only file of the library that calls OpenBLAS and LAPACKE. Everything above it uses
+// these thin, typed wrappers, so the C interface (and its integer widths) stays in one place.
+import COpenBLAS
+
+/// Whether a GEMM operand is used as stored or transposed.
+public enum Transpose: Sendable, Equatable {
+    case none
+    case transposed
+
+    var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
+}
+
+enum BLAS {
+    /// `c = alpha·op(a)·op(b) + beta·c`, row-major; `op(a)` is m×k, `op(b)` is k×n, `c` is m×n.
+    @inline(__always)
+    static func sgemm(
+        _ transA: Transpose, _ transB: Transpose,
+        m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, transA.cblas, transB.cblas,
+            blasint(m), blasint(n), blasint(k), alpha,
+            a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+    }
+
+    /// Singular values (descending) of a row-major m×n Double matrix, which is overwritten.
+    /// Returns LAPACK's `info`.
+    static func dgesddValues(
+        _ a: UnsafeMutablePointer<Double>, m: Int, n: Int, into s: UnsafeMutablePointer<Double>
+    ) -> Int {
+        var u = 0.0
+        var vt = 0.0
+        let info = LAPACKE_dgesdd(
+            LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "N")), Int32(m), Int32(n),
+            a, Int32(n), s, &u, 1, &vt, 1)
+        return Int(info)
+    }
+
+    /// Eigenvalues (ascending) of a symmetric row-major n×n Double matrix, which is overwritten.
+    /// Returns LAPACK's `info`.
+    static func dsyevdValues(
+        _ a: UnsafeMutablePointer<Double>, n: Int, into w: UnsafeMutablePointer<Double>
+    ) -> Int {
+        Int(LAPACKE_dsyevd(
+            LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "N")), Int8(UInt8(ascii: "U")),
+            Int32(n), a, Int32(n), w))
+    }
+
+    /// Householder QR of a row-major m×n (m ≥ n) Double matrix, replaced by the explicit
+    /// m×n orthonormal factor Q. Returns LAPACK's `info` (of the first routine that failed).
+    static func dorthonormalFactor(_ a: UnsafeMutablePointer<Double>, m: Int, n: Int) -> Int {
+        var tau = [Double](repeating: 0, count: n)
+        let info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, Int32(m), Int32(n), a, Int32(n), &tau)
+        if info != 0 { return Int(info) }
+        return Int(LAPACKE_dorgqr(
+            LAPACK_ROW_MAJOR, Int32(m), Int32(n), Int32(n), a, Int32(n), &tau))
+    }
+
+    // MARK: OpenBLAS configuration
+
+    static var numThreads: Int { Int(openblas_get_num_threads()) }
+    static func setNumThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    static var numProcs: Int { Int(openblas_get_num_procs()) }
+    static var config: String { openblas_get_config().map { String(cString: $0) } ?? "unknown" }
+    static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+    static var parallelMode: Int { Int(openblas_get_parallel()) }
+}

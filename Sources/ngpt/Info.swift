@@ -1,0 +1,25 @@
+import ArgumentParser
+import NGPT
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the BLAS configuration: build, core kernel, thread counts.")
+
+    @Option(help: "Threads for BLAS and the library's parallel loops (default: OPENBLAS_NUM_THREADS, else all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
+    }
+
+    func run() throws {
+        if let t = threads { Threads.set(t) }
+        let blas = Threads.blasDescription
+        print("ngpt \(ngptVersion)")
+        print("blas config:      \(blas.config)")
+        print("blas core:        \(blas.core)")
+        print("blas threads:     \(blas.threads)")
+        print("library threads:  \(Threads.count)")
+        print("processors:       \(blas.processors)")
+    }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+import NGPT
+
+@main
+struct NGPTCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ngpt",
+        abstract: "Train and study the normalized Transformer (nGPT) beside a baseline GPT on the CPU.",
+        version: ngptVersion,
+        subcommands: [Info.self]
+    )
+}
