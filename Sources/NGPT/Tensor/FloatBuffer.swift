@@ -1,0 +1,80 @@
+/// A fixed-size, zero-initialised block of float32 memory owned by a class, for the model's
+/// parameters, gradients, optimiser moments and activations: allocated once, never resized, and
+/// handed to kernels as a raw pointer. Outside the library it is read and written through
+/// ``Tensor`` copies.
+public final class FloatBuffer: @unchecked Sendable {
+    public let count: Int
+    let base: UnsafeMutablePointer<Float>
+
+    public init(count: Int) {
+        precondition(count >= 0, "negative buffer size \(count)")
+        self.count = count
+        base = .allocate(capacity: max(count, 1))
+        base.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    deinit { base.deallocate() }
+
+    /// Sets every element to zero.
+    public func zero() { base.update(repeating: 0, count: count) }
+
+    /// A copy of elements `range`.
+    public func copy(_ range: Range<Int>) -> [Float] {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "range \(range) of \(count)")
+        return Array(UnsafeBufferPointer(start: base + range.lowerBound, count: range.count))
+    }
+
+    /// Overwrites elements starting at `offset` with `values`.
+    public func write(_ values: [Float], at offset: Int) {
+        precondition(offset >= 0 && offset + values.count <= count, "write of \(values.count) at \(offset) into \(count)")
+        values.withUnsafeBufferPointer { (base + offset).update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    /// Copies all elements from a buffer of the same size.
+    public func assign(from other: FloatBuffer) {
+        precondition(other.count == count, "assigning \(other.count) elements to \(count)")
+        base.update(from: other.base, count: count)
+    }
+
+    public subscript(i: Int) -> Float {
+        get { precondition(i >= 0 && i < count, "index \(i) of \(count)"); return base[i] }
+        set { precondition(i >= 0 && i < count, "index \(i) of \(count)"); base[i] = newValue }
+    }
+
+    /// All elements as an array.
+    public var array: [Float] { copy(0..<count) }
+}
+
+/// A flat buffer laid out by a ``ParameterLayout``: the parameters, their gradients, or an
+/// optimiser moment. Named views copy in and out as ``Tensor``s.
+public final class ParameterBuffer: @unchecked Sendable {
+    public let layout: ParameterLayout
+    public let storage: FloatBuffer
+
+    public init(layout: ParameterLayout) {
+        self.layout = layout
+        self.storage = FloatBuffer(count: layout.count)
+    }
+
+    var base: UnsafeMutablePointer<Float> { storage.base }
+
+    /// The tensor called `name` (a copy), or nil when the model has no such parameter.
+    public func tensor(_ name: String) -> Tensor? {
+        guard let e = layout.entry(name) else { return nil }
+        return Tensor(shape: e.shape, scalars: storage.copy(e.range))
+    }
+
+    /// Overwrites the tensor called `name`; the name must exist and the shape match.
+    public func set(_ name: String, _ t: Tensor) {
+        guard let e = layout.entry(name) else { preconditionFailure("no parameter named \(name)") }
+        precondition(e.shape == t.shape, "\(name): shape \(t.shape), expected \(e.shape)")
+        storage.write(t.scalars, at: e.offset)
+    }
+
+    /// Every parameter as (name, tensor) in layout order.
+    public var namedTensors: [(name: String, tensor: Tensor)] {
+        layout.entries.map { ($0.name, Tensor(shape: $0.shape, scalars: storage.copy($0.range))) }
+    }
+
+    public func zero() { storage.zero() }
+}

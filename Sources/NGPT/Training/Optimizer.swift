@@ -1,0 +1,126 @@
+import Foundation
+
+/// AdamW with PyTorch's semantics (spec §7), over the flat parameter buffer.
+///
+/// One step: clip the global gradient norm; for every parameter, decoupled weight decay
+/// `p ← p − lr·wd·p` (rank ≥ 2 tensors only), then Adam with bias correction. The two moments
+/// share the parameters' layout, so a checkpoint stores them as named tensors.
+public final class AdamW {
+    public var beta1: Float
+    public var beta2: Float
+    public var epsilon: Float
+    public var weightDecay: Float
+    /// Largest allowed global gradient norm; `nil` or ≤ 0 turns clipping off.
+    public var clip: Float?
+    /// Steps taken so far (`t` of the bias correction is `step + 1` during a step).
+    public private(set) var step: Int = 0
+    public let firstMoment: ParameterBuffer
+    public let secondMoment: ParameterBuffer
+
+    public init(layout: ParameterLayout, weightDecay: Float, clip: Float? = 1,
+                beta1: Float = 0.9, beta2: Float = 0.95, epsilon: Float = 1e-8) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.clip = clip
+        firstMoment = ParameterBuffer(layout: layout)
+        secondMoment = ParameterBuffer(layout: layout)
+    }
+
+    /// Restores the step count (with the moments, from a checkpoint).
+    public func restore(step: Int) {
+        precondition(step >= 0, "negative optimiser step \(step)")
+        self.step = step
+    }
+
+    /// The global L2 norm of the gradients, accumulated in Double.
+    public static func gradientNorm(_ gradients: ParameterBuffer) -> Float {
+        let g = gradients.base
+        var ss = 0.0
+        for i in 0..<gradients.layout.count { ss += Double(g[i]) * Double(g[i]) }
+        return Float(ss.squareRoot())
+    }
+
+    /// Applies one update to `parameters` from `gradients` (which are clipped in place) at
+    /// learning rate `lr`. Returns the gradient norm before clipping.
+    @discardableResult
+    public func update(_ parameters: ParameterBuffer, gradients: ParameterBuffer, lr: Float) -> Float {
+        precondition(parameters.layout == firstMoment.layout && gradients.layout == firstMoment.layout,
+                     "optimiser, parameters and gradients must share one layout")
+        let norm = Self.gradientNorm(gradients)
+        let g = gradients.base, p = parameters.base
+        if let clip, clip > 0, norm > clip {
+            let k = clip / (norm + 1e-6)
+            for i in 0..<gradients.layout.count { g[i] *= k }
+        }
+        step += 1
+        let t = Double(step)
+        let c1 = Float(1 - pow(Double(beta1), t)), c2 = Float(1 - pow(Double(beta2), t))
+        let m = firstMoment.base, v = secondMoment.base
+        let (b1, b2, eps) = (beta1, beta2, epsilon)
+        for e in parameters.layout.entries {
+            let decay = e.decays ? 1 - lr * weightDecay : 1
+            for i in e.range {
+                p[i] *= decay
+                m[i] = b1 * m[i] + (1 - b1) * g[i]
+                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                p[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
+            }
+        }
+        return norm
+    }
+}
+
+/// Linear warm-up then cosine decay (spec §7), with `t` counted from 0:
+/// `lr(t) = maxLR·t/W` for `t < W`, else `minLR + ½(1 + cos(π·(t−W)/(total−W)))·(maxLR − minLR)`.
+public struct LearningRateSchedule: Codable, Sendable, Equatable {
+    public var maxLR: Double
+    public var warmup: Int
+    public var total: Int
+    public var minLR: Double
+
+    public init(maxLR: Double, warmup: Int, total: Int, minLR: Double = 0) {
+        self.maxLR = maxLR
+        self.warmup = warmup
+        self.total = total
+        self.minLR = minLR
+    }
+
+    public func lr(at t: Int) -> Double {
+        if t < warmup { return maxLR * Double(t) / Double(warmup) }
+        guard total > warmup else { return minLR }
+        let progress = min(1, Double(t - warmup) / Double(total - warmup))
+        return minLR + 0.5 * (1 + cos(Double.pi * progress)) * (maxLR - minLR)
+    }
+}
+
+/// A model's training recipe (spec §7): GPT decays weights and warms up; nGPT does neither.
+public struct TrainingRecipe: Codable, Sendable, Equatable {
+    public var learningRate: Double
+    public var weightDecay: Double
+    /// Warm-up steps as a fraction of the run's total steps.
+    public var warmupFraction: Double
+    public var minLR: Double
+    public var clip: Double
+    public var beta1: Double
+    public var beta2: Double
+    public var epsilon: Double
+
+    /// GPT: lr 2e-3, weight decay 0.1, warm-up over the first 1/15 of the steps (100 of 1,500,
+    /// as in the calibration runs of `shared/notes`), cosine to 0, clip 1.
+    public static let gpt = TrainingRecipe(learningRate: 2e-3, weightDecay: 0.1, warmupFraction: 1.0 / 15,
+                                           minLR: 0, clip: 1, beta1: 0.9, beta2: 0.95, epsilon: 1e-8)
+    /// nGPT: lr 8e-3 (its best at d 128 on byte-level text; nGPT wants a higher rate than GPT),
+    /// no weight decay, no warm-up, cosine to 0, clip 1.
+    public static let ngpt = TrainingRecipe(learningRate: 8e-3, weightDecay: 0, warmupFraction: 0,
+                                            minLR: 0, clip: 1, beta1: 0.9, beta2: 0.95, epsilon: 1e-8)
+
+    public static func `default`(for kind: ModelKind) -> TrainingRecipe { kind == .gpt ? .gpt : .ngpt }
+
+    /// The schedule for a run of `steps` steps.
+    public func schedule(steps: Int) -> LearningRateSchedule {
+        LearningRateSchedule(maxLR: learningRate, warmup: Int((warmupFraction * Double(steps)).rounded()),
+                             total: steps, minLR: minLR)
+    }
+}
