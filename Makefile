@@ -1,0 +1,47 @@
+# swift-ngpt: set-up, build, test and benchmark entry points.
+SWIFT ?= swift
+APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config bible-kjv
+CORPUS_DIR := data/kjv
+
+.PHONY: setup deps build release test bench info clean corpus
+
+## setup: install the system packages if missing, build the release binary
+setup: deps release corpus
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $$missing; \
+	else echo "system packages present: $(APT_PACKAGES)"; fi
+
+## corpus: the King James text (Debian's bible-kjv) as the built-in default corpus
+corpus: $(CORPUS_DIR)/kjv.txt
+
+$(CORPUS_DIR)/kjv.txt:
+	@mkdir -p $(CORPUS_DIR)
+	bible Gen1:1-Rev22:21 > $@.tmp && mv $@.tmp $@
+	@wc -c $@
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release
+	@echo "binary: $$($(SWIFT) build -c release --show-bin-path)/ngpt"
+
+## test: the whole test suite (debug build)
+test:
+	$(SWIFT) test
+
+## bench: the ordo-one/benchmark targets under Benchmarks/ (release builds)
+bench:
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+
+info: release
+	$$($(SWIFT) build -c release --show-bin-path)/ngpt info
+
+clean:
+	rm -rf .build Benchmarks/.build
