@@ -59,3 +59,29 @@ func attentionBackward(_ dqkv: FloatPointer, _ scratch: FloatPointer, _ dout: Co
         GEMM.multiply(ds, square, .transposed, q, head, .none, dq + c, head, beta: 1)
     }
 }
+
+/// Attention of one new position against a key/value cache (decoding): for each head,
+/// scores_j = scale·q_h·k_j,h for the `length` cached positions j (the new one included), then
+/// out_h = Σ_j softmax(scores)_j · v_j,h. `keys`/`values` are (capacity, C); `scores` holds
+/// `length` floats. Forward only: generation needs no backward.
+func cachedAttentionForward(_ out: FloatPointer, _ q: ConstFloatPointer, _ keys: ConstFloatPointer,
+                            _ values: ConstFloatPointer, _ scores: FloatPointer,
+                            length: Int, width c: Int, heads h: Int, scale: Float) {
+    let dk = c / h
+    for head in 0..<h {
+        let qh = q + head * dk
+        var m = -Float.infinity
+        for j in 0..<length {
+            scores[j] = scale * dot(qh, keys + j * c + head * dk, dk)
+            m = max(m, scores[j])
+        }
+        var sum: Float = 0
+        for j in 0..<length { scores[j] = expf(scores[j] - m); sum += scores[j] }
+        let o = out + head * dk
+        o.update(repeating: 0, count: dk)
+        for j in 0..<length {
+            let w = scores[j] / sum, v = values + j * c + head * dk
+            for i in 0..<dk { o[i] += w * v[i] }
+        }
+    }
+}

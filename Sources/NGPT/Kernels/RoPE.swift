@@ -28,29 +28,30 @@ public struct RoPETable: Sendable {
 }
 
 /// Rotates, in place, every head of the q and k columns of a (N, ld) buffer whose rows are
-/// positions `0..<T` of consecutive sequences. Columns `column0 + h·dk ..< column0 + (h+1)·dk` of
+/// positions `start..<start + T` of consecutive sequences (`start` is 0 except when decoding
+/// one position at a time with a key/value cache). Columns `column0 + h·dk ..< column0 + (h+1)·dk` of
 /// each of `blocks` consecutive C-wide blocks (q then k) are rotated:
 /// out[2i] = x[2i]·c − x[2i+1]·s, out[2i+1] = x[2i]·s + x[2i+1]·c.
 func ropeForward(_ x: FloatPointer, _ table: RoPETable, rows n: Int, sequence t: Int, heads h: Int,
-                 rowStride ld: Int, blocks: Int) {
-    rotate(x, table, rows: n, sequence: t, heads: h, rowStride: ld, blocks: blocks, sign: 1)
+                 rowStride ld: Int, blocks: Int, start: Int = 0) {
+    rotate(x, table, rows: n, sequence: t, heads: h, rowStride: ld, blocks: blocks, start: start, sign: 1)
 }
 
 /// Backward of the rotation: the gradient is rotated by the inverse (transposed) rotation,
 /// dx[2i] = d[2i]·c + d[2i+1]·s, dx[2i+1] = −d[2i]·s + d[2i+1]·c. In place.
 func ropeBackward(_ dx: FloatPointer, _ table: RoPETable, rows n: Int, sequence t: Int, heads h: Int,
                   rowStride ld: Int, blocks: Int) {
-    rotate(dx, table, rows: n, sequence: t, heads: h, rowStride: ld, blocks: blocks, sign: -1)
+    rotate(dx, table, rows: n, sequence: t, heads: h, rowStride: ld, blocks: blocks, start: 0, sign: -1)
 }
 
 private func rotate(_ x: FloatPointer, _ table: RoPETable, rows n: Int, sequence t: Int, heads h: Int,
-                    rowStride ld: Int, blocks: Int, sign: Float) {
+                    rowStride ld: Int, blocks: Int, start: Int, sign: Float) {
     let dk = table.headWidth, half = dk / 2, c = h * dk
-    precondition(t <= table.positions, "RoPE table covers \(table.positions) positions, need \(t)")
+    precondition(start + t <= table.positions, "RoPE table covers \(table.positions) positions, need \(start + t)")
     table.cos.withUnsafeBufferPointer { cosTable in
         table.sin.withUnsafeBufferPointer { sinTable in
             for r in 0..<n {
-                let p = r % t
+                let p = start + r % t
                 let cs = cosTable.baseAddress! + p * half, sn = sinTable.baseAddress! + p * half
                 for block in 0..<blocks {
                     for head in 0..<h {

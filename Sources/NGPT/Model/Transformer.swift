@@ -40,7 +40,7 @@ public final class Transformer {
     let blocks: [any TransformerBlock]
     let layerOffsets: [LayerParameterOffsets]
     private var acts: Activations?
-    private var rope: RoPETable
+    private(set) var rope: RoPETable
 
     /// A model with parameters initialised per spec §5 (and, for nGPT, normalised per §6)
     /// from `seed`.

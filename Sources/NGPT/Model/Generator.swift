@@ -1,0 +1,207 @@
+import Foundation
+
+/// How the next token is drawn from the logits.
+public struct SamplingOptions: Sendable, Equatable {
+    /// Softmax temperature; 0 picks the most likely token (greedy).
+    public var temperature: Float
+    /// Keep only the `topK` most likely tokens (nil: all).
+    public var topK: Int?
+    public var seed: UInt64
+
+    public init(temperature: Float = 1, topK: Int? = nil, seed: UInt64 = 0) {
+        self.temperature = temperature
+        self.topK = topK
+        self.seed = seed
+    }
+
+    /// Draws a token from `logits` with `rng`.
+    public func sample(_ logits: [Float], using rng: inout SeededGenerator) -> Int {
+        if temperature <= 0 { return logits.indices.max { logits[$0] < logits[$1] }! }
+        var order = Array(logits.indices)
+        if let k = topK, k > 0, k < logits.count {
+            order.sort { logits[$0] > logits[$1] }
+            order.removeLast(logits.count - k)
+        }
+        let m = order.map { logits[$0] }.max()!
+        let weights = order.map { Foundation.exp(Double(logits[$0] - m) / Double(temperature)) }
+        var u = rng.nextUniform() * weights.reduce(0, +)
+        for (i, w) in zip(order, weights) {
+            u -= w
+            if u < 0 { return i }
+        }
+        return order.last!
+    }
+}
+
+/// Autoregressive decoding with a key/value cache: each new token costs one position's work
+/// instead of a forward pass over the whole window.
+///
+/// The window is the model's training context, as in nanoGPT: once a sequence is longer, the
+/// logits of the next token are those of the last `context` tokens. Past that point the cache is
+/// rebuilt from the cropped window at every step (RoPE positions shift), which gives exactly
+/// what an uncached forward pass over the cropped window gives.
+public final class Generator {
+    public let model: Transformer
+    /// The longest window attended to (the model's context).
+    public let window: Int
+    private var tokens: [Int] = []
+    private let buffer: FloatBuffer
+    private let keys: [Int], values: [Int]          // per layer: (window, C)
+    private let x: Int, a: Int, qkv: Int, attY: Int, branch: Int, xMid: Int, uv: Int, h: Int
+    private let unit: Int, scores: Int, logits: Int, logitsRaw: Int, stats: Int, scalers: [Int], sz: Int
+
+    public init(model: Transformer) {
+        self.model = model
+        let c = model.config
+        let window = c.context
+        self.window = window
+        let (d, f, v, l) = (c.width, c.hiddenWidth, c.vocabularySize, c.layers)
+        var k = Carver()
+        var keys = [Int](), values = [Int]()
+        for _ in 0..<l { keys.append(k.take(window * d)); values.append(k.take(window * d)) }
+        self.keys = keys
+        self.values = values
+        x = k.take(d); a = k.take(d); qkv = k.take(3 * d); attY = k.take(d); branch = k.take(d)
+        xMid = k.take(d); uv = k.take(2 * f); h = k.take(f); unit = k.take(2 * d); scores = k.take(window)
+        logits = k.take(v); logitsRaw = k.take(v); stats = k.take(2 * c.heads + 8); sz = k.take(v)
+        var scalers = [Int]()
+        for _ in 0..<l { scalers.append(k.take(3 * d + 2 * f)) }
+        self.scalers = scalers
+        buffer = FloatBuffer(count: k.total)
+        reset()
+    }
+
+    private func p(_ o: Int) -> FloatPointer { buffer.base + o }
+
+    /// Forgets the sequence; the next ``append(_:)`` starts at position 0. Reads the model's
+    /// current scalers, so a model trained further can be decoded again after a reset.
+    public func reset() {
+        tokens.removeAll()
+        guard model.config.kind == .ngpt else { return }
+        let c = model.config, params = model.parameters.base
+        for (l, w) in model.layerOffsets.enumerated() {
+            let s = p(scalers[l])
+            scalerForward(s, w.attnAlpha.map { params + $0 }, c.alpha, count: c.width)
+            scalerForward(s + c.width, w.mlpAlpha.map { params + $0 }, c.alpha, count: c.width)
+            scalerForward(s + 2 * c.width, w.sqk.map { params + $0 }, c.sqk, count: c.width)
+            scalerForward(s + 3 * c.width, w.suv.map { params + $0 }, c.suv, count: 2 * c.hiddenWidth)
+        }
+        scalerForward(p(sz), model.layout.optionalOffset("sz").map { params + $0 }, c.sz, count: c.vocabularySize)
+    }
+
+    /// Feeds `prompt` from an empty sequence and returns the logits for the token after it.
+    public func prime(_ prompt: [Int]) throws -> [Float] {
+        guard !prompt.isEmpty else { throw ModelInputError.emptyBatch }
+        reset()
+        var out = [Float]()
+        for t in prompt { out = try append(t) }
+        return out
+    }
+
+    /// Appends one token and returns the logits (V) for the next one.
+    public func append(_ token: Int) throws -> [Float] {
+        let v = model.config.vocabularySize
+        guard token >= 0 && token < v else {
+            throw ModelInputError.tokenOutOfRange(position: tokens.count, token: token, vocabularySize: v)
+        }
+        if tokens.count < window {
+            tokens.append(token)
+            step(token, position: tokens.count - 1)
+        } else {
+            // The window is full: re-encode the last `window` tokens at positions 0..<window.
+            let kept = Array((tokens + [token]).suffix(window))
+            tokens = []
+            for (i, t) in kept.enumerated() {
+                tokens.append(t)
+                step(t, position: i)
+            }
+        }
+        return buffer.copy(logits..<logits + v)
+    }
+
+    /// Generates `count` tokens after `prompt`.
+    public func generate(prompt: [Int], count: Int, options: SamplingOptions) throws -> [Int] {
+        var rng = SeededGenerator(seed: options.seed)
+        var next = try prime(prompt)
+        var out = [Int]()
+        for i in 0..<count {
+            let t = options.sample(next, using: &rng)
+            out.append(t)
+            if i + 1 < count { next = try append(t) }
+        }
+        return out
+    }
+
+    /// One position through every layer, writing its k, v into the caches and the logits.
+    private func step(_ token: Int, position pos: Int) {
+        let c = model.config, params = model.parameters.base, layout = model.layout
+        let (d, f, hN, v) = (c.width, c.hiddenWidth, c.heads, c.vocabularySize)
+        let xp = p(x), st = p(stats)
+        xp.update(from: params + layout.offset("transformer.wte.weight") + token * d, count: d)
+        for (l, w) in model.layerOffsets.enumerated() {
+            let q = p(qkv)
+            switch c.kind {
+            case .gpt:
+                rmsNormForward(p(a), st, xp, params + w.rmsAtt!, rows: 1, width: d)
+                linearForward(q, p(a), params + w.qkv, rows: 1, inputs: d, outputs: 3 * d)
+                ropeForward(q, model.rope, rows: 1, sequence: 1, heads: hN, rowStride: 3 * d, blocks: 2, start: pos)
+            case .ngpt:
+                let s = p(scalers[l])
+                linearForward(q, xp, params + w.qkv, rows: 1, inputs: d, outputs: 3 * d)
+                ropeForward(q, model.rope, rows: 1, sequence: 1, heads: hN, rowStride: 3 * d, blocks: 2, start: pos)
+                qkNormForward(q, p(unit), st, s + 2 * d, rows: 1, width: d, heads: hN, rowStride: 3 * d,
+                              normalize: c.qkNormalization)
+            }
+            (p(keys[l]) + pos * d).update(from: q + d, count: d)
+            (p(values[l]) + pos * d).update(from: q + 2 * d, count: d)
+            let scale = c.kind == .gpt ? 1 / Float(c.headWidth).squareRoot() : Float(c.headWidth).squareRoot()
+            cachedAttentionForward(p(attY), q, p(keys[l]), p(values[l]), p(scores), length: pos + 1,
+                                   width: d, heads: hN, scale: scale)
+            switch c.kind {
+            case .gpt:
+                linearForward(xp, p(attY), params + w.attProj, rows: 1, inputs: d, outputs: d, beta: 1)
+                rmsNormForward(p(a), st, xp, params + w.rmsMlp!, rows: 1, width: d)
+                linearForward(p(uv), p(a), params + w.fc, rows: 1, inputs: d, outputs: 2 * f)
+                swigluForward(p(h), p(uv), nil, multiplier: 1, rows: 1, hidden: f)
+                linearForward(xp, p(h), params + w.mlpProj, rows: 1, inputs: f, outputs: d, beta: 1)
+            case .ngpt:
+                let s = p(scalers[l])
+                linearForward(p(branch), p(attY), params + w.attProj, rows: 1, inputs: d, outputs: d)
+                lerpResidualForward(p(xMid), st, p(a), st + 1, st + 2, xp, p(branch), s, rows: 1, width: d)
+                linearForward(p(uv), p(xMid), params + w.fc, rows: 1, inputs: d, outputs: 2 * f)
+                swigluForward(p(h), p(uv), s + 3 * d, multiplier: Float(d).squareRoot(), rows: 1, hidden: f)
+                linearForward(p(branch), p(h), params + w.mlpProj, rows: 1, inputs: f, outputs: d)
+                lerpResidualForward(xp, st, p(a), st + 1, st + 2, p(xMid), p(branch), s + d, rows: 1, width: d)
+            }
+        }
+        let lm = params + layout.offset("lm_head.weight")
+        switch c.kind {
+        case .gpt:
+            rmsNormForward(p(a), st, xp, params + layout.offset("rmsnorm_f.weight"), rows: 1, width: d)
+            linearForward(p(logits), p(a), lm, rows: 1, inputs: d, outputs: v)
+        case .ngpt:
+            linearForward(p(logitsRaw), xp, lm, rows: 1, inputs: d, outputs: v)
+            scaleColumnsForward(p(logits), p(logitsRaw), p(sz), rows: 1, columns: v)
+        }
+    }
+}
+
+extension Transformer {
+    /// Generates `count` tokens after `prompt` without a cache: a full forward pass over the
+    /// last `context` tokens per new token. The reference for ``Generator``; slower.
+    public func generateUncached(prompt: [Int], count: Int, options: SamplingOptions) throws -> [Int] {
+        guard !prompt.isEmpty else { throw ModelInputError.emptyBatch }
+        var rng = SeededGenerator(seed: options.seed)
+        var seq = prompt, out = [Int]()
+        let v = config.vocabularySize
+        for _ in 0..<count {
+            let window = Array(seq.suffix(config.context))
+            try forward(tokens: window, targets: nil, batch: 1, sequence: window.count)
+            let all = logits.scalars
+            let t = options.sample(Array(all[(window.count - 1) * v..<window.count * v]), using: &rng)
+            out.append(t)
+            seq.append(t)
+        }
+        return out
+    }
+}
