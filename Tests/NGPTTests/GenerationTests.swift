@@ -6,7 +6,8 @@ final class GenerationTests: XCTestCase {
         ModelConfig(kind: kind, vocabularySize: 23, width: 16, heads: 2, layers: 2, context: 8)
     }
 
-    /// The cached logits of every position equal those of a full forward pass.
+    /// The cached logits of every position equal those of a full forward pass (within 1e-5 of
+    /// their largest magnitude: the two sum in different orders).
     func testCachedLogitsEqualFullForward() throws {
         for kind in ModelKind.allCases {
             let model = try Transformer(config: config(kind), seed: 3)
@@ -17,8 +18,8 @@ final class GenerationTests: XCTestCase {
             for (i, t) in tokens.enumerated() {
                 let got = i == 0 ? try gen.prime([t]) : try gen.append(t)
                 let want = Array(full[i * 23..<(i + 1) * 23])
-                let err = zip(got, want).map { abs($0 - $1) }.max()!
-                XCTAssertLessThanOrEqual(err, 1e-5, "\(kind): cached logits at position \(i) differ by \(err)")
+                let err = zip(got, want).map { abs($0 - $1) }.max()! / want.map(abs).max()!
+                XCTAssertLessThanOrEqual(err, 1e-5, "\(kind): cached logits at position \(i) differ by \(err) of their max-abs value")
             }
         }
     }
