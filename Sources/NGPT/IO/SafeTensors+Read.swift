@@ -422,10 +422,10 @@ public struct SafeTensorsFile: Sendable {
         return previous[b.count]
     }
 
+    /// A Foundation error as one clause, without the trailing period the message is embedded after.
     static func describe(_ error: Error) -> String {
-        if let cocoa = error as? CocoaError, let underlying = cocoa.userInfo[NSUnderlyingErrorKey] as? NSError {
-            return "\(cocoa.localizedDescription) (\(underlying.localizedDescription))"
-        }
-        return (error as NSError).localizedDescription
+        var text = (error as NSError).localizedDescription
+        while text.hasSuffix(".") { text.removeLast() }
+        return text
     }
 }
