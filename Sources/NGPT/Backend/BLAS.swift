@@ -31,11 +31,13 @@ enum BLAS {
     static func dgesddValues(
         _ a: UnsafeMutablePointer<Double>, m: Int, n: Int, into s: UnsafeMutablePointer<Double>
     ) -> Int {
+        // With jobz = "N" neither U nor Vᵀ is referenced, but LAPACKE's row-major wrapper still
+        // rejects ldvt < n (info = -11), so the dummy Vᵀ is declared n wide.
         var u = 0.0
         var vt = 0.0
         let info = LAPACKE_dgesdd(
             LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "N")), Int32(m), Int32(n),
-            a, Int32(n), s, &u, 1, &vt, 1)
+            a, Int32(n), s, &u, 1, &vt, Int32(max(1, n)))
         return Int(info)
     }
 

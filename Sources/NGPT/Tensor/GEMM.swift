@@ -9,10 +9,12 @@ public struct MatrixLayout: Sendable, Equatable {
     public var columns: Int
     public var leadingDimension: Int
 
+    /// Without `leadingDimension` the rows are packed: `max(1, columns)` apart. BLAS wants a
+    /// leading dimension of at least 1 even when there are no columns (a `k = 0` product).
     public init(rows: Int, columns: Int, leadingDimension: Int? = nil, offset: Int = 0) {
         self.rows = rows
         self.columns = columns
-        self.leadingDimension = leadingDimension ?? columns
+        self.leadingDimension = leadingDimension ?? max(1, columns)
         self.offset = offset
     }
 
