@@ -112,6 +112,7 @@ public enum DatasetPreparation {
     /// Splits `tokens` as nanoGPT's `prepare.py` does: the first `⌊N·(1 − f)⌋` tokens for
     /// training and the remaining ones for validation.
     public static func splitSizes(tokens n: Int, validationFraction f: Double) -> (train: Int, validation: Int) {
+        precondition(n >= 0 && f > 0 && f < 1, "splitSizes needs tokens ≥ 0 and a fraction in (0, 1), got \(n) and \(f)")
         let train = Int((Double(n) * (1 - f)).rounded(.down))
         return (train, n - train)
     }

@@ -69,8 +69,8 @@ public enum TokenDataError: Error, Equatable, CustomStringConvertible {
 
 /// A file of token ids in nanoGPT's layout: raw little-endian `uint16`, no header, memory-mapped.
 ///
-/// Opening a file maps it (the kernel pages it in on demand; it is never copied into an array)
-/// and scans it once for ``largestToken``, so an out-of-range id is found at open rather than
+/// Opening a file maps it (the kernel pages it in on demand; it is never copied into an array;
+/// Foundation may read a file of a few bytes instead of mapping it) and scans it once for ``largestToken``, so an out-of-range id is found at open rather than
 /// mid-training. Reads are bounds-checked.
 public struct TokenFile: Sendable {
     /// Where the file is.
