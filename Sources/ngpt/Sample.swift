@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import NGPT
+
+struct Sample: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate text from a trained model (key/value cache).",
+        discussion: "SOURCE is a run directory (its model.safetensors) or a model .safetensors file written by ngpt.")
+
+    @Argument(help: "Run directory or model file.") var source: String
+    @Option(help: "Prompt text (its UTF-8 bytes are the tokens of a byte-level model).") var prompt: String = "\n"
+    @Option(help: "Tokens to generate.") var tokens: Int = 200
+    @Option(help: "Softmax temperature; 0 is greedy.") var temperature: Float = 0.8
+    @Option(help: "Sample only among the k most likely tokens.") var topK: Int?
+    @Option(help: "Seed of the sampler.") var seed: UInt64 = 0
+    @Option(help: "Threads (default: OPENBLAS_NUM_THREADS, else all cores).") var threads: Int?
+
+    func run() throws {
+        do {
+            if let threads { Threads.set(max(1, threads)) }
+            guard tokens >= 0 else { throw TrainingError.invalidOption("--tokens must be ≥ 0") }
+            guard temperature >= 0, temperature.isFinite else { throw TrainingError.invalidOption("--temperature must be ≥ 0") }
+            var url = URL(fileURLWithPath: source)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+                throw TrainingError.invalidOption("\(source) does not exist; give a run directory or a model .safetensors file")
+            }
+            if isDirectory.boolValue { url = url.appendingPathComponent(Checkpoint.modelFile) }
+            let (model, _, _) = try Checkpoint.loadModel(from: url)
+            let promptTokens = Array(prompt.utf8).map(Int.init)
+            guard !promptTokens.isEmpty else { throw TrainingError.invalidOption("--prompt must not be empty") }
+            let out = try Generator(model: model).generate(
+                prompt: promptTokens, count: tokens,
+                options: SamplingOptions(temperature: temperature, topK: topK, seed: seed))
+            let bytes = (promptTokens + out).map { UInt8(clamping: $0) }
+            FileHandle.standardOutput.write(Data(bytes))
+            if bytes.last != UInt8(ascii: "\n") { print() }
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            throw fail(error)
+        }
+    }
+}
