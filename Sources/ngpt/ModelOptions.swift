@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NGPT
 
 extension ModelKind: ExpressibleByArgument {}
@@ -59,12 +60,6 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
-/// Prints `error` as one `ngpt: error:` message on stderr and exits with status 1.
-func fail(_ error: Error) -> ExitCode {
-    printError("ngpt: error: \(error)")
-    return ExitCode(1)
-}
-
 func printError(_ s: String) {
     var stderr = StandardError()
     print(s, to: &stderr)
@@ -73,5 +68,3 @@ func printError(_ s: String) {
 struct StandardError: TextOutputStream {
     mutating func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 }
-
-import Foundation

@@ -16,29 +16,23 @@ struct Sample: ParsableCommand {
     @Option(help: "Threads (default: OPENBLAS_NUM_THREADS, else all cores).") var threads: Int?
 
     func run() throws {
-        do {
-            if let threads { Threads.set(max(1, threads)) }
-            guard tokens >= 0 else { throw TrainingError.invalidOption("--tokens must be ≥ 0") }
-            guard temperature >= 0, temperature.isFinite else { throw TrainingError.invalidOption("--temperature must be ≥ 0") }
-            var url = URL(fileURLWithPath: source)
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-                throw TrainingError.invalidOption("\(source) does not exist; give a run directory or a model .safetensors file")
-            }
-            if isDirectory.boolValue { url = url.appendingPathComponent(Checkpoint.modelFile) }
-            let (model, _, _) = try Checkpoint.loadModel(from: url)
-            let promptTokens = Array(prompt.utf8).map(Int.init)
-            guard !promptTokens.isEmpty else { throw TrainingError.invalidOption("--prompt must not be empty") }
-            let out = try Generator(model: model).generate(
-                prompt: promptTokens, count: tokens,
-                options: SamplingOptions(temperature: temperature, topK: topK, seed: seed))
-            let bytes = (promptTokens + out).map { UInt8(clamping: $0) }
-            FileHandle.standardOutput.write(Data(bytes))
-            if bytes.last != UInt8(ascii: "\n") { print() }
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            throw fail(error)
+        if let threads { Threads.set(max(1, threads)) }
+        guard tokens >= 0 else { throw TrainingError.invalidOption("--tokens must be ≥ 0") }
+        guard temperature >= 0, temperature.isFinite else { throw TrainingError.invalidOption("--temperature must be ≥ 0") }
+        var url = URL(fileURLWithPath: source)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw TrainingError.invalidOption("\(source) does not exist; give a run directory or a model .safetensors file")
         }
+        if isDirectory.boolValue { url = url.appendingPathComponent(Checkpoint.modelFile) }
+        let (model, _, _) = try Checkpoint.loadModel(from: url)
+        let promptTokens = Array(prompt.utf8).map(Int.init)
+        guard !promptTokens.isEmpty else { throw TrainingError.invalidOption("--prompt must not be empty") }
+        let out = try Generator(model: model).generate(
+            prompt: promptTokens, count: tokens,
+            options: SamplingOptions(temperature: temperature, topK: topK, seed: seed))
+        let bytes = (promptTokens + out).map { UInt8(clamping: $0) }
+        FileHandle.standardOutput.write(Data(bytes))
+        if bytes.last != UInt8(ascii: "\n") { print() }
     }
 }

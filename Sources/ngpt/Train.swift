@@ -34,21 +34,15 @@ struct Train: ParsableCommand {
     @Option(help: "Continue the run in this directory from its last checkpoint.") var resume: String?
 
     func run() throws {
-        do {
-            if let threads {
-                guard threads >= 1 else { throw TrainingError.invalidOption("--threads must be at least 1") }
-                Threads.set(threads)
-            }
-            let (trainer, directory) = try makeTrainer()
-            let progress = ProgressLine(label: trainer.run.model.kind.rawValue, totalSteps: trainer.options.steps)
-            printError("\(trainer.run.model.kind.rawValue): \(trainer.model.parameterCount) parameters, \(trainer.tokensPerStep) tokens/step, \(trainer.options.steps) steps → \(directory.path)")
-            try trainer.train(directory: directory, progress: progress.update)
-            printError("done: \(directory.path)")
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            throw fail(error)
+        if let threads {
+            guard threads >= 1 else { throw TrainingError.invalidOption("--threads must be at least 1") }
+            Threads.set(threads)
         }
+        let (trainer, directory) = try makeTrainer()
+        let progress = ProgressLine(label: trainer.run.model.kind.rawValue, totalSteps: trainer.options.steps)
+        printError("\(trainer.run.model.kind.rawValue): \(trainer.model.parameterCount) parameters, \(trainer.tokensPerStep) tokens/step, \(trainer.options.steps) steps → \(directory.path)")
+        try trainer.train(directory: directory, progress: progress.update)
+        printError("done: \(directory.path)")
     }
 
     private func makeTrainer() throws -> (Trainer, URL) {

@@ -180,41 +180,18 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(try readTokens(existing.appendingPathComponent("train.bin")), [7, 8, 9])
     }
 
-    /// The built `ngpt` binary next to the test bundle, if `swift test` built it.
-    func ngptBinary() throws -> URL {
-        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        for dir in [bundle.deletingLastPathComponent(), bundle.deletingLastPathComponent().deletingLastPathComponent()] {
-            let candidate = dir.appendingPathComponent("ngpt")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        }
-        throw XCTSkip("the ngpt binary is not beside \(bundle.path); run `swift build` first")
-    }
-
-    func run(_ binary: URL, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
-
     func testPrepareCommandFailsWithOneLine() throws {
         let binary = try ngptBinary()
         let tmp = try temporaryDirectory()
         let missing = tmp.appendingPathComponent("missing.txt").path
         let out = tmp.appendingPathComponent("out").path
-        let failed = try run(binary, ["prepare", missing, "--out", out])
+        let failed = try runProcess(binary, ["prepare", missing, "--out", out])
         XCTAssertNotEqual(failed.status, 0)
         XCTAssertEqual(failed.stderr, "Error: \(DatasetPreparationError.inputNotFound(path: missing))\n")
         XCTAssertEqual(contents(of: tmp), [])
 
         let text = try write(Array("a line of text for the command".utf8), "t.txt", in: tmp)
-        let ok = try run(binary, ["prepare", text.path, "--out", out, "--val-fraction", "0.2"])
+        let ok = try runProcess(binary, ["prepare", text.path, "--out", out, "--val-fraction", "0.2"])
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertEqual(try TokenDataset(directory: URL(fileURLWithPath: out)).validation.count, 30 - 24)
     }

@@ -1,4 +1,6 @@
+import Foundation
 import NGPT
+import XCTest
 
 // Helpers shared by the test files. Every random input comes from a `SeededGenerator` whose seed
 // the calling test names in its failure messages.
@@ -47,4 +49,56 @@ extension DoubleMatrix {
         precondition(rows == other.rows && columns == other.columns, "shapes differ")
         return zip(elements, other.elements).reduce(0) { max($0, abs($1.0 - $1.1)) }
     }
+}
+
+/// A failure to find what a test needs.
+struct TestSetupError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The built `ngpt` binary next to the test bundle (`swift test` builds it with the tests).
+func ngptBinary() throws -> URL {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    for dir in [bundle.deletingLastPathComponent(), bundle.deletingLastPathComponent().deletingLastPathComponent()] {
+        let candidate = dir.appendingPathComponent("ngpt")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+    }
+    throw TestSetupError(description: "the ngpt binary is not beside \(bundle.path); run `swift build` before the tests")
+}
+
+/// Runs `binary` with `arguments` and returns its exit status and output.
+func runProcess(_ binary: URL, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+/// A fresh temporary directory, removed by the caller.
+func makeTemporaryDirectory(_ label: String) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ngpt-\(label)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+/// A small byte-level dataset of seeded pseudo-English in `dir/data` (about `bytes` bytes).
+func makeTextDataset(in dir: URL, bytes: Int = 30_000, seed: UInt64 = 5) throws -> URL {
+    var rng = SeededGenerator(seed: seed)
+    let words = ["the", "and", "of", "light", "earth", "water", "said", "unto", "them", "was", "day", "night", "god", "made"]
+    var text = ""
+    while text.utf8.count < bytes {
+        text += words[Int(rng.next() % UInt64(words.count))]
+        text += rng.next() % 9 == 0 ? ".\n" : " "
+    }
+    let source = dir.appendingPathComponent("text.txt")
+    try Data(text.utf8).write(to: source)
+    let data = dir.appendingPathComponent("data")
+    try DatasetPreparation.prepareBytes(files: [source], outputDirectory: data)
+    return data
 }
