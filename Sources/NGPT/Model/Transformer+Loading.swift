@@ -1,4 +1,4 @@
-/// Parameters that do not fit a model: every problem found, reported at once.
+/// Parameters that do not fit a model: every problem found, reported at once (on one line).
 public struct ParameterLoadError: Error, CustomStringConvertible, Equatable {
     public var missing: [String]
     public var unexpected: [String]
@@ -12,12 +12,12 @@ public struct ParameterLoadError: Error, CustomStringConvertible, Equatable {
     }
 
     public var description: String {
-        var lines = ["parameters in \(source) do not match the model:"]
-        if !missing.isEmpty { lines.append("  missing (\(missing.count)): " + missing.joined(separator: ", ")) }
-        for (name, want, got) in wrongShape { lines.append("  \(name): shape \(got), the model needs \(want)") }
-        if !unexpected.isEmpty { lines.append("  not in the model (\(unexpected.count)): " + unexpected.joined(separator: ", ")) }
-        lines.append("HINT: build the model with the configuration the weights were trained with (width, heads, layers, vocabulary, kind and scaler modes)")
-        return lines.joined(separator: "\n")
+        var parts = [String]()
+        if !missing.isEmpty { parts.append("missing (\(missing.count)): " + missing.joined(separator: ", ")) }
+        for (name, want, got) in wrongShape { parts.append("\(name) has shape \(got), the model needs \(want)") }
+        if !unexpected.isEmpty { parts.append("not in the model (\(unexpected.count)): " + unexpected.joined(separator: ", ")) }
+        return "parameters in \(source) do not match the model: " + parts.joined(separator: "; ")
+            + ". HINT: build the model with the configuration the weights were trained with (kind, width, heads, layers, vocabulary, scaler modes)"
     }
 }
 
