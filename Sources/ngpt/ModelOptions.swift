@@ -68,3 +68,17 @@ func printError(_ s: String) {
 struct StandardError: TextOutputStream {
     mutating func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 }
+
+/// Parses a comma-separated list such as `250,500,1000` or `1e-3,2e-3`.
+func parseList<T: LosslessStringConvertible>(_ text: String, _ option: String) throws -> [T] {
+    let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    var out = [T]()
+    for p in parts {
+        guard let v = T(p) ?? (T.self == Int.self ? Double(p).flatMap { $0 == $0.rounded() ? T(String(Int($0))) : nil } : nil) else {
+            throw ValidationError("\(option): '\(p)' is not a valid number in '\(text)'")
+        }
+        out.append(v)
+    }
+    guard !out.isEmpty else { throw ValidationError("\(option) needs at least one value") }
+    return out
+}

@@ -28,10 +28,12 @@ struct Train: ParsableCommand {
     @Option(help: "Validation batches (default 10).") var evalBatches: Int?
     @Option(help: "Checkpoint every N steps; always at the end (default: only at the end).") var checkpointEvery: Int?
     @Option(help: "Block-matrix storage: fp32 or bf16 (default fp32).") var paramPrecision: ParameterPrecision?
+    @Option(help: "Also evaluate the final model at these multiples of the context, e.g. 2,4.") var extrapolate: String?
     @Option(help: "Threads (default: OPENBLAS_NUM_THREADS, else all cores).") var threads: Int?
     @Option(help: "Start from these weights (safetensors, NVIDIA's names).") var `init`: String?
     @Option(help: "Run directory to write.") var out: String?
     @Option(help: "Continue the run in this directory from its last checkpoint.") var resume: String?
+    @Flag(help: "If --out already holds this same run, continue it (or do nothing if it is finished) instead of failing; for scripted sweeps.") var resumeExisting = false
 
     func run() throws {
         if let threads {
@@ -39,6 +41,10 @@ struct Train: ParsableCommand {
             Threads.set(threads)
         }
         let (trainer, directory) = try makeTrainer()
+        if trainer.step >= trainer.options.steps {
+            printError("\(directory.path) is already finished (\(trainer.step) steps)")
+            return
+        }
         let progress = ProgressLine(label: trainer.run.model.kind.rawValue, totalSteps: trainer.options.steps)
         printError("\(trainer.run.model.kind.rawValue): \(trainer.model.parameterCount) parameters, \(trainer.tokensPerStep) tokens/step, \(trainer.options.steps) steps → \(directory.path)")
         try trainer.train(directory: directory, progress: progress.update)
@@ -64,7 +70,8 @@ struct Train: ParsableCommand {
         guard let data else { throw TrainingError.invalidOption("--data DIR is required (a directory made by `ngpt prepare`)") }
         guard let out else { throw TrainingError.invalidOption("--out RUN is required: the directory for the run") }
         let dir = URL(fileURLWithPath: out)
-        if FileManager.default.fileExists(atPath: dir.appendingPathComponent(Checkpoint.modelFile).path) {
+        let existing = FileManager.default.fileExists(atPath: dir.appendingPathComponent(Checkpoint.modelFile).path)
+        if existing && !resumeExisting {
             throw TrainingError.invalidOption("\(out) already holds a run; use --resume \(out) to continue it, or another --out")
         }
         let dataURL = URL(fileURLWithPath: data).standardizedFileURL
@@ -83,7 +90,15 @@ struct Train: ParsableCommand {
         if let evalBatches { o.evalBatches = evalBatches }
         if let checkpointEvery { o.checkpointEvery = checkpointEvery }
         if let paramPrecision { o.parameterPrecision = paramPrecision }
+        if let extrapolate { o.extrapolation = try parseList(extrapolate, "--extrapolate") }
         let run = RunConfiguration(model: config, training: o, data: dataURL.path)
+        if existing {
+            let saved = try Trainer.readConfiguration(dir)
+            guard saved.model == run.model && saved.training == run.training else {
+                throw TrainingError.resume("\(out) holds a run with other settings; remove it or choose another --out")
+            }
+            return (try Trainer(resuming: dir, dataset: dataset), dir)
+        }
         return (try Trainer(run: run, dataset: dataset, initialWeights: self.`init`.map { URL(fileURLWithPath: $0) }), dir)
     }
 

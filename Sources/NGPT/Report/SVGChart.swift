@@ -51,7 +51,9 @@ public struct SVGChart: Sendable {
     /// The SVG document.
     public func render() -> String {
         let left = 72.0, right = 16.0, top = 34.0, bottom = 52.0
-        let legendHeight = 18.0 * Double((series.count + 2) / 3)
+        let longest = Double(series.map(\.name.count).max() ?? 0) * 6.6 + 44
+        let legendColumns = max(1, min(3, Int((width - left - right) / longest)))
+        let legendHeight = 18.0 * Double((series.count + legendColumns - 1) / legendColumns)
         let plotW = width - left - right, plotH = height - top - bottom - legendHeight
         func valid(_ v: Double, _ s: Scale) -> Bool { v.isFinite && (s == .linear || v > 0) }
         let xs = series.flatMap { $0.points.map(\.x) + $0.band.map(\.x) }.filter { valid($0, xScale) }
@@ -103,7 +105,8 @@ public struct SVGChart: Sendable {
         }
         // legend
         for (i, s) in series.enumerated() {
-            let x = left + Double(i % 3) * (plotW / 3), y = height - legendHeight + 4 + 18 * Double(i / 3)
+            let x = left + Double(i % legendColumns) * (plotW / Double(legendColumns))
+            let y = height - legendHeight + 4 + 18 * Double(i / legendColumns)
             svg += "<line x1=\"\(fmt(x))\" y1=\"\(fmt(y))\" x2=\"\(fmt(x + 22))\" y2=\"\(fmt(y))\" stroke=\"\(s.color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"5,4\"" : "")/>\n"
             svg += "<text x=\"\(fmt(x + 28))\" y=\"\(fmt(y + 4))\">\(escape(s.name))</text>\n"
         }
@@ -142,7 +145,7 @@ public struct SVGChart: Sendable {
                         if v >= lo && v <= hi { t.append(v) }
                     }
                 }
-                if t.count < 2 { t = [lo, hi].map { Self.round2($0) } }
+                if t.count < 3 { t = Axis(lo: lo, hi: hi, scale: .linear).ticks().filter { $0 > 0 } }
                 return t
             }
             let raw = (hi - lo) / 6
@@ -152,11 +155,6 @@ public struct SVGChart: Sendable {
             var v = ceil(lo / step) * step
             while v <= hi + step * 1e-9 { t.append(abs(v) < step * 1e-9 ? 0 : v); v += step }
             return t
-        }
-
-        static func round2(_ v: Double) -> Double {
-            let m = pow(10, floor(log10(abs(v))) - 1)
-            return (v / m).rounded() * m
         }
 
         static func label(_ v: Double) -> String {

@@ -116,12 +116,14 @@ public final class Trainer {
         return r
     }
 
-    /// Mean loss over the validation windows, optionally at another context (the same seeded
-    /// windows, `context` tokens long) for length extrapolation.
+    /// Mean loss over the validation windows, optionally at another context for length
+    /// extrapolation: windows of `context` tokens, `max(1, batchSize·T/context)` per batch, from
+    /// the same seed, so every run evaluated at that context sees the same tokens.
     public func evaluate(context: Int? = nil) throws -> Double {
         let t = context ?? run.model.context
         let set = t == run.model.context ? validation
-            : try ValidationSet(file: dataset.validation, batchSize: options.batchSize, context: t, batches: options.evalBatches, seed: options.evalSeed)
+            : try ValidationSet(file: dataset.validation, batchSize: max(1, options.batchSize * run.model.context / t),
+                                context: t, batches: options.evalBatches, seed: options.evalSeed)
         var total = 0.0
         for batch in set {
             total += Double(try model.forward(tokens: batch.inputs, targets: batch.targets, batch: batch.batchSize, sequence: t)!)
@@ -193,6 +195,13 @@ public final class Trainer {
                 let e = try evaluationRecord()
                 try log.append(e)
                 progress(e)
+            }
+            if last {
+                for m in o.extrapolation {
+                    let e = try evaluationRecord(context: m * run.model.context)
+                    try log.append(e)
+                    progress(e)
+                }
             }
             if last || (o.checkpointEvery > 0 && step % o.checkpointEvery == 0) {
                 try saveCheckpoint(to: directory)

@@ -40,6 +40,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Write a checkpoint every this many steps (and always at the end); 0: only at the end.
     public var checkpointEvery: Int
     public var parameterPrecision: ParameterPrecision
+    /// Context multipliers (e.g. [2, 4]) at which the final model is also evaluated, for length
+    /// extrapolation: windows of `m·context` tokens, `max(1, batchSize/m)` per batch, seeded
+    /// like the ordinary validation windows.
+    public var extrapolation: [Int]
 
     /// The recipe's defaults for a run of `steps` steps.
     public init(recipe: TrainingRecipe, steps: Int, batchSize: Int = 16, seed: UInt64 = 0) {
@@ -61,6 +65,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         evalSeed = 1234
         checkpointEvery = 0
         parameterPrecision = .fp32
+        extrapolation = []
     }
 
     public var schedule: LearningRateSchedule {
@@ -80,6 +85,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         guard clip >= 0 else { throw fail("--clip must be ≥ 0 (0 turns clipping off), got \(clip)") }
         guard evalEvery >= 0, checkpointEvery >= 0 else { throw fail("--eval-every and --checkpoint-every must be ≥ 0") }
         guard evalBatches >= 1 else { throw fail("--eval-batches must be at least 1, got \(evalBatches)") }
+        guard extrapolation.allSatisfy({ $0 >= 2 }) else { throw fail("--extrapolate multipliers must be at least 2, got \(extrapolation)") }
     }
 }
 

@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import NGPT
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmark GPT against nGPT: tuned learning rates, separate full-schedule runs per budget and seed, speedup in tokens.",
+        discussion: """
+        1. For each model, one run per learning rate of --lr-grid at --tune-budget steps (seed 0, first
+           context); each model gets its best rate (--lr-gpt/--lr-ngpt skip this).
+        2. For each context, budget and seed, GPT and nGPT are trained from scratch with their own
+           recipes and a cosine schedule ending at that budget.
+        3. Every run is evaluated on the same validation windows, also at --extrapolate multiples of
+           its context.
+        REPORT gets report.html, report.md, results.json and runs/<run>/ for every run. Running the
+        same command again resumes: finished runs are skipped, interrupted ones continue.
+        --plan writes the runs as shell lines (REPORT/plan/commands.txt) and a Slurm job-array script
+        instead of running them; --collect builds the report from finished run directories.
+        """)
+
+    @Option(help: "Data directory (from `ngpt prepare`).") var data: String?
+    @Option(help: "Report directory.") var out: String
+    @OptionGroup var shape: ModelOptions
+    @Option(help: "Training contexts, e.g. 256,512 (default: --context, else 256).") var contexts: String?
+    @Option(help: "Step budgets, each a separate full-schedule run (default 250,500,1000).") var budgets: String = "250,500,1000"
+    @Option(help: "Seeds per budget (default 3).") var seeds: Int = 3
+    @Option(help: "Learning rates tried for each model.") var lrGrid: String = "1e-3,2e-3,4e-3,8e-3,1.6e-2"
+    @Option(help: "GPT's learning rate (skips its tuning).") var lrGpt: Double?
+    @Option(help: "nGPT's learning rate (skips its tuning).") var lrNgpt: Double?
+    @Option(help: "Steps of the tuning runs (default: the middle budget).") var tuneBudget: Int?
+    @Option(help: "Sequences per batch (default 16).") var batch: Int = 16
+    @Option(help: "Validation batches (default 10).") var evalBatches: Int = 10
+    @Option(help: "Evaluations along each run (default 10).") var evalPoints: Int = 10
+    @Option(help: "Context multiples for length extrapolation (default 2,4; 'none' to skip).") var extrapolate: String = "2,4"
+    @Option(help: "Block-matrix storage: fp32 or bf16.") var paramPrecision: ParameterPrecision = .fp32
+    @Option(help: "Runs at a time; each gets (cores / jobs) BLAS threads (default 1).") var jobs: Int = 1
+    @Option(help: "Threads per run (default: cores / jobs).") var threadsPerRun: Int?
+    @Flag(help: "Write the runs as commands (REPORT/plan/) instead of running them.") var plan = false
+    @Flag(help: "Build the report from finished run directories (REPORT/settings.json).") var collect = false
+
+    func run() throws {
+        let report = URL(fileURLWithPath: out).standardizedFileURL
+        let runs = report.appendingPathComponent("runs")
+        let settingsURL = report.appendingPathComponent("settings.json")
+        let settings: ComparisonSettings
+        if collect && !shape.anyGiven && data == nil {
+            guard let d = try? Data(contentsOf: settingsURL) else {
+                throw TrainingError.invalidOption("\(settingsURL.path) not found: --collect needs a report directory made by `ngpt compare` or `ngpt compare --plan`")
+            }
+            settings = try JSONDecoder().decode(ComparisonSettings.self, from: d)
+        } else {
+            settings = try makeSettings()
+            if let d = try? Data(contentsOf: settingsURL), let saved = try? JSONDecoder().decode(ComparisonSettings.self, from: d), saved != settings {
+                throw TrainingError.invalidOption("\(report.path) holds a comparison with other settings; use another --out (or the same options to resume it)")
+            }
+            try FileManager.default.createDirectory(at: runs, withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(settings).write(to: settingsURL, options: .atomic)
+        }
+        let executor = RunExecutor(settings: settings, runsDirectory: runs, jobs: max(1, jobs))
+        if plan { return try writePlan(settings, executor, report) }
+        if !collect {
+            let tuning = ComparisonPlanner.tuningRuns(settings)
+            executor.expect(tuning)
+            if let (g, n, _) = ComparisonResults.chosenLearningRates(settings, runsDirectory: runs) {
+                executor.expect(ComparisonPlanner.finalRuns(settings, lrGPT: g, lrNGPT: n))
+            } else {
+                // Final runs at rates not known yet, for the ETA; the one per model that repeats a
+                // tuning run (first context, tuning budget, seed 0) is not counted twice.
+                executor.expect(ComparisonPlanner.finalRuns(settings, lrGPT: -1, lrNGPT: -1).filter {
+                    !($0.context == settings.contexts[0] && $0.steps == settings.tuneBudget && $0.seed == 0)
+                })
+            }
+            executor.execute(tuning, phase: "learning-rate tuning")
+            guard let (g, n, _) = ComparisonResults.chosenLearningRates(settings, runsDirectory: runs) else {
+                throw TrainingError.invalidOption("learning-rate tuning did not finish, or every rate diverged for a model; see \(runs.path)/*/train.log")
+            }
+            printError(String(format: "[compare] learning rates: GPT %.2e, nGPT %.2e", g, n))
+            executor.execute(ComparisonPlanner.finalRuns(settings, lrGPT: g, lrNGPT: n), phase: "final runs")
+        }
+        let results = try ComparisonResults.collect(settings, runsDirectory: runs)
+        try write(results, to: report)
+        for line in ComparisonReport.answer(results) { print(line) }
+        print("report: \(report.appendingPathComponent("report.html").path)")
+    }
+
+    private func makeSettings() throws -> ComparisonSettings {
+        guard let data else { throw TrainingError.invalidOption("--data DIR is required (a directory made by `ngpt prepare`)") }
+        let dataURL = URL(fileURLWithPath: data).standardizedFileURL
+        let dataset = try TokenDataset(directory: dataURL, vocabularySize: shape.vocab)
+        let config = try shape.config(kind: .gpt, vocabulary: dataset.vocabularySize)
+        let ctx: [Int] = try contexts.map { try parseList($0, "--contexts") } ?? [config.context]
+        let extra: [Int] = extrapolate == "none" ? [] : try parseList(extrapolate, "--extrapolate")
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let s = ComparisonSettings(
+            data: dataURL.path, model: config, contexts: ctx, budgets: try parseList(budgets, "--budgets"), seeds: seeds,
+            lrGrid: try parseList(lrGrid, "--lr-grid"), lrGPT: lrGpt, lrNGPT: lrNgpt, tuneBudget: tuneBudget,
+            batchSize: batch, evalBatches: evalBatches, evalPoints: evalPoints, extrapolation: extra,
+            precision: paramPrecision, threadsPerRun: threadsPerRun ?? max(1, cores / max(1, jobs)))
+        try s.validate()
+        // every window the runs will read must exist: fail now, not after hours of training
+        for t in ctx {
+            try dataset.train.checkWindow(context: t)
+            try dataset.validation.checkWindow(context: t * (extra.max() ?? 1))
+        }
+        return s
+    }
+
+    private func write(_ results: ComparisonResults, to report: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try encoder.encode(results).write(to: report.appendingPathComponent("results.json"), options: .atomic)
+        try Data(ComparisonReport.markdown(results).utf8).write(to: report.appendingPathComponent("report.md"), options: .atomic)
+        try Data(ComparisonReport.html(results).utf8).write(to: report.appendingPathComponent("report.html"), options: .atomic)
+    }
+
+    private func writePlan(_ s: ComparisonSettings, _ executor: RunExecutor, _ report: URL) throws {
+        let dir = report.appendingPathComponent("plan")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let program = executor.executable.path
+        var runs = ComparisonPlanner.tuningRuns(s)
+        var stage = "tuning"
+        if let (g, n, _) = ComparisonResults.chosenLearningRates(s, runsDirectory: report.appendingPathComponent("runs")) {
+            runs = ComparisonPlanner.finalRuns(s, lrGPT: g, lrNGPT: n)
+            stage = "final"
+        }
+        let pending = runs.filter { executor.result($0).status != .finished }
+        let lines = pending.map { executor.commandLine($0, program: program) }
+        let commands = dir.appendingPathComponent("commands.txt")
+        try Data((lines.joined(separator: "\n") + (lines.isEmpty ? "" : "\n")).utf8).write(to: commands, options: .atomic)
+        let slurm = """
+        #!/bin/bash
+        # Slurm job array for the \(stage) runs of this comparison: task i runs line i of commands.txt.
+        #SBATCH --job-name=ngpt-compare-\(stage)
+        #SBATCH --array=1-\(max(lines.count, 1))
+        #SBATCH --cpus-per-task=\(s.threadsPerRun)
+        #SBATCH --output=\(dir.path)/slurm-%A_%a.out
+        set -euo pipefail
+        line=$(sed -n "${SLURM_ARRAY_TASK_ID}p" \(quote(commands.path)))
+        [ -n "$line" ] || exit 0
+        eval "$line"
+
+        """
+        try Data(slurm.utf8).write(to: dir.appendingPathComponent("slurm.sh"), options: .atomic)
+        print("\(lines.count) \(stage) run(s) written to \(commands.path) (and slurm.sh beside it).")
+        if stage == "tuning" {
+            print("Run them (e.g. `sbatch \(dir.path)/slurm.sh`), then run this same command again with --plan for the final runs.")
+        } else {
+            print("Run them, then `ngpt compare --collect --out \(report.path)` builds the report.")
+        }
+    }
+}

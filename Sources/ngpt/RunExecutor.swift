@@ -1,0 +1,109 @@
+import Foundation
+import NGPT
+
+/// Runs the planned `ngpt train` commands of a comparison as child processes, `jobs` at a time,
+/// skipping finished runs and continuing interrupted ones (`--resume-existing`), with one
+/// progress line per finished run on stderr.
+final class RunExecutor {
+    let settings: ComparisonSettings
+    let runsDirectory: URL
+    let jobs: Int
+    let executable: URL
+    private let lock = NSLock()
+    private let start = Date()
+    private var doneCost = 0.0, totalCost = 0.0, finished = 0, total = 0
+
+    init(settings: ComparisonSettings, runsDirectory: URL, jobs: Int) {
+        self.settings = settings
+        self.runsDirectory = runsDirectory
+        self.jobs = jobs
+        executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    }
+
+    func directory(_ run: PlannedRun) -> URL { runsDirectory.appendingPathComponent(run.id) }
+
+    func result(_ run: PlannedRun) -> RunResult {
+        RunResult.read(run, directory: directory(run), batchSize: settings.batchSize)
+    }
+
+    /// Work of a run, for the ETA: tokens, with attention's extra cost at long contexts.
+    private func cost(_ run: PlannedRun) -> Double {
+        Double(run.steps * run.context) * (1 + Double(run.context) / Double(8 * settings.model.width))
+    }
+
+    /// Adds runs to the progress accounting (so the ETA covers the whole plan).
+    func expect(_ runs: [PlannedRun]) {
+        let pending = runs.filter { result($0).status != .finished }
+        total += pending.count
+        totalCost += pending.reduce(0) { $0 + cost($1) }
+    }
+
+    /// The shell line that performs `run` (the same one `--plan` writes).
+    func commandLine(_ run: PlannedRun, program: String) -> String {
+        let dir = directory(run).path
+        let args = run.trainArguments(settings, directory: dir) + ["--resume-existing"]
+        return "mkdir -p \(quote(dir)) && \(quote(program)) " + args.map(quote).joined(separator: " ") + " 2>> \(quote(dir + "/train.log"))"
+    }
+
+    /// Executes every run not yet finished. Failed runs (e.g. diverged) are reported, not fatal.
+    func execute(_ runs: [PlannedRun], phase: String) {
+        let pending = runs.filter { result($0).status != .finished }
+        if pending.isEmpty { return }
+        printError("[compare] \(phase): \(pending.count) run(s) to do (\(runs.count - pending.count) already finished), \(jobs) at a time")
+        let slots = DispatchSemaphore(value: jobs)
+        let group = DispatchGroup()
+        for run in pending {
+            slots.wait()
+            group.enter()
+            let dir = directory(run)
+            do {
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                let log = dir.appendingPathComponent("train.log")
+                if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
+                let handle = try FileHandle(forWritingTo: log)
+                try handle.seekToEnd()
+                let p = Process()
+                p.executableURL = executable
+                p.arguments = run.trainArguments(settings, directory: dir.path) + ["--resume-existing"]
+                p.standardError = handle
+                p.standardOutput = handle
+                p.terminationHandler = { [self] proc in
+                    try? handle.close()
+                    finish(run, status: proc.terminationStatus)
+                    slots.signal()
+                    group.leave()
+                }
+                try p.run()
+            } catch {
+                printError("[compare] could not start \(run.id): \(error)")
+                finish(run, status: -1)
+                slots.signal()
+                group.leave()
+            }
+        }
+        group.wait()
+    }
+
+    private func finish(_ run: PlannedRun, status: Int32) {
+        let r = result(run)
+        lock.lock()
+        defer { lock.unlock() }
+        finished += 1
+        doneCost += cost(run)
+        let elapsed = Date().timeIntervalSince(start)
+        let eta = doneCost > 0 ? elapsed / doneCost * (totalCost - doneCost) : .nan
+        let outcome: String
+        switch r.status {
+        case .finished: outcome = String(format: "val %.4f, %@", r.finalValLoss ?? .nan, formatDuration(r.seconds ?? 0))
+        case .failed: outcome = "FAILED: " + (r.message ?? "see \(directory(run).path)/train.log")
+        case .incomplete: outcome = "did not finish (exit \(status)); see \(directory(run).path)/train.log"
+        }
+        printError("[compare] \(finished)/\(total) \(run.id): \(outcome) — elapsed \(formatDuration(elapsed)), ETA \(formatDuration(eta))")
+    }
+}
+
+/// Single-quotes `s` for a POSIX shell.
+func quote(_ s: String) -> String {
+    if s.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=,:+".contains($0) }) { return s }
+    return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
