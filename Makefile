@@ -3,7 +3,7 @@ SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config bible-kjv
 CORPUS_DIR := data/kjv
 
-.PHONY: setup deps build release test bench info clean corpus
+.PHONY: setup deps build release test bench info clean corpus demo check-reports
 
 ## setup: install the system packages if missing, build the release binary
 setup: deps release corpus
@@ -31,6 +31,19 @@ build:
 release:
 	$(SWIFT) build -c release
 	@echo "binary: $$($(SWIFT) build -c release --show-bin-path)/ngpt"
+
+## demo: GPT vs nGPT on the King James text with the demo's shape (about 10 minutes on 2 cores)
+DEMO_OUT ?= reports/demo
+demo: corpus release
+	@bin=$$($(SWIFT) build -c release --show-bin-path)/ngpt; \
+	[ -f $(CORPUS_DIR)/train.bin ] || $$bin prepare $(CORPUS_DIR)/kjv.txt --out $(CORPUS_DIR); \
+	$$bin compare --data $(CORPUS_DIR) --out $(DEMO_OUT) \
+	  --dim 64 --layers 2 --heads 4 --context 128 --batch 16 \
+	  --budgets 250,500,1000 --seeds 3 --lr-grid 2e-3,4e-3,8e-3,1.6e-2 --jobs 2
+
+## check-reports: render the HTML reports in headless Chromium and keep screenshots (needs chromium)
+check-reports: build
+	scripts/check-reports.sh
 
 ## test: the whole test suite (debug build)
 test:
