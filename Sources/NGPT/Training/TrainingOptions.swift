@@ -68,6 +68,31 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         extrapolation = []
     }
 
+    /// Decodes a `config.json`; keys added after a run was written take their defaults, so
+    /// older runs still resume.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let steps = try c.decode(Int.self, forKey: .steps)
+        self.init(recipe: .gpt, steps: steps, batchSize: try c.decode(Int.self, forKey: .batchSize),
+                  seed: try c.decode(UInt64.self, forKey: .seed))
+        gradientAccumulation = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulation) ?? 1
+        learningRate = try c.decode(Double.self, forKey: .learningRate)
+        warmup = try c.decode(Int.self, forKey: .warmup)
+        minLR = try c.decodeIfPresent(Double.self, forKey: .minLR) ?? 0
+        weightDecay = try c.decode(Double.self, forKey: .weightDecay)
+        clip = try c.decodeIfPresent(Double.self, forKey: .clip) ?? clip
+        beta1 = try c.decodeIfPresent(Double.self, forKey: .beta1) ?? beta1
+        beta2 = try c.decodeIfPresent(Double.self, forKey: .beta2) ?? beta2
+        epsilon = try c.decodeIfPresent(Double.self, forKey: .epsilon) ?? epsilon
+        sampling = try c.decodeIfPresent(SamplingMode.self, forKey: .sampling) ?? .random
+        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? evalEvery
+        evalBatches = try c.decodeIfPresent(Int.self, forKey: .evalBatches) ?? evalBatches
+        evalSeed = try c.decodeIfPresent(UInt64.self, forKey: .evalSeed) ?? evalSeed
+        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? 0
+        parameterPrecision = try c.decodeIfPresent(ParameterPrecision.self, forKey: .parameterPrecision) ?? .fp32
+        extrapolation = try c.decodeIfPresent([Int].self, forKey: .extrapolation) ?? []
+    }
+
     public var schedule: LearningRateSchedule {
         LearningRateSchedule(maxLR: learningRate, warmup: warmup, total: steps, minLR: minLR)
     }
