@@ -9,6 +9,7 @@ struct Sample: ParsableCommand {
 
     @Argument(help: "Run directory or model file.") var source: String
     @Option(help: "Prompt text (its UTF-8 bytes are the tokens of a byte-level model).") var prompt: String = "\n"
+    @Option(help: "Prompt as comma-separated token ids (for models with a vocabulary other than bytes).") var promptIds: String?
     @Option(help: "Tokens to generate.") var tokens: Int = 200
     @Option(help: "Softmax temperature; 0 is greedy.") var temperature: Float = 0.8
     @Option(help: "Sample only among the k most likely tokens.") var topK: Int?
@@ -26,13 +27,18 @@ struct Sample: ParsableCommand {
         }
         if isDirectory.boolValue { url = url.appendingPathComponent(Checkpoint.modelFile) }
         let (model, _, _) = try Checkpoint.loadModel(from: url)
-        let promptTokens = Array(prompt.utf8).map(Int.init)
+        let promptTokens: [Int] = try promptIds.map { try parseList($0, "--prompt-ids") } ?? Array(prompt.utf8).map(Int.init)
         guard !promptTokens.isEmpty else { throw TrainingError.invalidOption("--prompt must not be empty") }
         let out = try Generator(model: model).generate(
             prompt: promptTokens, count: tokens,
             options: SamplingOptions(temperature: temperature, topK: topK, seed: seed))
-        let bytes = (promptTokens + out).map { UInt8(clamping: $0) }
-        FileHandle.standardOutput.write(Data(bytes))
-        if bytes.last != UInt8(ascii: "\n") { print() }
+        if model.config.vocabularySize <= 256 {
+            let bytes = (promptTokens + out).map { UInt8($0) }
+            FileHandle.standardOutput.write(Data(bytes))
+            if bytes.last != UInt8(ascii: "\n") { print() }
+        } else {
+            // Not a byte-level model: the tokenizer is not known here, so print the ids.
+            print((promptTokens + out).map(String.init).joined(separator: " "))
+        }
     }
 }
