@@ -105,6 +105,22 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("different model configuration"), r.stderr)
     }
 
+    func testSampleFromARun() throws {
+        let ok = try runProcess(binary, train(["--steps", "3", "--eval-every", "0"]))
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        let runDir = dir.appendingPathComponent("run").path
+        let a = try runProcess(binary, ["sample", runDir, "--prompt", "the ", "--tokens", "20", "--temperature", "0"])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        XCTAssertTrue(a.stdout.hasPrefix("the "))
+        let n = a.stdout.utf8.count   // prompt + 20 tokens, and a newline unless the text ends with one
+        XCTAssertTrue(n == 24 || (n == 25 && a.stdout.hasSuffix("\n")), "\(n) bytes: \(a.stdout)")
+        let b = try runProcess(binary, ["sample", runDir + "/model.safetensors", "--prompt", "the ", "--tokens", "20", "--temperature", "0"])
+        XCTAssertEqual(a.stdout, b.stdout, "greedy sampling is deterministic, from the directory or the file")
+        let bad = try runProcess(binary, ["sample", dir.appendingPathComponent("nothing").path])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("does not exist"), bad.stderr)
+    }
+
     /// `kill -9` in the middle of a run, then `--resume`: the losses equal an uninterrupted run's.
     func testKilledRunResumesExactly() throws {
         let args = ["--model", "ngpt", "--steps", "200", "--checkpoint-every", "5", "--eval-every", "50", "--seed", "3"]
