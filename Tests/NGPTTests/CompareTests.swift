@@ -139,6 +139,8 @@ final class CompareCommandTests: XCTestCase {
         XCTAssertTrue(res.runs.allSatisfy { $0.status == .finished && $0.curve.count >= 3 && $0.seconds != nil })
         XCTAssertTrue(res.runs.allSatisfy { $0.contexts.map(\.context) == [16, 32, 64] }, "final models evaluated at 1×, 2×, 4× context")
         XCTAssertTrue(res.missingRuns.isEmpty)
+        XCTAssertEqual(Set(res.lrAtGridEdge), [.gpt, .ngpt], "with a two-rate grid every tuned rate is at an edge")
+        XCTAssertTrue(r.stdout.contains("edge of the grid"), "the answer warns about rates at the grid's edge")
         let c = try XCTUnwrap(res.contexts.first)
         XCTAssertEqual(c.budgets.map(\.steps), [6, 12])
         for b in c.budgets {

@@ -49,7 +49,10 @@ public enum ComparisonReport {
 
     /// A sentence per context answering "does nGPT reach GPT's loss with fewer tokens?".
     public static func answer(_ r: ComparisonResults) -> [String] {
-        r.contexts.map { c in
+        let warnings = r.lrAtGridEdge.map { kind in
+            "Warning: \(kind.rawValue)'s best learning rate (\(String(format: "%.2e", kind == .gpt ? r.lrGPT : r.lrNGPT))) is at the edge of the grid; its optimum may lie outside it — extend --lr-grid before trusting the comparison."
+        }
+        return warnings + r.contexts.map { c in
             let parts = c.budgets.compactMap { b -> String? in
                 guard let s = b.speedup else { return nil }
                 let what: String

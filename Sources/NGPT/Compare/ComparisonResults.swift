@@ -121,6 +121,9 @@ public struct ComparisonResults: Codable, Sendable {
     public var lrGPT: Double
     public var lrNGPT: Double
     public var lrSource: String
+    /// Models whose tuned rate is the smallest or largest of the grid: the true optimum may lie
+    /// outside it, and the comparison may favour the other model.
+    public var lrAtGridEdge: [ModelKind]
     public var contexts: [Context]
     public var runs: [RunResult]
     public var missingRuns: [String]
@@ -206,7 +209,12 @@ public struct ComparisonResults: Codable, Sendable {
         }
         let missing = results.filter { $0.status == .incomplete }.map(\.id)
         let source = s.lrGPT != nil && s.lrNGPT != nil ? "given" : "tuned at \(s.tuneBudget) steps, seed 0, context \(s.contexts[0])"
-        return ComparisonResults(settings: s, tuning: tuning, lrGPT: lrG, lrNGPT: lrN, lrSource: source,
+        let edges = ModelKind.allCases.filter { kind in
+            guard s.needsTuning(kind), s.lrGrid.count > 1 else { return false }
+            let lr = kind == .gpt ? lrG : lrN
+            return lr == s.lrGrid.min() || lr == s.lrGrid.max()
+        }
+        return ComparisonResults(settings: s, tuning: tuning, lrGPT: lrG, lrNGPT: lrN, lrSource: source, lrAtGridEdge: edges,
                                  contexts: contexts, runs: results, missingRuns: missing)
     }
 }
