@@ -4,19 +4,7 @@ import XCTest
 
 /// The `ngpt` tool on bad input: each case exits non-zero with a one-line message that says what
 /// is wrong, and leaves no partial output. And an interrupted (killed) run resumes exactly.
-final class CommandLineTests: XCTestCase {
-    var dir: URL!
-    var binary: URL!
-    var data: URL!
-
-    override func setUpWithError() throws {
-        dir = try makeTemporaryDirectory("cli")
-        binary = try ngptBinary()
-        data = try makeTextDataset(in: dir)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
+final class CommandLineTests: CommandTestCase {
     let tiny = ["--dim", "16", "--heads", "2", "--layers", "1", "--context", "16", "--batch", "2", "--eval-batches", "1"]
 
     /// Runs `ngpt train` expecting failure: status ≠ 0, one line on stderr containing `expected`,

@@ -90,18 +90,8 @@ final class ComparisonPlanTests: XCTestCase {
 
 /// `ngpt compare` end to end on a tiny shape: the report, resuming an interrupted comparison,
 /// and plan → lines run by hand → collect.
-final class CompareCommandTests: XCTestCase {
-    var dir: URL!
-    var binary: URL!
-    var data: URL!
-
-    override func setUpWithError() throws {
-        dir = try makeTemporaryDirectory("compare")
-        binary = try ngptBinary()
-        data = try makeTextDataset(in: dir, bytes: 40_000)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+final class CompareCommandTests: CommandTestCase {
+    override var datasetBytes: Int { 40_000 }
 
     func args(_ out: String) -> [String] {
         ["compare", "--data", data.path, "--out", dir.appendingPathComponent(out).path, "--dim", "16", "--heads", "2",

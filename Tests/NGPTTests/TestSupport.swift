@@ -102,3 +102,20 @@ func makeTextDataset(in dir: URL, bytes: Int = 30_000, seed: UInt64 = 5) throws 
     try DatasetPreparation.prepareBytes(files: [source], outputDirectory: data)
     return data
 }
+
+/// A test case that runs the `ngpt` binary on a small dataset in a fresh temporary directory.
+class CommandTestCase: XCTestCase {
+    var dir: URL!
+    var binary: URL!
+    var data: URL!
+    /// Bytes of text in the dataset.
+    var datasetBytes: Int { 30_000 }
+
+    override func setUpWithError() throws {
+        dir = try makeTemporaryDirectory(String(describing: type(of: self)))
+        binary = try ngptBinary()
+        data = try makeTextDataset(in: dir, bytes: datasetBytes)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+}
