@@ -3,7 +3,7 @@ SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config bible-kjv
 CORPUS_DIR := data/kjv
 
-.PHONY: setup deps build release test bench info clean corpus
+.PHONY: setup deps build release test bench info clean corpus check-report
 
 ## setup: install the system packages if missing, build the release binary
 setup: deps release corpus
@@ -35,6 +35,11 @@ release:
 ## test: the whole test suite (debug build)
 test:
 	$(SWIFT) test
+
+## check-report: render an `ngpt inspect` report in headless Chromium and check its figures
+## (scripts/check-report.sh; needs Debian's chromium package and python3)
+check-report:
+	scripts/check-report.sh
 
 ## bench: the ordo-one/benchmark targets under Benchmarks/ (release builds)
 bench:
