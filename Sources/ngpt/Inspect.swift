@@ -14,7 +14,7 @@ struct Inspect: ParsableCommand {
         PyTorch with NVIDIA's names) has its shape inferred from the tensors and needs --heads.
         """)
 
-    @Argument(help: "Run directories or model .safetensors files.") var checkpoints: [String] = []
+    @Argument(help: "Run directories or model .safetensors files.") var checkpoints: [String]
     @Option(help: ArgumentHelp("Output directory (created if missing).", valueName: "DIR")) var out: String
     @Option(help: "Heads, for files without ngpt's metadata (must match the metadata otherwise).") var heads: Int?
     @Option(name: .customLong("label"), help: "A name per checkpoint for tables and legends, in order (default: GPT, nGPT, or the run's name).")
@@ -26,7 +26,6 @@ struct Inspect: ParsableCommand {
     @Option(help: "Threads (default: OPENBLAS_NUM_THREADS, else all cores).") var threads: Int?
 
     func validate() throws {
-        guard !checkpoints.isEmpty else { throw ValidationError("give at least one CHECKPOINT (a run directory or a model .safetensors file)") }
         guard labels.isEmpty || labels.count == checkpoints.count else {
             throw ValidationError("--label was given \(labels.count) times for \(checkpoints.count) checkpoints; give one per checkpoint or none")
         }
