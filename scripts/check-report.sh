@@ -10,12 +10,14 @@
 # usage: scripts/check-report.sh [REPORT.html [SCREENSHOT.png]]
 #   Without REPORT, builds ngpt (release), trains a tiny GPT and nGPT on a generated text and
 #   inspects them into a temporary directory. Environment: CHROMIUM (default chromium),
-#   NGPT (an ngpt binary), WINDOW (default 1400,2400).
+#   NGPT (an ngpt binary), WINDOW (default 1400,2400), SCALE (device scale factor, default 1;
+#   the screenshot is WINDOW·SCALE pixels).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 chromium=${CHROMIUM:-chromium}
 window=${WINDOW:-1400,2400}
+scale=${SCALE:-1}
 command -v "$chromium" >/dev/null || { echo "check-report: $chromium not found; install Debian's chromium package (apt-get install chromium)" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -39,7 +41,7 @@ if [ -z "$report" ]; then
 fi
 [ -f "$report" ] || { echo "check-report: $report does not exist" >&2; exit 1; }
 url="file://$(cd "$(dirname "$report")" && pwd)/$(basename "$report")"
-flags=(--headless --no-sandbox --disable-gpu --hide-scrollbars --window-size="$window")
+flags=(--headless --no-sandbox --disable-gpu --hide-scrollbars --window-size="$window" --force-device-scale-factor="$scale")
 
 # 1. The DOM as Chromium parsed it.
 "$chromium" "${flags[@]}" --dump-dom "$url" 2>/dev/null > "$work/dom.html"
@@ -64,7 +66,8 @@ printf '<!DOCTYPE html><html><body></body></html>' > "$work/blank.html"
 read -r w h ink < <(python3 "$here/png_ink.py" "$shot")
 read -r _ _ blank < <(python3 "$here/png_ink.py" "$work/blank.png")
 echo "screenshot: $shot, ${w}x${h}, ink on $ink of the pixels (blank page: $blank)"
-[ "$w,$h" = "$window" ] || { echo "check-report: screenshot is ${w}x${h}, expected $window" >&2; exit 1; }
+expected=$(python3 -c "w, h = map(int, '$window'.split(',')); s = float('$scale'); print(f'{round(w * s)},{round(h * s)}')")
+[ "$w,$h" = "$expected" ] || { echo "check-report: screenshot is ${w}x${h}, expected $expected" >&2; exit 1; }
 python3 -c "import sys; sys.exit(0 if float('$ink') >= 0.01 and float('$blank') < 0.001 else 1)" \
     || { echo "check-report: the screenshot looks blank (ink $ink) or the control is not (blank $blank)" >&2; exit 1; }
 echo "check-report: ok"
