@@ -21,7 +21,7 @@ public enum HeadAxis: String, Codable, Sendable, CaseIterable {
 
 /// The extreme singular values and the 2-norm condition number of one matrix or block.
 ///
-/// Singular values come from LAPACK `dgesdd` in Double (``LinearAlgebra/singularValues(_:)-swift.type.method``).
+/// Singular values come from LAPACK `dgesdd` in Double (``LinearAlgebra``).
 /// `cond = sigmaMax / sigmaMin`, or `+infinity` when the block is rank-deficient
 /// (`sigmaMin ≤ max(rows, columns)·ε·sigmaMax`, see
 /// ``LinearAlgebra/conditionNumber(singularValues:rows:columns:)``). In JSON an infinite
