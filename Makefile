@@ -3,7 +3,7 @@ SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config bible-kjv
 CORPUS_DIR := data/kjv
 
-.PHONY: setup deps build release test bench info clean corpus demo check-reports
+.PHONY: setup deps build release test bench info clean corpus demo check-report
 
 ## setup: install the system packages if missing, build the release binary
 setup: deps release corpus
@@ -41,13 +41,15 @@ demo: corpus release
 	  --dim 64 --layers 2 --heads 4 --context 128 --batch 16 \
 	  --budgets 250,500,1000 --seeds 3 --lr-grid 4e-3,8e-3,1.6e-2,3.2e-2 --jobs 2
 
-## check-reports: render the HTML reports in headless Chromium and keep screenshots (needs chromium)
-check-reports: build
-	scripts/check-reports.sh
-
 ## test: the whole test suite (debug build)
 test:
 	$(SWIFT) test
+
+## check-report: render an `ngpt inspect` and an `ngpt compare` report in headless Chromium and
+## check their figures (scripts/check-report.sh; needs Debian's chromium package and python3)
+check-report:
+	scripts/check-report.sh --inspect
+	scripts/check-report.sh --compare
 
 ## bench: the ordo-one/benchmark targets under Benchmarks/ (release builds)
 bench:

@@ -32,7 +32,11 @@ let package = Package(
         .testTarget(
             name: "NGPTTests",
             dependencies: ["NGPT"],
-            resources: [.copy("Fixtures")]
+            resources: [
+                .copy("Fixtures"),
+                // Files written by the `safetensors` library (scripts/make-inspection-fixtures.py).
+                .copy("InspectionFixtures"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v5]

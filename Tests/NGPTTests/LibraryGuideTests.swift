@@ -54,6 +54,16 @@ let head0 = model.parameters.tensor("transformer.h.0.query.weight")!.rows(0..<8)
 let cond = try LinearAlgebra.conditionNumber(head0)    // σmax/σmin by LAPACK dgesdd, in Double
         XCTAssertEqual(scalers.count, 2)
         XCTAssertTrue(cond >= 1 && cond.isFinite)
+let inspection = try ModelInspection(model: model, label: "nGPT")
+let layer0 = inspection.conditionNumbers[.query][0]    // per head, and their median: layer0.cond.median
+let norms = inspection.embedding("transformer.wte.weight")!.sortedNorms
+let perHead = try LinearAlgebra.headSummaries(DoubleMatrix(query), heads: 4, axis: .rows)
+let json = try InspectionReport(models: [inspection], options: InspectionOptions()).jsonData()
+        XCTAssertEqual(layer0.blocks.count, 4)
+        XCTAssertEqual(norms.count, 64)
+        XCTAssertEqual(perHead.count, 4)
+        XCTAssertEqual(perHead[0].cond, layer0.blocks[0].cond, accuracy: 1e-12, "the model holds `query` since the guide set it")
+        XCTAssertFalse(json.isEmpty)
 
         // --- generation
 let generator = Generator(model: model)                 // key/value cache

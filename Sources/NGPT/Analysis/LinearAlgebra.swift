@@ -114,6 +114,19 @@ public enum LinearAlgebra {
         return w
     }
 
+    /// The Gram matrix `aᵀ·a` (columns × columns, symmetric, both triangles filled) by BLAS
+    /// `dsyrk`, in Double.
+    public static func gramMatrix(_ a: DoubleMatrix) -> DoubleMatrix {
+        let n = a.columns
+        var c = [Double](repeating: 0, count: n * n)
+        guard a.rows > 0, n > 0 else { return DoubleMatrix(rows: n, columns: n, elements: c) }
+        a.elements.withUnsafeBufferPointer { pa in
+            c.withUnsafeMutableBufferPointer { BLAS.dsyrkGram(pa.baseAddress!, m: a.rows, n: n, into: $0.baseAddress!) }
+        }
+        for i in 0..<n { for j in 0..<i { c[i * n + j] = c[j * n + i] } }
+        return DoubleMatrix(rows: n, columns: n, elements: c)
+    }
+
     /// The orthonormal factor Q (rows × columns, rows ≥ columns) of a Householder QR of `a`.
     public static func orthonormalFactor(_ a: DoubleMatrix) throws -> DoubleMatrix {
         precondition(a.rows >= a.columns, "QR needs rows ≥ columns, got \(a.rows)×\(a.columns)")

@@ -41,6 +41,12 @@ enum BLAS {
         return Int(info)
     }
 
+    /// The upper triangle of `c = aᵀ·a` (n×n) for a row-major m×n Double matrix `a`, by `dsyrk`.
+    static func dsyrkGram(_ a: UnsafePointer<Double>, m: Int, n: Int, into c: UnsafeMutablePointer<Double>) {
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(m),
+                    1, a, blasint(max(1, n)), 0, c, blasint(max(1, n)))
+    }
+
     /// Eigenvalues (ascending) of a symmetric row-major n×n Double matrix, which is overwritten.
     /// Returns LAPACK's `info`.
     static func dsyevdValues(

@@ -224,7 +224,7 @@ public struct SequentialWindowSampler: BatchSampler {
 /// A uniform integer in `0..<n` without modulo bias (Lemire's multiply-and-reject), written out
 /// here rather than using `Int.random(in:using:)` so the stream cannot change with the standard
 /// library and resumed runs stay bit-identical across toolchains.
-private func uniform(below n: UInt64, using generator: inout SeededGenerator) -> UInt64 {
+func uniform(below n: UInt64, using generator: inout SeededGenerator) -> UInt64 {
     precondition(n > 0, "empty range")
     var m = generator.next().multipliedFullWidth(by: n)
     if m.low < n {

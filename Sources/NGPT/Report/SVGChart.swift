@@ -1,7 +1,8 @@
 import Foundation
 
 /// A line chart rendered as self-contained SVG: labelled axes (linear or log), ticks, a legend,
-/// lines with optional markers and shaded bands (e.g. the range over seeds).
+/// lines with optional markers and shaded bands (e.g. the range over seeds). The title and the
+/// axis labels are `<text>` elements of class `chart-title`, `x-label` and `y-label`.
 public struct SVGChart: Sendable {
     public enum Scale: Sendable { case linear, log }
 
@@ -33,6 +34,8 @@ public struct SVGChart: Sendable {
     public var series: [Series]
     public var width: Double = 640
     public var height: Double = 400
+    /// Ticks of a linear x axis only at whole numbers (layers, steps).
+    public var integerXTicks = false
 
     public init(title: String, xLabel: String, yLabel: String, xScale: Scale = .linear, yScale: Scale = .linear, series: [Series] = []) {
         self.title = title
@@ -60,28 +63,30 @@ public struct SVGChart: Sendable {
         let ys = series.flatMap { $0.points.map(\.y) + $0.band.flatMap { [$0.low, $0.high] } }.filter { valid($0, yScale) }
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(fmt(width))\" height=\"\(fmt(height))\" viewBox=\"0 0 \(fmt(width)) \(fmt(height))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
         svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        svg += "<text x=\"\(fmt(width / 2))\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(escape(title))</text>\n"
+        svg += "<text x=\"\(fmt(width / 2))\" y=\"20\" class=\"chart-title\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(escape(title))</text>\n"
         guard let xr = Axis.range(xs, xScale), let yr = Axis.range(ys, yScale) else {
             svg += "<text x=\"\(fmt(width / 2))\" y=\"\(fmt(height / 2))\" text-anchor=\"middle\" fill=\"#888\">no data</text>\n</svg>\n"
             return svg
         }
-        let xAxis = Axis(lo: xr.0, hi: xr.1, scale: xScale), yAxis = Axis(lo: yr.0, hi: yr.1, scale: yScale)
+        let xAxis = Axis(lo: xr.0, hi: xr.1, scale: xScale, integer: integerXTicks), yAxis = Axis(lo: yr.0, hi: yr.1, scale: yScale)
         func px(_ x: Double) -> Double { left + xAxis.fraction(x) * plotW }
         func py(_ y: Double) -> Double { top + (1 - yAxis.fraction(y)) * plotH }
         // grid and ticks
-        for t in xAxis.ticks() {
+        let xTicks = xAxis.ticks(), yTicks = yAxis.ticks()
+        let xLabels = Axis.labels(xTicks), yLabels = Axis.labels(yTicks)
+        for (t, label) in zip(xTicks, xLabels) {
             let x = px(t)
             svg += "<line x1=\"\(fmt(x))\" y1=\"\(fmt(top))\" x2=\"\(fmt(x))\" y2=\"\(fmt(top + plotH))\" stroke=\"#eee\"/>\n"
-            svg += "<text x=\"\(fmt(x))\" y=\"\(fmt(top + plotH + 16))\" text-anchor=\"middle\">\(Axis.label(t))</text>\n"
+            svg += "<text x=\"\(fmt(x))\" y=\"\(fmt(top + plotH + 16))\" text-anchor=\"middle\">\(label)</text>\n"
         }
-        for t in yAxis.ticks() {
+        for (t, label) in zip(yTicks, yLabels) {
             let y = py(t)
             svg += "<line x1=\"\(fmt(left))\" y1=\"\(fmt(y))\" x2=\"\(fmt(left + plotW))\" y2=\"\(fmt(y))\" stroke=\"#eee\"/>\n"
-            svg += "<text x=\"\(fmt(left - 6))\" y=\"\(fmt(y + 4))\" text-anchor=\"end\">\(Axis.label(t))</text>\n"
+            svg += "<text x=\"\(fmt(left - 6))\" y=\"\(fmt(y + 4))\" text-anchor=\"end\">\(label)</text>\n"
         }
         svg += "<rect x=\"\(fmt(left))\" y=\"\(fmt(top))\" width=\"\(fmt(plotW))\" height=\"\(fmt(plotH))\" fill=\"none\" stroke=\"#444\"/>\n"
-        svg += "<text x=\"\(fmt(left + plotW / 2))\" y=\"\(fmt(top + plotH + 36))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
-        svg += "<text transform=\"translate(16 \(fmt(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>\n"
+        svg += "<text x=\"\(fmt(left + plotW / 2))\" y=\"\(fmt(top + plotH + 36))\" class=\"x-label\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
+        svg += "<text transform=\"translate(16 \(fmt(top + plotH / 2))) rotate(-90)\" class=\"y-label\" text-anchor=\"middle\">\(escape(yLabel))</text>\n"
         // series
         for s in series {
             let band = s.band.filter { valid($0.x, xScale) && valid($0.low, yScale) && valid($0.high, yScale) }
@@ -115,6 +120,7 @@ public struct SVGChart: Sendable {
 
     struct Axis {
         let lo: Double, hi: Double, scale: Scale
+        var integer = false
 
         static func range(_ v: [Double], _ scale: Scale) -> (Double, Double)? {
             guard var lo = v.min(), var hi = v.max() else { return nil }
@@ -137,12 +143,16 @@ public struct SVGChart: Sendable {
             if scale == .log {
                 let a = Int(floor(log10(lo))), b = Int(ceil(log10(hi)))
                 var t = [Double]()
-                let mantissas: [Double] = b - a <= 2 ? [1, 2, 5] : [1]
+                // Within a decade or two, finer mantissas keep at least three ticks on the axis.
+                let choices: [[Double]] = b - a <= 2 ? [[1, 2, 5], [1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9]] : [[1]]
                 let step = max(1, (b - a) / 8)
-                for e in stride(from: a, through: b, by: step) {
-                    for m in mantissas {
-                        let v = m * pow(10, Double(e))
-                        if v >= lo && v <= hi { t.append(v) }
+                for mantissas in choices where t.count < 3 {
+                    t = []
+                    for e in stride(from: a, through: b, by: step) {
+                        for m in mantissas {
+                            let v = m * pow(10, Double(e))
+                            if v >= lo && v <= hi { t.append(v) }
+                        }
                     }
                 }
                 if t.count < 3 { t = Axis(lo: lo, hi: hi, scale: .linear).ticks().filter { $0 > 0 } }
@@ -150,11 +160,24 @@ public struct SVGChart: Sendable {
             }
             let raw = (hi - lo) / 6
             let mag = pow(10, floor(log10(raw)))
-            let step = [1.0, 2, 2.5, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
+            var step = [1.0, 2, 2.5, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
+            if integer { step = max(1, step.rounded(.up)) }
             var t = [Double]()
             var v = ceil(lo / step) * step
             while v <= hi + step * 1e-9 { t.append(abs(v) < step * 1e-9 ? 0 : v); v += step }
             return t
+        }
+
+        /// Tick labels: ``label(_:)`` each, or, when that prints two ticks alike (a narrow linear
+        /// range), fixed decimals enough to tell neighbours apart.
+        static func labels(_ ticks: [Double]) -> [String] {
+            let plain = ticks.map(label)
+            guard Set(plain).count < plain.count, ticks.count >= 2 else { return plain }
+            for decimals in 0...12 {
+                let fixed = ticks.map { String(format: "%.\(decimals)f", $0) }
+                if Set(fixed).count == fixed.count { return fixed }
+            }
+            return plain
         }
 
         static func label(_ v: Double) -> String {
@@ -166,6 +189,24 @@ public struct SVGChart: Sendable {
             if a >= 1 { return String(format: "%.4g", v) }
             return String(format: "%.3g", v)
         }
+    }
+}
+
+extension SVGChart.Series {
+    /// A histogram as a step line: `counts` in equal bins over `[lower, upper]`, each drawn as a
+    /// flat segment across its bin at height `count / (total · binWidth)` (a density, so
+    /// histograms of different sample sizes overlay), or the raw count when `density` is false.
+    public static func histogram(name: String, lower: Double, upper: Double, counts: [Int], color: String,
+                                 density: Bool = true, dashed: Bool = false) -> SVGChart.Series {
+        let width = (upper - lower) / Double(max(counts.count, 1))
+        let total = Double(max(counts.reduce(0, +), 1))
+        var points = [(x: Double, y: Double)]()
+        for (i, c) in counts.enumerated() {
+            let y = density ? Double(c) / (total * width) : Double(c)
+            points.append((lower + Double(i) * width, y))
+            points.append((lower + Double(i + 1) * width, y))
+        }
+        return SVGChart.Series(name: name, points: points, color: color, dashed: dashed)
     }
 }
 
