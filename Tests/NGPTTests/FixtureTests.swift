@@ -119,9 +119,13 @@ final class FixtureTests: XCTestCase {
         try m.backward()
         opt.update(m.parameters, gradients: m.gradients, lr: Float(try f.double("step_lr")))
         if f.config.kind == .ngpt { m.normalizeWeights() }
+        var totalOff = 0, worst: Float = 0
+        defer { print("\(f.name): step1 max abs error \(worst), \(totalOff) of \(m.layout.count) elements off by more than 1e-5") }
         for e in m.layout.entries {
             let want = try f.file.tensor("step1." + e.name), got = m.parameters.tensor(e.name)!
             let off = zip(got.scalars, want.scalars).filter { abs($0 - $1) > 1e-5 }.count
+            totalOff += off
+            worst = max(worst, got.maxAbsDifference(want))
             XCTAssertLessThanOrEqual(Double(off), 0.001 * Double(e.count),
                                      "\(f.name): step1.\(e.name) has \(off) of \(e.count) elements off by more than 1e-5")
         }
