@@ -8,6 +8,11 @@ import Foundation
 /// side from Swift threads. The two are never combined: inside ``parallelFor(_:_:)`` OpenBLAS is
 /// switched to one thread, and restored afterwards, so the machine is never oversubscribed.
 ///
+/// After a threaded call OpenBLAS's worker threads keep polling for more work for a while
+/// (`OPENBLAS_THREAD_TIMEOUT`, about 2²⁸ cycles by default) before they sleep, so a parallel
+/// region entered right after a large GEMM shares the cores with them and runs slower
+/// (see the "after a threaded SGEMM" benchmark in `Benchmarks/`).
+///
 /// The count starts from `OPENBLAS_NUM_THREADS` when it is set, else from the number of cores.
 /// Parallel regions must not be entered from two threads at once (the BLAS thread count is
 /// process-global); the library never does so.

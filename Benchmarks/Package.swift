@@ -1,0 +1,29 @@
+// swift-tools-version: 6.1
+// GEMM benchmarks for swift-ngpt, kept out of the root package so that building or testing the
+// library never fetches or compiles the benchmark harness. Run from this directory:
+//
+//     swift package benchmark --target GEMMBenchmarks
+//
+// See README.md here for how to read the GFLOP/s figures.
+import PackageDescription
+
+let package = Package(
+    name: "NGPTBenchmarks",
+    dependencies: [
+        .package(name: "swift-ngpt", path: ".."),
+        .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "GEMMBenchmarks",
+            dependencies: [
+                .product(name: "NGPT", package: "swift-ngpt"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/GEMMBenchmarks",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "package-benchmark"),
+            ]
+        ),
+    ]
+)
