@@ -47,6 +47,28 @@ public enum Threads {
         }
     }
 
+    /// Runs `body` on contiguous ranges that cover `0..<n`, one per thread, for loops that call
+    /// no BLAS (row-wise kernels, optimiser updates). Range boundaries are multiples of
+    /// `alignment` (so no two threads write into one cache line of a row-major block of columns)
+    /// and ranges hold at least `minimum` items: below that the loop runs on the calling thread.
+    /// Results must not depend on how `0..<n` is split; kernels that sum over the split axis
+    /// write per-range results and combine them in a fixed order.
+    public static func parallelRanges(_ n: Int, minimum: Int = 1, alignment: Int = 1,
+                                      _ body: (Range<Int>) -> Void) {
+        let units = (n + alignment - 1) / alignment
+        let workers = min(count, units, max(1, n / max(1, minimum)))
+        if workers <= 1 {
+            if n > 0 { body(0..<n) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let lo = min(n, units * w / workers * alignment), hi = min(n, units * (w + 1) / workers * alignment)
+                if lo < hi { body(lo..<hi) }
+            }
+        }
+    }
+
     /// The BLAS library's own description: build configuration, core kernel, thread count.
     public static var blasDescription: (config: String, core: String, threads: Int, processors: Int) {
         _ = _count

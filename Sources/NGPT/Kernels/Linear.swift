@@ -9,14 +9,15 @@ func linearForward(_ out: FloatPointer, _ inp: ConstFloatPointer, _ weight: Cons
 }
 
 /// Backward of `out = inp·Wᵀ`: dinp (N, I) += dout·W; dweight (O, I) += doutᵀ·inp.
-/// Either gradient may be skipped by passing nil.
+/// Either gradient may be skipped by passing nil. With `overwriteInput` dinp is written
+/// (`dinp = dout·W`) instead of accumulated, which saves zeroing a buffer with no other writer.
 func linearBackward(_ dinp: FloatPointer?, _ dweight: FloatPointer?, _ dout: ConstFloatPointer,
                     _ inp: ConstFloatPointer, _ weight: ConstFloatPointer,
-                    rows n: Int, inputs i: Int, outputs o: Int) {
+                    rows n: Int, inputs i: Int, outputs o: Int, overwriteInput: Bool = false) {
     if let dinp {
         GEMM.multiply(dout, MatrixLayout(rows: n, columns: o), .none,
                       weight, MatrixLayout(rows: o, columns: i), .none,
-                      dinp, MatrixLayout(rows: n, columns: i), beta: 1)
+                      dinp, MatrixLayout(rows: n, columns: i), beta: overwriteInput ? 0 : 1)
     }
     if let dweight {
         GEMM.multiply(dout, MatrixLayout(rows: n, columns: o), .transposed,

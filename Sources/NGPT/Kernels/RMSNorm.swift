@@ -2,30 +2,60 @@
 let rmsNormEpsilon: Float = 1e-6
 
 /// out (N, C) = x · rstd ⊙ weight with rstd (N) = 1/sqrt(mean(x²) + 1e-6), saved for backward.
+/// Rows run in parallel.
 func rmsNormForward(_ out: FloatPointer, _ rstd: FloatPointer, _ inp: ConstFloatPointer,
                     _ weight: ConstFloatPointer, rows n: Int, width c: Int) {
-    for r in 0..<n {
-        let x = inp + r * c, y = out + r * c
-        let s = 1 / (dot(x, x, c) / Float(c) + rmsNormEpsilon).squareRoot()
-        rstd[r] = s
-        for j in 0..<c { y[j] = x[j] * s * weight[j] }
+    Threads.parallelRanges(n, minimum: minimumRows(width: c)) { rows in
+        for r in rows {
+            let x = inp + r * c, y = out + r * c
+            let s = 1 / (dot(x, x, c) / Float(c) + rmsNormEpsilon).squareRoot()
+            rstd[r] = s
+            var j = 0
+            while j < c {
+                let k = c - j
+                store(load(x + j, k) * s * load(weight + j, k), y + j, k)
+                j += 8
+            }
+        }
     }
 }
 
 /// Backward of `out = x·rstd⊙w`: with g = dout⊙w,
 /// dx += rstd·g − x·rstd³·(g·x)/C and dw += Σ_rows dout⊙x·rstd.
+/// dx runs in parallel over rows; dw over blocks of columns, summing rows in order.
 func rmsNormBackward(_ dinp: FloatPointer, _ dweight: FloatPointer, _ dout: ConstFloatPointer,
                      _ inp: ConstFloatPointer, _ weight: ConstFloatPointer, _ rstd: ConstFloatPointer,
                      rows n: Int, width c: Int) {
-    for r in 0..<n {
-        let x = inp + r * c, g = dout + r * c, dx = dinp + r * c
-        let s = rstd[r]
-        var gx: Float = 0
-        for j in 0..<c {
-            gx += g[j] * weight[j] * x[j]
-            dweight[j] += g[j] * x[j] * s
+    Threads.parallelRanges(n, minimum: minimumRows(width: c)) { rows in
+        for r in rows {
+            let x = inp + r * c, g = dout + r * c, dx = dinp + r * c
+            let s = rstd[r]
+            var gx = Vec()
+            var j = 0
+            while j < c {
+                let k = c - j
+                gx += load(g + j, k) * load(weight + j, k) * load(x + j, k)
+                j += 8
+            }
+            let f = s * s * s * gx.sum() / Float(c)
+            j = 0
+            while j < c {
+                let k = c - j
+                store(load(dx + j, k) + s * load(g + j, k) * load(weight + j, k) - load(x + j, k) * f, dx + j, k)
+                j += 8
+            }
         }
-        let k = s * s * s * gx / Float(c)
-        for j in 0..<c { dx[j] += s * g[j] * weight[j] - x[j] * k }
+    }
+    Threads.parallelRanges(c, minimum: 64, alignment: 16) { columns in
+        let (j0, w) = (columns.lowerBound, columns.count)
+        for r in 0..<n {
+            let x = inp + r * c + j0, g = dout + r * c + j0, dw = dweight + j0, s = rstd[r]
+            var j = 0
+            while j < w {
+                let k = w - j
+                store(load(dw + j, k) + load(g + j, k) * load(x + j, k) * s, dw + j, k)
+                j += 8
+            }
+        }
     }
 }

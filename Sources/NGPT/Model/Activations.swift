@@ -14,7 +14,7 @@ struct LayerActivations {
     // both kinds
     var xMid = 0        // (N, C) stream after the attention residual
     var qkv = 0         // (N, 3C) q | k | v as attention consumes them (rotated, normalised, scaled)
-    var probs = 0       // (B, H, T, T) attention probabilities
+    var probs = 0       // (B, H, packed causal blocks) attention probabilities
     var attY = 0        // (N, C) merged attention heads
     var uv = 0          // (N, 2F) c_fc output u | ν (before suv for nGPT)
     var h = 0           // (N, F) u ⊙ SiLU(ν)
@@ -65,7 +65,7 @@ final class Activations {
     var dXMid = 0, dqkv = 0, dAttY = 0, dprobs = 0, duv = 0, dh = 0, dBranch = 0, dNormed = 0
     var dLogitsRaw = 0          // (N, V)
     var dScaler = 0             // (2F + 3C + V) gradients of effective scalers
-    var lerpScratch = 0         // (2C)
+    var lerpScratch = 0         // (N)
 
     init(config c: ModelConfig, batch b: Int, sequence t: Int) {
         batch = b
@@ -82,7 +82,7 @@ final class Activations {
             var a = LayerActivations()
             a.xMid = k.take(n * d)
             a.qkv = k.take(n * 3 * d)
-            a.probs = k.take(b * h * t * t)
+            a.probs = k.take(b * h * attentionScoresCount(sequence: t))
             a.attY = k.take(n * d)
             a.uv = k.take(n * 2 * f)
             a.h = k.take(n * f)
@@ -105,10 +105,10 @@ final class Activations {
         branch = k.take(n * d)
         dStream = [k.take(n * d), k.take(n * d)]
         dXMid = k.take(n * d); dqkv = k.take(n * 3 * d); dAttY = k.take(n * d)
-        dprobs = k.take(b * h * t * t); duv = k.take(n * 2 * f); dh = k.take(n * f)
+        dprobs = k.take(b * h * attentionScoresCount(sequence: t)); duv = k.take(n * 2 * f); dh = k.take(n * f)
         dBranch = k.take(n * d); dNormed = k.take(n * d)
         dScaler = k.take(2 * f + 3 * d + v)
-        lerpScratch = k.take(2 * d)
+        lerpScratch = k.take(n)
         buffer = FloatBuffer(count: k.total)
     }
 

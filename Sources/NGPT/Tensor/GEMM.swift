@@ -111,6 +111,15 @@ public enum GEMM {
         precondition(k == k2 && cl.rows == m && cl.columns == n,
                      "GEMM shapes: op(A) \(m)×\(k), op(B) \(k2)×\(n), C \(cl.rows)×\(cl.columns)")
         if m == 0 || n == 0 { return }
+        if m == 1 && k > 0 {
+            // One row (decoding one position): c = op(B)ᵀ·a as a matrix-vector product, which
+            // reads B once instead of packing it first.
+            let incx = transA == .none ? 1 : al.leadingDimension
+            BLAS.sgemv(transB == .none ? .transposed : .none, m: bl.rows, n: bl.columns, alpha: alpha,
+                       a: b + bl.offset, lda: bl.leadingDimension, x: a + al.offset, incx: incx,
+                       beta: beta, y: c + cl.offset, incy: 1)
+            return
+        }
         BLAS.sgemm(transA, transB, m: m, n: n, k: k, alpha: alpha,
                    a: a + al.offset, lda: al.leadingDimension,
                    b: b + bl.offset, ldb: bl.leadingDimension,
