@@ -78,7 +78,8 @@ func crossEntropyBackward(_ probs: FloatPointer, _ targets: UnsafePointer<Int32>
     var m = Vec(repeating: -.infinity)
     var j = 0
     while j < n {
-        m = pointwiseMax(m, load(inp + j, n - j, padding: -.infinity))
+        let x = load(inp + j, n - j, padding: -.infinity)
+        m = m.replacing(with: x, where: x .> m)
         j += 8
     }
     let mx = m.max()

@@ -55,7 +55,9 @@ typealias Vec = SIMD8<Float>
 /// |r| ≤ ln2/2, e^r by a degree-6 polynomial, 2^n written into the exponent bits.
 @inline(__always) func exp(_ x: Vec) -> Vec {
     let lowest: Float = -87.33654, highest: Float = 88.02
-    let v = pointwiseMin(pointwiseMax(x, Vec(repeating: lowest)), Vec(repeating: highest))
+    // (pointwiseMin/Max are not inlined; compare-and-select is, and lets NaN through.)
+    var v = x.replacing(with: lowest, where: x .< lowest)
+    v = v.replacing(with: highest, where: v .> highest)
     // Round v·log₂e to an integer by adding and subtracting 1.5·2²³.
     let magic = Vec(repeating: 12_582_912)
     let shifted = v * 1.442_695_04 + magic

@@ -19,23 +19,24 @@ struct GPTBlock: TransformerBlock {
         linearForward(s.p(a.xMid), s.p(a.attY), p + w.attProj, rows: n, inputs: d, outputs: d, beta: 1)
         rmsNormForward(s.p(a.mlpNormed), s.p(a.mlpRstd), s.p(a.xMid), p + w.rmsMlp!, rows: n, width: d)
         linearForward(s.p(a.uv), s.p(a.mlpNormed), p + w.fc, rows: n, inputs: d, outputs: 2 * f)
-        swigluForward(s.p(a.h), s.p(a.uv), nil, multiplier: 1, rows: n, hidden: f)
+        swigluForward(s.p(s.hidden), s.p(a.uv), nil, multiplier: 1, rows: n, hidden: f)
         out.update(from: s.p(a.xMid), count: n * d)
-        linearForward(out, s.p(a.h), p + w.mlpProj, rows: n, inputs: f, outputs: d, beta: 1)
+        linearForward(out, s.p(s.hidden), p + w.mlpProj, rows: n, inputs: f, outputs: d, beta: 1)
     }
 
     func backward(_ dout: FloatPointer, _ dx: FloatPointer, _ x: FloatPointer, _ out: FloatPointer,
                   _ a: LayerActivations, _ ctx: BlockContext) {
         let c = ctx.config, s = ctx.acts, p = ctx.params, g = ctx.grads
         let (n, d, f, h) = (s.rows, c.width, c.hiddenWidth, c.heads)
-        let dXMid = s.p(s.dXMid), dNormed = s.p(s.dNormed), dh = s.p(s.dh), duv = s.p(s.duv)
-        // out = xMid + h·mlp_c_projᵀ
+        let dXMid = s.p(s.dXMid), dNormed = s.p(s.dNormed), hidden = s.p(s.hidden), duv = s.p(s.duv)
+        // out = xMid + h·mlp_c_projᵀ, with h recomputed (not stored per layer), then dh in its place
         dXMid.update(from: dout, count: n * d)
-        linearBackward(dh, g + w.mlpProj, dout, s.p(a.h), p + w.mlpProj, rows: n, inputs: f, outputs: d,
-                       overwriteInput: true)
+        swigluForward(hidden, s.p(a.uv), nil, multiplier: 1, rows: n, hidden: f)
+        linearBackward(nil, g + w.mlpProj, dout, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d)
+        linearBackward(hidden, nil, dout, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d, overwriteInput: true)
         // h = u ⊙ SiLU(ν)
         duv.update(repeating: 0, count: n * 2 * f)
-        swigluBackward(duv, nil, dh, s.p(a.uv), nil, multiplier: 1, rows: n, hidden: f)
+        swigluBackward(duv, nil, hidden, s.p(a.uv), nil, multiplier: 1, rows: n, hidden: f)
         // u, ν = m·c_fcᵀ
         linearBackward(dNormed, g + w.fc, duv, s.p(a.mlpNormed), p + w.fc, rows: n, inputs: d, outputs: 2 * f,
                        overwriteInput: true)
