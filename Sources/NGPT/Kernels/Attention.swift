@@ -74,12 +74,10 @@ func attentionBackward(_ dqkv: FloatPointer, _ scratch: FloatPointer, _ dout: Co
             for r in 0..<rows {
                 let pr = p + r * e, dr = ds + r * e, length = i0 + r + 1
                 let s = dot(pr, dr, length)
-                var j = 0
-                while j < length {
-                    let n = length - j
+                @inline(__always) func lanes(_ j: Int, _ n: Int) {
                     store(load(pr + j, n) * (load(dr + j, n) - s) * scale, dr + j, n)
-                    j += 8
                 }
+                vectorLoop(length, lanes)
                 (dr + length).update(repeating: 0, count: e - length)
             }
             GEMM.multiply(ds, block, .none, k, keys, .none, dq + i0 * 3 * c, blockRows, beta: 1)
@@ -106,12 +104,10 @@ func cachedAttentionForward(_ out: FloatPointer, _ q: ConstFloatPointer, _ keys:
         o.update(repeating: 0, count: dk)
         for j in 0..<length {
             let w = scores[j], v = values + j * c + head * dk
-            var i = 0
-            while i < dk {
-                let n = dk - i
+            @inline(__always) func lanes(_ i: Int, _ n: Int) {
                 store(load(o + i, n) + w * load(v + i, n), o + i, n)
-                i += 8
             }
+            vectorLoop(dk, lanes)
         }
     }
 }

@@ -6,12 +6,10 @@ func scaleColumnsForward(_ out: FloatPointer, _ inp: ConstFloatPointer, _ scale:
                          rows n: Int, columns v: Int) {
     Threads.parallelRanges(n, minimum: minimumRows(width: v)) { rows in
         for r in rows {
-            var j = 0
-            while j < v {
-                let k = v - j
+            @inline(__always) func lanes(_ j: Int, _ k: Int) {
                 store(load(inp + r * v + j, k) * load(scale + j, k), out + r * v + j, k)
-                j += 8
             }
+            vectorLoop(v, lanes)
         }
     }
 }
@@ -24,14 +22,12 @@ func scaleColumnsBackward(_ dinp: FloatPointer, _ dscale: FloatPointer, _ dout: 
         let (j0, w) = (columns.lowerBound, columns.count)
         for r in 0..<n {
             let g = dout + r * v + j0, x = inp + r * v + j0, dx = dinp + r * v + j0
-            var j = 0
-            while j < w {
-                let k = w - j
+            @inline(__always) func lanes(_ j: Int, _ k: Int) {
                 let gj = load(g + j, k)
                 store(load(dx + j, k) + gj * load(scale + j0 + j, k), dx + j, k)
                 store(load(dscale + j0 + j, k) + gj * load(x + j, k), dscale + j0 + j, k)
-                j += 8
             }
+            vectorLoop(w, lanes)
         }
     }
 }
@@ -62,12 +58,10 @@ func crossEntropyBackward(_ probs: FloatPointer, _ targets: UnsafePointer<Int32>
         for r in rows {
             let p = probs + r * v
             p[Int(targets[r])] -= 1
-            var j = 0
-            while j < v {
-                let k = v - j
+            @inline(__always) func lanes(_ j: Int, _ k: Int) {
                 store(load(p + j, k) * f, p + j, k)
-                j += 8
             }
+            vectorLoop(v, lanes)
         }
     }
 }
@@ -75,29 +69,26 @@ func crossEntropyBackward(_ probs: FloatPointer, _ targets: UnsafePointer<Int32>
 /// out[0..<count] = softmax(inp[0..<count]); `out` may be `inp`. Returns the row's maximum and
 /// Σ e^(inp − max), from which logsumexp = max + log(sum).
 @inline(__always) func softmax(_ out: FloatPointer, _ inp: ConstFloatPointer, count n: Int) -> (max: Float, sum: Float) {
-    var m = Vec(repeating: -.infinity)
-    var j = 0
-    while j < n {
-        let x = load(inp + j, n - j, padding: -.infinity)
-        m = m.replacing(with: x, where: x .> m)
-        j += 8
+    // Lanes past the end are padded with −1e30 (not −∞, which `exp` does not take): e^(−1e30 − max) = 0.
+    let padding: Float = -1e30
+    var m = Vec(repeating: padding)
+    @inline(__always) func lanes(_ j: Int, _ k: Int) {
+        let x = load(inp + j, k, padding: padding)
+        m = select(lessMask(m, x), x, m)
     }
+    vectorLoop(n, lanes)
     let mx = m.max()
     var s = Vec()
-    j = 0
-    while j < n {
-        let k = n - j
-        let e = exp(load(inp + j, k, padding: -.infinity) - mx)
+    @inline(__always) func lanes2(_ j: Int, _ k: Int) {
+        let e = exp(load(inp + j, k, padding: padding) - mx)
         s += e
         store(e, out + j, k)
-        j += 8
     }
+    vectorLoop(n, lanes2)
     let sum = s.sum(), inv = 1 / sum
-    j = 0
-    while j < n {
-        let k = n - j
+    @inline(__always) func lanes3(_ j: Int, _ k: Int) {
         store(load(out + j, k) * inv, out + j, k)
-        j += 8
     }
+    vectorLoop(n, lanes3)
     return (mx, sum)
 }

@@ -14,12 +14,10 @@ func embeddingBackward(_ dwte: FloatPointer, _ dout: ConstFloatPointer, _ tokens
         let (j0, w) = (columns.lowerBound, columns.count)
         for r in 0..<n {
             let d = dwte + Int(tokens[r]) * c + j0, g = dout + r * c + j0
-            var j = 0
-            while j < w {
-                let k = w - j
+            @inline(__always) func lanes(_ j: Int, _ k: Int) {
                 store(load(d + j, k) + load(g + j, k), d + j, k)
-                j += 8
             }
+            vectorLoop(w, lanes)
         }
     }
 }

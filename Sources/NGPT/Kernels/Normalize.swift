@@ -31,14 +31,12 @@ func qkNormForward(_ x: FloatPointer, _ unit: FloatPointer, _ rnorm: FloatPointe
                         }
                         let rn: Float = normalize ? reciprocalNorm(v, dk) : 1
                         rnorm[r * 2 * h + block * h + head] = rn
-                        var j = 0
-                        while j < dk {
-                            let k = dk - j
+                        @inline(__always) func lanes(_ j: Int, _ k: Int) {
                             let uj = load(v + j, k) * rn
                             store(uj, u + j, k)
                             store(load(s + j, k) * uj, v + j, k)
-                            j += 8
                         }
+                        vectorLoop(dk, lanes)
                     }
                 }
             }
@@ -62,12 +60,10 @@ func qkNormBackward(_ dx: FloatPointer, _ dscale: FloatPointer, _ unit: ConstFlo
         for r in 0..<n {
             for block in 0..<2 {
                 let g = dx + r * ld + block * c + j0, u = unit + r * 2 * c + block * c + j0, ds = dscale + j0
-                var j = 0
-                while j < w {
-                    let k = w - j
+                @inline(__always) func lanes(_ j: Int, _ k: Int) {
                     store(load(ds + j, k) + load(g + j, k) * load(u + j, k), ds + j, k)
-                    j += 8
                 }
+                vectorLoop(w, lanes)
             }
         }
     }
@@ -79,22 +75,18 @@ func qkNormBackward(_ dx: FloatPointer, _ dscale: FloatPointer, _ unit: ConstFlo
                         let col = block * c + head * dk
                         let g = dx + r * ld + col, u = unit + r * 2 * c + col, s = scale + head * dk
                         var un = Vec()
-                        var j = 0
-                        while j < dk {
-                            let k = dk - j
+                        @inline(__always) func lanes2(_ j: Int, _ k: Int) {
                             let dn = load(g + j, k) * load(s + j, k)
                             store(dn, g + j, k)          // g is now dn
                             un += load(u + j, k) * dn
-                            j += 8
                         }
+                        vectorLoop(dk, lanes2)
                         if normalize {
                             let rn = rnorm[r * 2 * h + block * h + head], unSum = un.sum()
-                            j = 0
-                            while j < dk {
-                                let k = dk - j
+                            @inline(__always) func lanes3(_ j: Int, _ k: Int) {
                                 store((load(g + j, k) - load(u + j, k) * unSum) * rn, g + j, k)
-                                j += 8
                             }
+                            vectorLoop(dk, lanes3)
                         }
                         if let rotary {
                             let p = r % rotary.sequence
@@ -122,12 +114,10 @@ func normalizeRows(_ out: FloatPointer, _ rnorm: FloatPointer, _ inp: ConstFloat
         for r in rows {
             let rn = reciprocalNorm(inp + r * c, c)
             rnorm[r] = rn
-            var j = 0
-            while j < c {
-                let k = c - j
+            @inline(__always) func lanes(_ j: Int, _ k: Int) {
                 store(load(inp + r * c + j, k) * rn, out + r * c + j, k)
-                j += 8
             }
+            vectorLoop(c, lanes)
         }
     }
 }
@@ -147,24 +137,20 @@ func lerpResidualForward(_ out: FloatPointer, _ rnormX: FloatPointer, _ hUnit: F
             rnormX[r] = rx
             rnormH[r] = rh
             var zz = Vec()
-            var j = 0
-            while j < c {
-                let k = c - j
+            @inline(__always) func lanes(_ j: Int, _ k: Int) {
                 let a = load(xr + j, k) * rx, b = load(hr + j, k) * rh
                 store(b, br + j, k)
                 let z = a + load(alpha + j, k) * (b - a)
                 zz += z * z
                 store(z, o + j, k)
-                j += 8
             }
+            vectorLoop(c, lanes)
             let rz = 1 / (zz.sum().squareRoot() + normEpsilon)
             rnormZ[r] = rz
-            j = 0
-            while j < c {
-                let k = c - j
+            @inline(__always) func lanes2(_ j: Int, _ k: Int) {
                 store(load(o + j, k) * rz, o + j, k)
-                j += 8
             }
+            vectorLoop(c, lanes2)
         }
     }
 }
@@ -189,26 +175,22 @@ func lerpResidualBackward(_ dx: FloatPointer, _ dh: FloatPointer, _ dalpha: Floa
             outDotDout[r] = og
             // (dz, db, da) are recomputed in the second loop rather than stored.
             var ada = Vec(), bdb = Vec()
-            var j = 0
-            while j < c {
-                let k = c - j
+            @inline(__always) func lanes(_ j: Int, _ k: Int) {
                 let dz = (load(g + j, k) - load(o + j, k) * og) * rz
                 let db = load(alpha + j, k) * dz
                 ada += load(xr + j, k) * rx * (dz - db)
                 bdb += load(b + j, k) * db
-                j += 8
             }
+            vectorLoop(c, lanes)
             let (adaSum, bdbSum) = (ada.sum(), bdb.sum())
             let dhr = dh + r * c, dxr = dx + r * c
-            j = 0
-            while j < c {
-                let k = c - j
+            @inline(__always) func lanes2(_ j: Int, _ k: Int) {
                 let dz = (load(g + j, k) - load(o + j, k) * og) * rz
                 let db = load(alpha + j, k) * dz, da = dz - db
                 store(load(dhr + j, k) + (db - load(b + j, k) * bdbSum) * rh, dhr + j, k)
                 store(load(dxr + j, k) + (da - load(xr + j, k) * rx * adaSum) * rx, dxr + j, k)
-                j += 8
             }
+            vectorLoop(c, lanes2)
         }
     }
     Threads.parallelRanges(c, minimum: 64, alignment: 16) { columns in
@@ -217,13 +199,11 @@ func lerpResidualBackward(_ dx: FloatPointer, _ dh: FloatPointer, _ dalpha: Floa
             let g = dout + r * c + j0, o = out + r * c + j0, xr = x + r * c + j0, b = hUnit + r * c + j0
             let (og, rz, rx) = (outDotDout[r], rnormZ[r], rnormX[r])
             let da = dalpha + j0
-            var j = 0
-            while j < w {
-                let k = w - j
+            @inline(__always) func lanes3(_ j: Int, _ k: Int) {
                 let dz = (load(g + j, k) - load(o + j, k) * og) * rz
                 store(load(da + j, k) + dz * (load(b + j, k) - load(xr + j, k) * rx), da + j, k)
-                j += 8
             }
+            vectorLoop(w, lanes3)
         }
     }
 }

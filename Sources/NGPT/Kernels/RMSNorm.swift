@@ -10,12 +10,10 @@ func rmsNormForward(_ out: FloatPointer, _ rstd: FloatPointer, _ inp: ConstFloat
             let x = inp + r * c, y = out + r * c
             let s = 1 / (dot(x, x, c) / Float(c) + rmsNormEpsilon).squareRoot()
             rstd[r] = s
-            var j = 0
-            while j < c {
-                let k = c - j
+            @inline(__always) func lanes(_ j: Int, _ k: Int) {
                 store(load(x + j, k) * s * load(weight + j, k), y + j, k)
-                j += 8
             }
+            vectorLoop(c, lanes)
         }
     }
 }
@@ -31,31 +29,25 @@ func rmsNormBackward(_ dinp: FloatPointer, _ dweight: FloatPointer, _ dout: Cons
             let x = inp + r * c, g = dout + r * c, dx = dinp + r * c
             let s = rstd[r]
             var gx = Vec()
-            var j = 0
-            while j < c {
-                let k = c - j
+            @inline(__always) func lanes(_ j: Int, _ k: Int) {
                 gx += load(g + j, k) * load(weight + j, k) * load(x + j, k)
-                j += 8
             }
+            vectorLoop(c, lanes)
             let f = s * s * s * gx.sum() / Float(c)
-            j = 0
-            while j < c {
-                let k = c - j
+            @inline(__always) func lanes2(_ j: Int, _ k: Int) {
                 store(load(dx + j, k) + s * load(g + j, k) * load(weight + j, k) - load(x + j, k) * f, dx + j, k)
-                j += 8
             }
+            vectorLoop(c, lanes2)
         }
     }
     Threads.parallelRanges(c, minimum: 64, alignment: 16) { columns in
         let (j0, w) = (columns.lowerBound, columns.count)
         for r in 0..<n {
             let x = inp + r * c + j0, g = dout + r * c + j0, dw = dweight + j0, s = rstd[r]
-            var j = 0
-            while j < w {
-                let k = w - j
+            @inline(__always) func lanes3(_ j: Int, _ k: Int) {
                 store(load(dw + j, k) + load(g + j, k) * load(x + j, k) * s, dw + j, k)
-                j += 8
             }
+            vectorLoop(w, lanes3)
         }
     }
 }

@@ -74,13 +74,11 @@ private func rotate(_ x: FloatPointer, _ table: RoPETable, rows n: Int, sequence
 /// One head in place: `v ← v ⊙ cos ± swap(v) ⊙ sin` (− for the inverse rotation).
 @inline(__always) func rotateHead(_ v: FloatPointer, _ cos: ConstFloatPointer, _ sin: ConstFloatPointer,
                                   width dk: Int, inverse: Bool) {
-    var i = 0
-    while i < dk {
-        let k = dk - i
+    @inline(__always) func lanes(_ i: Int, _ k: Int) {
         let x = load(v + i, k)
         let swapped = Vec(x[1], x[0], x[3], x[2], x[5], x[4], x[7], x[6])
         let s = load(sin + i, k)
         store(x * load(cos + i, k) + swapped * (inverse ? -s : s), v + i, k)
-        i += 8
     }
+    vectorLoop(dk, lanes)
 }

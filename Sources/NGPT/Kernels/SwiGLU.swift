@@ -6,17 +6,15 @@ func swigluForward(_ out: FloatPointer, _ uv: ConstFloatPointer, _ scale: ConstF
     Threads.parallelRanges(n, minimum: minimumRows(width: 4 * f)) { rows in
         for r in rows {
             let row = uv + r * 2 * f, o = out + r * f
-            var j = 0
-            while j < f {
-                let k = f - j
+            @inline(__always) func lanes(_ j: Int, _ k: Int) {
                 var u = load(row + j, k), v = load(row + f + j, k)
                 if let scale {
                     u *= load(scale + j, k) * multiplier
                     v *= load(scale + f + j, k) * multiplier
                 }
                 store(u * v * sigmoid(v), o + j, k)
-                j += 8
             }
+            vectorLoop(f, lanes)
         }
     }
 }
@@ -29,27 +27,38 @@ func swigluForward(_ out: FloatPointer, _ uv: ConstFloatPointer, _ scale: ConstF
 func swigluBackward(_ duv: FloatPointer, _ dscale: FloatPointer?, _ dout: ConstFloatPointer,
                     _ uv: ConstFloatPointer, _ scale: ConstFloatPointer?,
                     multiplier m: Float, rows n: Int, hidden f: Int) {
+    let scaled = scale != nil, sc = scale ?? uv
     Threads.parallelRanges(f, minimum: max(16, 8192 / max(1, n)), alignment: 16) { columns in
         for r in 0..<n {
             let row = uv + r * 2 * f, g = dout + r * f, d = duv + r * 2 * f
             var j = columns.lowerBound
-            while j < columns.upperBound {
-                let k = columns.upperBound - j
-                let su = scale.map { load($0 + j, k) * m } ?? Vec(repeating: 1)
-                let sv = scale.map { load($0 + f + j, k) * m } ?? Vec(repeating: 1)
-                let (ru, rv, gj) = (load(row + j, k), load(row + f + j, k), load(g + j, k))
-                let u = ru * su, v = rv * sv
-                let sig = sigmoid(v)
-                let du = gj * v * sig
-                let dv = gj * u * sig * (1 + v * (1 - sig))
-                store(load(d + j, k) + du * su, d + j, k)
-                store(load(d + f + j, k) + dv * sv, d + f + j, k)
-                if let dscale {
-                    store(load(dscale + j, k) + du * ru * m, dscale + j, k)
-                    store(load(dscale + f + j, k) + dv * rv * m, dscale + f + j, k)
-                }
+            while j + 8 <= columns.upperBound {
+                swigluBackwardLanes(j, 8, d, dscale, g, row, sc, scaled, m, f)
                 j += 8
             }
+            if j < columns.upperBound {
+                swigluBackwardLanes(j, columns.upperBound - j, d, dscale, g, row, sc, scaled, m, f)
+            }
         }
+    }
+}
+
+/// Lanes j..<j+count of one row of ``swigluBackward`` (u at j, ν at f + j).
+@inline(__always) private func swigluBackwardLanes(
+    _ j: Int, _ k: Int, _ d: FloatPointer, _ dscale: FloatPointer?, _ g: ConstFloatPointer,
+    _ row: ConstFloatPointer, _ scale: ConstFloatPointer, _ scaled: Bool, _ m: Float, _ f: Int
+) {
+    let one = Vec(repeating: 1)
+    let su = scaled ? load(scale + j, k) * m : one, sv = scaled ? load(scale + f + j, k) * m : one
+    let (ru, rv, gj) = (load(row + j, k), load(row + f + j, k), load(g + j, k))
+    let u = ru * su, v = rv * sv
+    let sig = sigmoid(v)
+    let du = gj * v * sig
+    let dv = gj * u * sig * (1 + v * (1 - sig))
+    store(load(d + j, k) + du * su, d + j, k)
+    store(load(d + f + j, k) + dv * sv, d + f + j, k)
+    if let dscale {
+        store(load(dscale + j, k) + du * ru * m, dscale + j, k)
+        store(load(dscale + f + j, k) + dv * rv * m, dscale + f + j, k)
     }
 }

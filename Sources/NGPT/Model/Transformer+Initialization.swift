@@ -59,12 +59,10 @@ func normalizeVectors(_ m: FloatPointer, rows: Int, columns: Int, alongRows: Boo
         Threads.parallelRanges(rows, minimum: minimumRows(width: columns)) { range in
             for r in range {
                 let row = m + r * columns, rn = reciprocalNorm(row, columns)
-                var j = 0
-                while j < columns {
-                    let k = columns - j
+                @inline(__always) func lanes(_ j: Int, _ k: Int) {
                     store(load(row + j, k) * rn, row + j, k)
-                    j += 8
                 }
+                vectorLoop(columns, lanes)
             }
         }
         return
