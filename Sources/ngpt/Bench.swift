@@ -26,6 +26,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed steps before timing (default 2).") var warmup: Int = 2
     @Flag(help: "Also time sampling with the key/value cache (batch 1, greedy).") var sample = false
     @Option(help: "Tokens to sample with --sample (default: context − 1).") var sampleTokens: Int?
+    @Flag(help: "Instead, time each kernel of a step (one JSON line per kernel).") var kernels = false
     @Option(help: "Threads (default: OPENBLAS_NUM_THREADS, else all cores).") var threads: Int?
 
     func validate() throws {
@@ -53,6 +54,10 @@ struct Bench: ParsableCommand {
         #if DEBUG
         printError("warning: a debug build; build with `swift build -c release` for meaningful figures")
         #endif
+        if kernels {
+            for k in try Benchmark.kernelTimings(c, batch: batch ?? (self.preset == .s ? 8 : 4)) { print(k.jsonLine) }
+            return
+        }
         let settings = BenchmarkSettings(model: c, batch: batch ?? (self.preset == .s ? 8 : 4), steps: steps,
                                          warmup: warmup, sampleTokens: sample ? (sampleTokens ?? c.context - 1) : 0)
         print(try Benchmark.run(settings).jsonLine)

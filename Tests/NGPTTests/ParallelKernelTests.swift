@@ -6,7 +6,7 @@ import XCTest
 /// over several row blocks (against direct sums in Double), and every parallel split of the
 /// row-wise kernels, the optimiser and the weight normalisation (one thread against two).
 final class ParallelKernelTests: XCTestCase {
-    /// Attention over 150 positions (blocks of 64, 64 and 22 rows): output and all three
+    /// Attention over 150 positions (blocks of 128 and 22 rows): output and all three
     /// gradients within 1e-5 of their max-abs value of sums computed directly in Double.
     func testBlockedCausalAttentionMatchesDirectSums() {
         let (b, t, c, h) = (2, 150, 16, 2)
@@ -55,8 +55,8 @@ final class ParallelKernelTests: XCTestCase {
 
     /// Every kernel that splits its work between threads, at shapes where it does (rows and
     /// columns not multiples of the split), gives bit-identical results on one and two threads.
-    /// (OpenBLAS itself does not: its threaded products round differently, so this is checked
-    /// kernel by kernel rather than for the whole model.)
+    /// (OpenBLAS does not: how a product is cut into blocks changes its rounding, so the whole
+    /// model is identical only for the same thread count, and this is checked kernel by kernel.)
     func testParallelKernelsAreIdenticalOnOneAndTwoThreads() {
         let (b, t, c, h, f, v) = (4, 130, 128, 4, 512, 80)
         let n = b * t, dk = c / h

@@ -198,3 +198,119 @@ public enum Benchmark {
             gemmPeakGflops: peak, mfu: gflops / peak, peakRssMB: rss, sampleTokensPerSecond: sample)
     }
 }
+
+/// One kernel's time in a training step of a shape: the best of a few runs per call, and how
+/// many calls a step makes.
+public struct KernelTiming: Sendable {
+    public var name: String
+    public var secondsPerCall: Double
+    public var callsPerStep: Int
+    public var secondsPerStep: Double { secondsPerCall * Double(callsPerStep) }
+
+    /// One line of JSON: `kernel`, `calls_per_step`, `ms_per_call`, `ms_per_step`.
+    public var jsonLine: String {
+        func ms(_ s: Double) -> Double { (s * 1e6).rounded() / 1e3 }
+        return "{\"kernel\": \"\(name)\", \"calls_per_step\": \(callsPerStep), \"ms_per_call\": \(ms(secondsPerCall)), \"ms_per_step\": \(ms(secondsPerStep))}"
+    }
+}
+
+extension Benchmark {
+    /// Times each kernel of a training step of `config` at batch `batch` on seeded random data,
+    /// on the current ``Threads/count``: the products of the linear maps (forward and backward,
+    /// per map), attention, SwiGLU, the norms, cross-entropy, AdamW and nGPT's renormalisation.
+    /// A breakdown of where a step's time goes (the sum is close to, not equal to, a step).
+    public static func kernelTimings(_ config: ModelConfig, batch b: Int, repeats: Int = 5) throws -> [KernelTiming] {
+        try config.validate()
+        let (t, d, f, v, h, l) = (config.context, config.width, config.hiddenWidth, config.vocabularySize, config.heads, config.layers)
+        let n = b * t, dk = d / h, scores = b * h * attentionScoresCount(sequence: t)
+        var k = Carver()
+        let x = k.take(n * d), y = k.take(n * d), dx = k.take(n * d), dy = k.take(n * d)
+        let qkv = k.take(n * 3 * d), dqkv = k.take(n * 3 * d), unit = k.take(n * 2 * d), rn = k.take(n * 2 * h)
+        let probs = k.take(scores), dprobs = k.take(scores)
+        let uv = k.take(n * 2 * f), duv = k.take(n * 2 * f), hidden = k.take(n * f)
+        let logits = k.take(n * v), softmax = k.take(n * v), losses = k.take(n)
+        let w = k.take(2 * f * d), dw = k.take(2 * f * d), vec = k.take(2 * f), dvec = k.take(2 * f)
+        let r1 = k.take(n), r2 = k.take(n), r3 = k.take(n), r4 = k.take(n)
+        let buffer = FloatBuffer(count: k.total)
+        var rng = SeededGenerator(seed: 3)
+        let values = (0..<k.total).map { _ in Float(rng.nextNormal()) * 0.5 }
+        buffer.write(values, at: 0)
+        for i in 0..<2 * f { buffer[vec + i] = 1 + 0.1 * values[i] }
+        let targets = (0..<n).map { Int32(($0 * 7 + 1) % v) }
+        func p(_ o: Int) -> FloatPointer { buffer.base + o }
+        let rope = RoPETable(positions: t, headWidth: dk)
+
+        func time(_ name: String, calls: Int, _ body: () -> Void) -> KernelTiming {
+            body()
+            var best = Double.infinity
+            for _ in 0..<repeats {
+                let start = DispatchTime.now().uptimeNanoseconds
+                body()
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            return KernelTiming(name: name, secondsPerCall: best, callsPerStep: calls)
+        }
+        var out = [KernelTiming]()
+        let maps: [(String, Int, Int)] = [("qkv", d, 3 * d), ("att_c_proj", d, d), ("c_fc", d, 2 * f), ("mlp_c_proj", f, d)]
+        for (name, i, o) in maps {
+            out.append(time("linear forward \(name)", calls: l) { linearForward(p(duv), p(hidden), p(w), rows: n, inputs: i, outputs: o) })
+            out.append(time("linear backward \(name)", calls: l) {
+                linearBackward(p(duv), p(dw), p(uv), p(hidden), p(w), rows: n, inputs: i, outputs: o, overwriteInput: true) })
+        }
+        out.append(time("linear forward lm_head", calls: 1) { linearForward(p(logits), p(x), p(w), rows: n, inputs: d, outputs: v) })
+        out.append(time("linear backward lm_head", calls: 1) {
+            linearBackward(p(dx), p(dw), p(logits), p(x), p(w), rows: n, inputs: d, outputs: v, overwriteInput: true) })
+        let scale = 1 / Float(dk).squareRoot()
+        for i in 0..<n { for j in 0..<3 * d { buffer[qkv + i * 3 * d + j] *= 0.3 } }
+        out.append(time("attention forward", calls: l) {
+            attentionForward(p(y), p(probs), p(qkv), batch: b, sequence: t, width: d, heads: h, scale: scale) })
+        out.append(time("attention backward", calls: l) {
+            attentionBackward(p(dqkv), p(dprobs), p(dy), p(qkv), p(probs), batch: b, sequence: t, width: d, heads: h, scale: scale) })
+        let m: Float = config.kind == .ngpt ? Float(d).squareRoot() : 1
+        let suv: ConstFloatPointer? = config.kind == .ngpt ? ConstFloatPointer(p(vec)) : nil
+        out.append(time("swiglu forward", calls: 2 * l) { swigluForward(p(hidden), p(uv), suv, multiplier: m, rows: n, hidden: f) })
+        out.append(time("swiglu backward", calls: l) {
+            swigluBackward(p(duv), config.kind == .ngpt ? p(dvec) : nil, p(hidden), p(uv), suv, multiplier: m, rows: n, hidden: f) })
+        switch config.kind {
+        case .gpt:
+            out.append(time("rmsnorm forward", calls: 2 * l + 1) { rmsNormForward(p(y), p(r1), p(x), p(vec), rows: n, width: d) })
+            out.append(time("rmsnorm backward", calls: 2 * l + 1) {
+                rmsNormBackward(p(dx), p(dvec), p(dy), p(x), p(vec), p(r1), rows: n, width: d) })
+            out.append(time("rope forward", calls: l) {
+                ropeForward(p(qkv), rope, rows: n, sequence: t, heads: h, rowStride: 3 * d, blocks: 2) })
+            out.append(time("rope backward", calls: l) {
+                ropeBackward(p(dqkv), rope, rows: n, sequence: t, heads: h, rowStride: 3 * d, blocks: 2) })
+        case .ngpt:
+            let rotary = Rotary(table: rope, sequence: t)
+            out.append(time("rope + qk-norm forward", calls: l) {
+                qkNormForward(p(qkv), p(unit), p(rn), p(vec), rows: n, width: d, heads: h, rowStride: 3 * d,
+                              normalize: true, rotary: rotary) })
+            out.append(time("rope + qk-norm backward", calls: l) {
+                qkNormBackward(p(dqkv), p(dvec), p(unit), p(rn), p(vec), rows: n, width: d, heads: h, rowStride: 3 * d,
+                               normalize: true, rotary: rotary) })
+            out.append(time("lerp residual forward", calls: 2 * l) {
+                lerpResidualForward(p(y), p(r1), p(dy), p(r2), p(r3), p(x), p(dx), p(vec), rows: n, width: d) })
+            out.append(time("lerp residual backward", calls: 2 * l) {
+                lerpResidualBackward(p(dx), p(x), p(dvec), p(dqkv), p(y), p(x), p(r1), p(dy), p(r2), p(r3), p(vec), p(r4),
+                                     rows: n, width: d) })
+            out.append(time("logit scale forward", calls: 1) { scaleColumnsForward(p(softmax), p(logits), p(vec), rows: n, columns: v) })
+            out.append(time("logit scale backward", calls: 1) {
+                scaleColumnsBackward(p(duv), p(dvec), p(softmax), p(logits), p(vec), rows: n, columns: v) })
+        }
+        targets.withUnsafeBufferPointer { tg in
+            out.append(time("cross-entropy forward", calls: 1) {
+                _ = crossEntropyForward(p(losses), p(softmax), p(logits), tg.baseAddress!, rows: n, vocabulary: v) })
+            out.append(time("cross-entropy backward", calls: 1) {
+                crossEntropyBackward(p(softmax), tg.baseAddress!, dloss: 1, rows: n, vocabulary: v) })
+        }
+        let model = try Transformer(config: config, seed: 1)
+        model.gradients.storage.write((0..<model.parameterCount).map { _ in Float(rng.nextNormal()) * 1e-3 }, at: 0)
+        let recipe = TrainingRecipe.default(for: config.kind)
+        let optimizer = AdamW(layout: model.layout, weightDecay: Float(recipe.weightDecay), clip: 1)
+        out.append(time("gradient norm", calls: 1) { _ = AdamW.gradientNorm(model.gradients) })
+        out.append(time("adamw", calls: 1) { optimizer.update(model.parameters, gradients: model.gradients, lr: 1e-4, gradientNorm: 1) })
+        out.append(time("zero gradients", calls: 1) { model.gradients.zero() })
+        if config.kind == .ngpt { out.append(time("renormalise weights", calls: 1) { model.normalizeWeights() }) }
+        return out
+    }
+}

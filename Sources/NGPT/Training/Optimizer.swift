@@ -86,13 +86,22 @@ public final class AdamW {
             let decay = e.decays ? 1 - lr * weightDecay : 1
             let lo = e.range.lowerBound
             Threads.parallelRanges(e.range.count, minimum: 1 << 14, alignment: 16) { range in
-                for i in (lo + range.lowerBound)..<(lo + range.upperBound) {
-                    if clipping { g[i] *= clipScale }
-                    p[i] *= decay
-                    m[i] = b1 * m[i] + (1 - b1) * g[i]
-                    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                    p[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
+                let o = lo + range.lowerBound
+                let (p, g, m, v) = (p + o, g + o, m + o, v + o)
+                // Eight elements at a time, each with exactly the scalar update's operations.
+                @inline(__always) func lanes(_ j: Int, _ k: Int) {
+                    var gj = load(g + j, k)
+                    if clipping {
+                        gj *= clipScale
+                        store(gj, g + j, k)
+                    }
+                    let mj = b1 * load(m + j, k) + (1 - b1) * gj
+                    let vj = b2 * load(v + j, k) + (1 - b2) * gj * gj
+                    store(mj, m + j, k)
+                    store(vj, v + j, k)
+                    store(load(p + j, k) * decay - lr * (mj / c1) / ((vj / c2).squareRoot() + eps), p + j, k)
                 }
+                vectorLoop(range.count, lanes)
             }
         }
         return norm
