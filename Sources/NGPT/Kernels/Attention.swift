@@ -99,17 +99,15 @@ func cachedAttentionForward(_ out: FloatPointer, _ q: ConstFloatPointer, _ keys:
                             length: Int, width c: Int, heads h: Int, scale: Float) {
     let dk = c / h
     for head in 0..<h {
-        let qh = q + head * dk
-        for j in 0..<length { scores[j] = scale * dot(qh, keys + j * c + head * dk, dk) }
+        let qh = q + head * dk, kh = keys + head * dk, vh = values + head * dk, o = out + head * dk
+        for j in 0..<length { scores[j] = scale * dot(qh, kh + j * c, dk) }
         _ = softmax(scores, scores, count: length)
-        let o = out + head * dk
-        o.update(repeating: 0, count: dk)
-        for j in 0..<length {
-            let w = scores[j], v = values + j * c + head * dk
-            @inline(__always) func lanes(_ i: Int, _ n: Int) {
-                store(load(o + i, n) + w * load(v + i, n), o + i, n)
-            }
-            vectorLoop(dk, lanes)
+        // Eight output lanes at a time, summed over the positions in registers.
+        @inline(__always) func lanes(_ i: Int, _ k: Int) {
+            var acc = Vec()
+            for j in 0..<length { acc += scores[j] * load(vh + j * c + i, k) }
+            store(acc, o + i, k)
         }
+        vectorLoop(dk, lanes)
     }
 }
