@@ -59,10 +59,10 @@ final class Activations {
     var losses = 0              // (N)
     var sz = 0                  // (V) nGPT effective s_z
     var branch = 0              // (N, C) forward scratch: a block's branch output
-    var hidden = 0              // (N, F) scratch: h = u ⊙ SiLU(ν), in backward recomputed and then dh
+    var hidden = 0              // (N, F) scratch: h = u ⊙ SiLU(ν), recomputed in backward
     // backward scratch, shared by all layers
     var dStream = [0, 0]        // 2 × (N, C): gradient entering / leaving a block
-    var dXMid = 0, dqkv = 0, dAttY = 0, dprobs = 0, duv = 0, dBranch = 0, dNormed = 0
+    var dXMid = 0, dqkv = 0, dAttY = 0, dprobs = 0, duv = 0, dh = 0, dBranch = 0, dNormed = 0
     var dLogitsRaw = 0          // (N, V)
     var dScaler = 0             // (2F + 3C + V) gradients of effective scalers
     var lerpScratch = 0         // (N)
@@ -105,7 +105,7 @@ final class Activations {
         hidden = k.take(n * f)
         dStream = [k.take(n * d), k.take(n * d)]
         dXMid = k.take(n * d); dqkv = k.take(n * 3 * d); dAttY = k.take(n * d)
-        dprobs = k.take(b * h * attentionScoresCount(sequence: t)); duv = k.take(n * 2 * f)
+        dprobs = k.take(b * h * attentionScoresCount(sequence: t)); duv = k.take(n * 2 * f); dh = k.take(n * f)
         dBranch = k.take(n * d); dNormed = k.take(n * d)
         dScaler = k.take(2 * f + 3 * d + v)
         lerpScratch = k.take(n)

@@ -36,7 +36,7 @@ struct NGPTBlock: TransformerBlock {
                   _ a: LayerActivations, _ ctx: BlockContext) {
         let c = ctx.config, s = ctx.acts, p = ctx.params, g = ctx.grads
         let (n, d, f, h) = (s.rows, c.width, c.hiddenWidth, c.heads)
-        let dXMid = s.p(s.dXMid), dBranch = s.p(s.dBranch), hidden = s.p(s.hidden), duv = s.p(s.duv)
+        let dXMid = s.p(s.dXMid), dBranch = s.p(s.dBranch), hidden = s.p(s.hidden), dh = s.p(s.dh), duv = s.p(s.duv)
         let dAlphaA = s.p(s.dScaler), dAlphaM = dAlphaA + d, dSqk = dAlphaM + d, dSuv = dSqk + d
         dAlphaA.update(repeating: 0, count: 3 * d + 2 * f)
         // out = Norm(Norm(xMid) + α_M ⊙ (Norm(h_M) − Norm(xMid)))
@@ -44,14 +44,14 @@ struct NGPTBlock: TransformerBlock {
         dBranch.update(repeating: 0, count: n * d)
         lerpResidualBackward(dXMid, dBranch, dAlphaM, dout, out, s.p(a.xMid), s.p(a.rnormMid), s.p(a.hMUnit),
                              s.p(a.rnormHM), s.p(a.rnormZM), s.p(a.alphaM), s.p(s.lerpScratch), rows: n, width: d)
-        // h_M = h·mlp_c_projᵀ, with h recomputed (not stored per layer), then dh in its place
+        // h_M = h·mlp_c_projᵀ, with h recomputed (not stored per layer)
         let m = Float(d).squareRoot()
         swigluForward(hidden, s.p(a.uv), s.p(a.suv), multiplier: m, rows: n, hidden: f)
-        linearBackward(nil, g + w.mlpProj, dBranch, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d)
-        linearBackward(hidden, nil, dBranch, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d, overwriteInput: true)
+        linearBackward(dh, g + w.mlpProj, dBranch, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d,
+                       overwriteInput: true)
         // h = u ⊙ SiLU(ν), u, ν = uv ⊙ s_uv·√d
         duv.update(repeating: 0, count: n * 2 * f)
-        swigluBackward(duv, dSuv, hidden, s.p(a.uv), s.p(a.suv), multiplier: m, rows: n, hidden: f)
+        swigluBackward(duv, dSuv, dh, s.p(a.uv), s.p(a.suv), multiplier: m, rows: n, hidden: f)
         // uv = xMid·c_fcᵀ
         linearBackward(dXMid, g + w.fc, duv, s.p(a.xMid), p + w.fc, rows: n, inputs: d, outputs: 2 * f)
         // xMid = Norm(Norm(x) + α_A ⊙ (Norm(h_A) − Norm(x)))
