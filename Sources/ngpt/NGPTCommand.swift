@@ -7,6 +7,6 @@ struct NGPTCommand: ParsableCommand {
         commandName: "ngpt",
         abstract: "Train and study the normalized Transformer (nGPT) beside a baseline GPT on the CPU.",
         version: ngptVersion,
-        subcommands: [Info.self, Prepare.self, Train.self, Sample.self, Compare.self, Inspect.self, Cond.self]
+        subcommands: [Info.self, Prepare.self, Train.self, Sample.self, Compare.self, Inspect.self, Cond.self, Bench.self]
     )
 }

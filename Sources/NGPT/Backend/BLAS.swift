@@ -26,6 +26,17 @@ enum BLAS {
             a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
 
+    /// `y = alpha·op(a)·x + beta·y`, row-major `a` of m×n (`op(a)` is n×m when transposed).
+    @inline(__always)
+    static func sgemv(
+        _ trans: Transpose, m: Int, n: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, x: UnsafePointer<Float>, incx: Int,
+        beta: Float, y: UnsafeMutablePointer<Float>, incy: Int
+    ) {
+        cblas_sgemv(CblasRowMajor, trans.cblas, blasint(m), blasint(n), alpha,
+                    a, blasint(lda), x, blasint(incx), beta, y, blasint(incy))
+    }
+
     /// Singular values (descending) of a row-major m×n Double matrix, which is overwritten.
     /// Returns LAPACK's `info`.
     static func dgesddValues(

@@ -1,62 +1,92 @@
 import Foundation
 
+// Causal attention computes only what the mask lets through: rows are taken in blocks of
+// `attentionBlock` positions, and block i (rows i·Tb..<e, e = min(T, (i+1)·Tb)) meets only keys
+// 0..<e. Its scores are a (rows, e) matrix; the blocks of one (sequence, head) are stored one
+// after another ("packed"): 3/4 of a T×T square at T = 256, 5/8 at T = 512.
+
+/// Rows per causal block. Smaller blocks skip more of the masked square but make smaller,
+/// less efficient products: with dk = 64, 128 was fastest at T = 256 (64: +18 %, 256: +110 %)
+/// and within 5 % of the best (256) at T = 512.
+let attentionBlock = 128
+
+/// Floats of packed scores for one (sequence, head) of length `t`: Σ over blocks of rows·e.
+func attentionScoresCount(sequence t: Int) -> Int {
+    var total = 0
+    for i0 in stride(from: 0, to: t, by: attentionBlock) {
+        let rows = min(attentionBlock, t - i0)
+        total += rows * (i0 + rows)
+    }
+    return total
+}
+
 /// Causal multi-head attention over a fused (N, 3C) buffer holding q | k | v per row.
 ///
 /// For each sequence b and head h (run side by side, BLAS single-threaded inside):
-/// S = scale·Q·Kᵀ (T, T), P = softmax over j ≤ t (zero above the diagonal), Y = P·V.
-/// `probs` (B, H, T, T) keeps P for backward; `out` (N, C) receives the merged heads.
+/// S = scale·Q·Kᵀ, P = softmax over j ≤ t, Y = P·V, computed block by block below the diagonal.
+/// `probs` (B, H, packed) keeps P for backward (``attentionScoresCount(sequence:)`` floats per
+/// sequence and head); `out` (N, C) receives the merged heads.
 func attentionForward(_ out: FloatPointer, _ probs: FloatPointer, _ qkv: ConstFloatPointer,
                       batch b: Int, sequence t: Int, width c: Int, heads h: Int, scale: Float) {
-    let dk = c / h
+    let dk = c / h, perItem = attentionScoresCount(sequence: t)
     Threads.parallelFor(b * h) { item in
         let bi = item / h, hi = item % h
-        let q = qkv + bi * t * 3 * c + hi * dk
-        let p = probs + item * t * t
-        let head = MatrixLayout(rows: t, columns: dk, leadingDimension: 3 * c)
-        let square = MatrixLayout(rows: t, columns: t)
-        GEMM.multiply(q, head, .none, q + c, head, .transposed, p, square, alpha: scale)
-        for row in 0..<t {
-            let s = p + row * t
-            var m = -Float.infinity
-            for j in 0...row { m = max(m, s[j]) }
-            var sum: Float = 0
-            for j in 0...row { let e = expf(s[j] - m); s[j] = e; sum += e }
-            let inv = 1 / sum
-            for j in 0...row { s[j] *= inv }
-            for j in (row + 1)..<t { s[j] = 0 }
+        let q = qkv + bi * t * 3 * c + hi * dk, k = q + c, v = q + 2 * c
+        let y = out + bi * t * c + hi * dk
+        var s = probs + item * perItem
+        for i0 in stride(from: 0, to: t, by: attentionBlock) {
+            let rows = min(attentionBlock, t - i0), e = i0 + rows
+            let block = MatrixLayout(rows: rows, columns: e)
+            GEMM.multiply(q + i0 * 3 * c, MatrixLayout(rows: rows, columns: dk, leadingDimension: 3 * c), .none,
+                          k, MatrixLayout(rows: e, columns: dk, leadingDimension: 3 * c), .transposed,
+                          s, block, alpha: scale)
+            for r in 0..<rows {
+                let row = s + r * e, length = i0 + r + 1
+                _ = softmax(row, row, count: length)
+                (row + length).update(repeating: 0, count: e - length)
+            }
+            GEMM.multiply(s, block, .none, v, MatrixLayout(rows: e, columns: dk, leadingDimension: 3 * c), .none,
+                          y + i0 * c, MatrixLayout(rows: rows, columns: dk, leadingDimension: c))
+            s += rows * e
         }
-        GEMM.multiply(p, square, .none, q + 2 * c, head, .none,
-                      out + bi * t * c + hi * dk, MatrixLayout(rows: t, columns: dk, leadingDimension: c))
     }
 }
 
-/// Backward of `Y = softmax(scale·Q·Kᵀ + mask)·V`, per sequence and head:
+/// Backward of `Y = softmax(scale·Q·Kᵀ + mask)·V`, per sequence, head and causal block:
 /// dP = dY·Vᵀ, dV += Pᵀ·dY, dS = P⊙(dP − rowsum(P⊙dP))·scale, dQ += dS·K, dK += dSᵀ·Q.
-/// `scratch` is (B, H, T, T).
+/// `scratch` is as large as `probs`.
 func attentionBackward(_ dqkv: FloatPointer, _ scratch: FloatPointer, _ dout: ConstFloatPointer,
                        _ qkv: ConstFloatPointer, _ probs: ConstFloatPointer,
                        batch b: Int, sequence t: Int, width c: Int, heads h: Int, scale: Float) {
-    let dk = c / h
+    let dk = c / h, perItem = attentionScoresCount(sequence: t)
     Threads.parallelFor(b * h) { item in
         let bi = item / h, hi = item % h
-        let q = qkv + bi * t * 3 * c + hi * dk
-        let dq = dqkv + bi * t * 3 * c + hi * dk
-        let p = probs + item * t * t, ds = scratch + item * t * t
+        let q = qkv + bi * t * 3 * c + hi * dk, k = q + c, v = q + 2 * c
+        let dq = dqkv + bi * t * 3 * c + hi * dk, dkey = dq + c, dv = dq + 2 * c
         let dy = dout + bi * t * c + hi * dk
-        let head = MatrixLayout(rows: t, columns: dk, leadingDimension: 3 * c)
-        let dyLayout = MatrixLayout(rows: t, columns: dk, leadingDimension: c)
-        let square = MatrixLayout(rows: t, columns: t)
-        GEMM.multiply(dy, dyLayout, .none, q + 2 * c, head, .transposed, ds, square)
-        GEMM.multiply(p, square, .transposed, dy, dyLayout, .none, dq + 2 * c, head, beta: 1)
-        for row in 0..<t {
-            let pr = p + row * t, dr = ds + row * t
-            var s: Float = 0
-            for j in 0...row { s += pr[j] * dr[j] }
-            for j in 0...row { dr[j] = pr[j] * (dr[j] - s) * scale }
-            for j in (row + 1)..<t { dr[j] = 0 }
+        var p = probs + item * perItem, ds = scratch + item * perItem
+        for i0 in stride(from: 0, to: t, by: attentionBlock) {
+            let rows = min(attentionBlock, t - i0), e = i0 + rows
+            let block = MatrixLayout(rows: rows, columns: e)
+            let keys = MatrixLayout(rows: e, columns: dk, leadingDimension: 3 * c)
+            let blockRows = MatrixLayout(rows: rows, columns: dk, leadingDimension: 3 * c)
+            let dyBlock = MatrixLayout(rows: rows, columns: dk, leadingDimension: c)
+            GEMM.multiply(dy + i0 * c, dyBlock, .none, v, keys, .transposed, ds, block)
+            GEMM.multiply(p, block, .transposed, dy + i0 * c, dyBlock, .none, dv, keys, beta: 1)
+            for r in 0..<rows {
+                let pr = p + r * e, dr = ds + r * e, length = i0 + r + 1
+                let s = dot(pr, dr, length)
+                @inline(__always) func lanes(_ j: Int, _ n: Int) {
+                    store(load(pr + j, n) * (load(dr + j, n) - s) * scale, dr + j, n)
+                }
+                vectorLoop(length, lanes)
+                (dr + length).update(repeating: 0, count: e - length)
+            }
+            GEMM.multiply(ds, block, .none, k, keys, .none, dq + i0 * 3 * c, blockRows, beta: 1)
+            GEMM.multiply(ds, block, .transposed, q + i0 * 3 * c, blockRows, .none, dkey, keys, beta: 1)
+            p += rows * e
+            ds += rows * e
         }
-        GEMM.multiply(ds, square, .none, q + c, head, .none, dq, head, beta: 1)
-        GEMM.multiply(ds, square, .transposed, q, head, .none, dq + c, head, beta: 1)
     }
 }
 
@@ -69,19 +99,15 @@ func cachedAttentionForward(_ out: FloatPointer, _ q: ConstFloatPointer, _ keys:
                             length: Int, width c: Int, heads h: Int, scale: Float) {
     let dk = c / h
     for head in 0..<h {
-        let qh = q + head * dk
-        var m = -Float.infinity
-        for j in 0..<length {
-            scores[j] = scale * dot(qh, keys + j * c + head * dk, dk)
-            m = max(m, scores[j])
+        let qh = q + head * dk, kh = keys + head * dk, vh = values + head * dk, o = out + head * dk
+        for j in 0..<length { scores[j] = scale * dot(qh, kh + j * c, dk) }
+        _ = softmax(scores, scores, count: length)
+        // Eight output lanes at a time, summed over the positions in registers.
+        @inline(__always) func lanes(_ i: Int, _ k: Int) {
+            var acc = Vec()
+            for j in 0..<length { acc += scores[j] * load(vh + j * c + i, k) }
+            store(acc, o + i, k)
         }
-        var sum: Float = 0
-        for j in 0..<length { scores[j] = expf(scores[j] - m); sum += scores[j] }
-        let o = out + head * dk
-        o.update(repeating: 0, count: dk)
-        for j in 0..<length {
-            let w = scores[j] / sum, v = values + j * c + head * dk
-            for i in 0..<dk { o[i] += w * v[i] }
-        }
+        vectorLoop(dk, lanes)
     }
 }

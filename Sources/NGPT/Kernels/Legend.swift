@@ -12,15 +12,3 @@ typealias ConstFloatPointer = UnsafePointer<Float>
 /// `Norm(x) = x / (‖x‖ + normEpsilon)`, spec's tiny epsilon: it keeps a zero vector finite and
 /// changes nothing at float32 precision for any vector that is not nearly zero.
 let normEpsilon: Float = 1e-12
-
-@inline(__always) func reciprocalNorm(_ x: ConstFloatPointer, _ n: Int) -> Float {
-    var ss: Float = 0
-    for i in 0..<n { ss += x[i] * x[i] }
-    return 1 / (ss.squareRoot() + normEpsilon)
-}
-
-@inline(__always) func dot(_ a: ConstFloatPointer, _ b: ConstFloatPointer, _ n: Int) -> Float {
-    var s: Float = 0
-    for i in 0..<n { s += a[i] * b[i] }
-    return s
-}

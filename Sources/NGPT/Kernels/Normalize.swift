@@ -1,24 +1,43 @@
 // nGPT's normalisations: per-head q/k normalisation with `sqk`, and the normalised LERP
 // residual `x ← Norm(Norm(x) + α ⊙ (Norm(h) − Norm(x)))` (spec §4).
 
+/// Positions for a RoPE rotation fused into ``qkNormForward``: rows are positions `0..<sequence`
+/// of consecutive sequences.
+struct Rotary {
+    let table: RoPETable
+    let sequence: Int
+}
+
 /// q/k normalisation, in place on the first 2C columns (q | k) of a (N, ld) buffer:
 /// per row and head, `unit = Norm(x_h)` (or `x_h` itself when `normalize` is false) is saved in
 /// `unit` (N, 2C) with `rnorm` (N, 2H), and x_h is replaced by `scale[h·dk..<(h+1)·dk] ⊙ unit`.
-/// The same `scale` (C) serves q and k.
+/// The same `scale` (C) serves q and k. With `rotary`, each head is first rotated by RoPE
+/// (``ropeForward``) in the same pass. Rows run in parallel.
 func qkNormForward(_ x: FloatPointer, _ unit: FloatPointer, _ rnorm: FloatPointer,
                    _ scale: ConstFloatPointer, rows n: Int, width c: Int, heads h: Int,
-                   rowStride ld: Int, normalize: Bool) {
+                   rowStride ld: Int, normalize: Bool, rotary: Rotary? = nil) {
     let dk = c / h
-    for r in 0..<n {
-        for block in 0..<2 {
-            for head in 0..<h {
-                let col = block * c + head * dk
-                let v = x + r * ld + col, u = unit + r * 2 * c + col, s = scale + head * dk
-                let rn: Float = normalize ? reciprocalNorm(v, dk) : 1
-                rnorm[r * 2 * h + block * h + head] = rn
-                for j in 0..<dk {
-                    u[j] = v[j] * rn
-                    v[j] = s[j] * u[j]
+    if let rotary { precondition(rotary.sequence <= rotary.table.positions && rotary.table.headWidth == dk, "RoPE table does not fit") }
+    withRotaryTable(rotary) { cosBase, sinBase in
+        Threads.parallelRanges(n, minimum: minimumRows(width: 2 * c)) { rows in
+            for r in rows {
+                for block in 0..<2 {
+                    for head in 0..<h {
+                        let col = block * c + head * dk
+                        let v = x + r * ld + col, u = unit + r * 2 * c + col, s = scale + head * dk
+                        if let rotary {
+                            let p = r % rotary.sequence
+                            rotateHead(v, cosBase! + p * dk, sinBase! + p * dk, width: dk, inverse: false)
+                        }
+                        let rn: Float = normalize ? reciprocalNorm(v, dk) : 1
+                        rnorm[r * 2 * h + block * h + head] = rn
+                        @inline(__always) func lanes(_ j: Int, _ k: Int) {
+                            let uj = load(v + j, k) * rn
+                            store(uj, u + j, k)
+                            store(load(s + j, k) * uj, v + j, k)
+                        }
+                        vectorLoop(dk, lanes)
+                    }
                 }
             }
         }
@@ -27,95 +46,164 @@ func qkNormForward(_ x: FloatPointer, _ unit: FloatPointer, _ rnorm: FloatPointe
 
 /// Backward of `x_h = s ⊙ Norm(x_h)`, in place on the first 2C columns of `dx`:
 /// ds += Σ dx⊙unit; with dn = dx⊙s, dx_pre = (dn − unit·(unit·dn))·rnorm
-/// (or dn when not normalising). The incoming gradient is replaced, not accumulated: it is
-/// the only consumer of the rotated q/k.
+/// (or dn when not normalising), then rotated back by RoPE's inverse when `rotary` is given.
+/// The incoming gradient is replaced, not accumulated: it is the only consumer of the rotated
+/// q/k. ds sums rows in order (parallel over its columns); dx runs in parallel over rows.
 func qkNormBackward(_ dx: FloatPointer, _ dscale: FloatPointer, _ unit: ConstFloatPointer,
                     _ rnorm: ConstFloatPointer, _ scale: ConstFloatPointer,
-                    rows n: Int, width c: Int, heads h: Int, rowStride ld: Int, normalize: Bool) {
+                    rows n: Int, width c: Int, heads h: Int, rowStride ld: Int, normalize: Bool,
+                    rotary: Rotary? = nil) {
     let dk = c / h
-    for r in 0..<n {
-        for block in 0..<2 {
-            for head in 0..<h {
-                let col = block * c + head * dk
-                let g = dx + r * ld + col, u = unit + r * 2 * c + col, s = scale + head * dk
-                let ds = dscale + head * dk
-                var un: Float = 0
-                for j in 0..<dk {
-                    ds[j] += g[j] * u[j]
-                    g[j] *= s[j]               // g is now dn
-                    un += u[j] * g[j]
+    // ds[j] += Σ_rows dq[j]·unit_q[j] + dk[j]·unit_k[j], before dx is overwritten.
+    Threads.parallelRanges(c, minimum: 64, alignment: 16) { columns in
+        let (j0, w) = (columns.lowerBound, columns.count)
+        for r in 0..<n {
+            for block in 0..<2 {
+                let g = dx + r * ld + block * c + j0, u = unit + r * 2 * c + block * c + j0, ds = dscale + j0
+                @inline(__always) func lanes(_ j: Int, _ k: Int) {
+                    store(load(ds + j, k) + load(g + j, k) * load(u + j, k), ds + j, k)
                 }
-                if normalize {
-                    let rn = rnorm[r * 2 * h + block * h + head]
-                    for j in 0..<dk { g[j] = (g[j] - u[j] * un) * rn }
+                vectorLoop(w, lanes)
+            }
+        }
+    }
+    withRotaryTable(rotary) { cosBase, sinBase in
+        Threads.parallelRanges(n, minimum: minimumRows(width: 2 * c)) { rows in
+            for r in rows {
+                for block in 0..<2 {
+                    for head in 0..<h {
+                        let col = block * c + head * dk
+                        let g = dx + r * ld + col, u = unit + r * 2 * c + col, s = scale + head * dk
+                        var un = Vec()
+                        @inline(__always) func lanes2(_ j: Int, _ k: Int) {
+                            let dn = load(g + j, k) * load(s + j, k)
+                            store(dn, g + j, k)          // g is now dn
+                            un += load(u + j, k) * dn
+                        }
+                        vectorLoop(dk, lanes2)
+                        if normalize {
+                            let rn = rnorm[r * 2 * h + block * h + head], unSum = un.sum()
+                            @inline(__always) func lanes3(_ j: Int, _ k: Int) {
+                                store((load(g + j, k) - load(u + j, k) * unSum) * rn, g + j, k)
+                            }
+                            vectorLoop(dk, lanes3)
+                        }
+                        if let rotary {
+                            let p = r % rotary.sequence
+                            rotateHead(g, cosBase! + p * dk, sinBase! + p * dk, width: dk, inverse: true)
+                        }
+                    }
                 }
             }
         }
     }
 }
 
+/// Calls `body` with the cos/sin tables of `rotary` (nil pointers without it).
+private func withRotaryTable(_ rotary: Rotary?, _ body: (ConstFloatPointer?, ConstFloatPointer?) -> Void) {
+    guard let rotary else { return body(nil, nil) }
+    rotary.table.cos.withUnsafeBufferPointer { c in
+        rotary.table.sin.withUnsafeBufferPointer { s in body(c.baseAddress!, s.baseAddress!) }
+    }
+}
+
 /// Row normalisation: out (N, C) = Norm(inp), rnorm (N) = 1/‖inp‖. `out` may be `inp`.
 func normalizeRows(_ out: FloatPointer, _ rnorm: FloatPointer, _ inp: ConstFloatPointer,
                    rows n: Int, width c: Int) {
-    for r in 0..<n {
-        let rn = reciprocalNorm(inp + r * c, c)
-        rnorm[r] = rn
-        for j in 0..<c { out[r * c + j] = inp[r * c + j] * rn }
+    Threads.parallelRanges(n, minimum: minimumRows(width: c)) { rows in
+        for r in rows {
+            let rn = reciprocalNorm(inp + r * c, c)
+            rnorm[r] = rn
+            @inline(__always) func lanes(_ j: Int, _ k: Int) {
+                store(load(inp + r * c + j, k) * rn, out + r * c + j, k)
+            }
+            vectorLoop(c, lanes)
+        }
     }
 }
 
 /// The normalised LERP residual, per row:
 /// a = Norm(x), b = Norm(h), out = Norm(a + α⊙(b − a)).
 /// Saves rnormX = 1/‖x‖, hUnit = b, rnormH = 1/‖h‖, rnormZ = 1/‖z‖ for backward.
+/// Rows run in parallel.
 func lerpResidualForward(_ out: FloatPointer, _ rnormX: FloatPointer, _ hUnit: FloatPointer,
                          _ rnormH: FloatPointer, _ rnormZ: FloatPointer,
                          _ x: ConstFloatPointer, _ h: ConstFloatPointer, _ alpha: ConstFloatPointer,
                          rows n: Int, width c: Int) {
-    for r in 0..<n {
-        let xr = x + r * c, hr = h + r * c, br = hUnit + r * c, o = out + r * c
-        let rx = reciprocalNorm(xr, c), rh = reciprocalNorm(hr, c)
-        rnormX[r] = rx
-        rnormH[r] = rh
-        for j in 0..<c {
-            let a = xr[j] * rx, b = hr[j] * rh
-            br[j] = b
-            o[j] = a + alpha[j] * (b - a)
+    Threads.parallelRanges(n, minimum: minimumRows(width: c)) { rows in
+        for r in rows {
+            let xr = x + r * c, hr = h + r * c, br = hUnit + r * c, o = out + r * c
+            let rx = reciprocalNorm(xr, c), rh = reciprocalNorm(hr, c)
+            rnormX[r] = rx
+            rnormH[r] = rh
+            var zz = Vec()
+            @inline(__always) func lanes(_ j: Int, _ k: Int) {
+                let a = load(xr + j, k) * rx, b = load(hr + j, k) * rh
+                store(b, br + j, k)
+                let z = a + load(alpha + j, k) * (b - a)
+                zz += z * z
+                store(z, o + j, k)
+            }
+            vectorLoop(c, lanes)
+            let rz = 1 / (zz.sum().squareRoot() + normEpsilon)
+            rnormZ[r] = rz
+            @inline(__always) func lanes2(_ j: Int, _ k: Int) {
+                store(load(o + j, k) * rz, o + j, k)
+            }
+            vectorLoop(c, lanes2)
         }
-        let rz = reciprocalNorm(o, c)
-        rnormZ[r] = rz
-        for j in 0..<c { o[j] *= rz }
     }
 }
 
 /// Backward of `out = Norm(a + α⊙(b − a))`, a = Norm(x), b = Norm(h):
 /// dz = (dout − out·(out·dout))·rnormZ; dα += dz⊙(b − a);
 /// db = α⊙dz → dh += (db − b·(b·db))·rnormH; da = (1−α)⊙dz → dx += (da − a·(a·da))·rnormX.
-/// `scratch` holds 2C floats per thread (here: one row at a time).
+/// `scratch` holds N floats (out·dout per row). dx, dh run in parallel over rows; dα sums rows
+/// in order, in parallel over its columns.
 func lerpResidualBackward(_ dx: FloatPointer, _ dh: FloatPointer, _ dalpha: FloatPointer,
                           _ dout: ConstFloatPointer, _ out: ConstFloatPointer,
                           _ x: ConstFloatPointer, _ rnormX: ConstFloatPointer,
                           _ hUnit: ConstFloatPointer, _ rnormH: ConstFloatPointer,
                           _ rnormZ: ConstFloatPointer, _ alpha: ConstFloatPointer,
                           _ scratch: FloatPointer, rows n: Int, width c: Int) {
-    let da = scratch, db = scratch + c
-    for r in 0..<n {
-        let g = dout + r * c, o = out + r * c, xr = x + r * c, b = hUnit + r * c
-        let rx = rnormX[r], rz = rnormZ[r]
-        let og = dot(o, g, c)
-        var ada: Float = 0, bdb: Float = 0
-        for j in 0..<c {
-            let dz = (g[j] - o[j] * og) * rz
-            let a = xr[j] * rx
-            dalpha[j] += dz * (b[j] - a)
-            db[j] = alpha[j] * dz
-            da[j] = dz - db[j]
-            ada += a * da[j]
-            bdb += b[j] * db[j]
+    let outDotDout = scratch
+    Threads.parallelRanges(n, minimum: minimumRows(width: c)) { rows in
+        for r in rows {
+            let g = dout + r * c, o = out + r * c, xr = x + r * c, b = hUnit + r * c
+            let rx = rnormX[r], rz = rnormZ[r], rh = rnormH[r]
+            let og = dot(o, g, c)
+            outDotDout[r] = og
+            // (dz, db, da) are recomputed in the second loop rather than stored.
+            var ada = Vec(), bdb = Vec()
+            @inline(__always) func lanes(_ j: Int, _ k: Int) {
+                let dz = (load(g + j, k) - load(o + j, k) * og) * rz
+                let db = load(alpha + j, k) * dz
+                ada += load(xr + j, k) * rx * (dz - db)
+                bdb += load(b + j, k) * db
+            }
+            vectorLoop(c, lanes)
+            let (adaSum, bdbSum) = (ada.sum(), bdb.sum())
+            let dhr = dh + r * c, dxr = dx + r * c
+            @inline(__always) func lanes2(_ j: Int, _ k: Int) {
+                let dz = (load(g + j, k) - load(o + j, k) * og) * rz
+                let db = load(alpha + j, k) * dz, da = dz - db
+                store(load(dhr + j, k) + (db - load(b + j, k) * bdbSum) * rh, dhr + j, k)
+                store(load(dxr + j, k) + (da - load(xr + j, k) * rx * adaSum) * rx, dxr + j, k)
+            }
+            vectorLoop(c, lanes2)
         }
-        let rh = rnormH[r], dhr = dh + r * c, dxr = dx + r * c
-        for j in 0..<c {
-            dhr[j] += (db[j] - b[j] * bdb) * rh
-            dxr[j] += (da[j] - xr[j] * rx * ada) * rx
+    }
+    Threads.parallelRanges(c, minimum: 64, alignment: 16) { columns in
+        let (j0, w) = (columns.lowerBound, columns.count)
+        for r in 0..<n {
+            let g = dout + r * c + j0, o = out + r * c + j0, xr = x + r * c + j0, b = hUnit + r * c + j0
+            let (og, rz, rx) = (outDotDout[r], rnormZ[r], rnormX[r])
+            let da = dalpha + j0
+            @inline(__always) func lanes3(_ j: Int, _ k: Int) {
+                let dz = (load(g + j, k) - load(o + j, k) * og) * rz
+                store(load(da + j, k) + dz * (load(b + j, k) - load(xr + j, k) * rx), da + j, k)
+            }
+            vectorLoop(w, lanes3)
         }
     }
 }

@@ -1,19 +1,20 @@
-import Foundation
-
 /// SwiGLU over a (N, 2F) buffer `uv` of u | ν: out (N, F) = u ⊙ SiLU(ν), SiLU(z) = z·σ(z).
 /// With `scale` (2F) the inputs are first multiplied column-wise by `scale·multiplier`
-/// (nGPT's `suv_eff · √d`); `uv` itself is left unscaled for backward.
+/// (nGPT's `suv_eff · √d`); `uv` itself is left unscaled for backward. Rows run in parallel.
 func swigluForward(_ out: FloatPointer, _ uv: ConstFloatPointer, _ scale: ConstFloatPointer?,
                    multiplier: Float, rows n: Int, hidden f: Int) {
-    for r in 0..<n {
-        let row = uv + r * 2 * f, o = out + r * f
-        for j in 0..<f {
-            var u = row[j], v = row[f + j]
-            if let scale {
-                u *= scale[j] * multiplier
-                v *= scale[f + j] * multiplier
+    Threads.parallelRanges(n, minimum: minimumRows(width: 4 * f)) { rows in
+        for r in rows {
+            let row = uv + r * 2 * f, o = out + r * f
+            @inline(__always) func lanes(_ j: Int, _ k: Int) {
+                var u = load(row + j, k), v = load(row + f + j, k)
+                if let scale {
+                    u *= load(scale + j, k) * multiplier
+                    v *= load(scale + f + j, k) * multiplier
+                }
+                store(u * v * sigmoid(v), o + j, k)
             }
-            o[j] = u * v / (1 + expf(-v))
+            vectorLoop(f, lanes)
         }
     }
 }
@@ -21,23 +22,43 @@ func swigluForward(_ out: FloatPointer, _ uv: ConstFloatPointer, _ scale: ConstF
 /// Backward of `out = u ⊙ ν·σ(ν)` with u, ν = uv ⊙ scale·m:
 /// du = dout·SiLU(ν), dν = dout·u·σ(ν)(1 + ν(1 − σ(ν)));
 /// duv += (du | dν)⊙scale·m, dscale += (du | dν)⊙uv·m.
+/// Runs in parallel over blocks of the F columns (u's and ν's together), each summing its
+/// columns of dscale over the rows in order.
 func swigluBackward(_ duv: FloatPointer, _ dscale: FloatPointer?, _ dout: ConstFloatPointer,
                     _ uv: ConstFloatPointer, _ scale: ConstFloatPointer?,
                     multiplier m: Float, rows n: Int, hidden f: Int) {
-    for r in 0..<n {
-        let row = uv + r * 2 * f, g = dout + r * f, d = duv + r * 2 * f
-        for j in 0..<f {
-            let su = scale.map { $0[j] * m } ?? 1, sv = scale.map { $0[f + j] * m } ?? 1
-            let u = row[j] * su, v = row[f + j] * sv
-            let sig = 1 / (1 + expf(-v))
-            let du = g[j] * v * sig
-            let dv = g[j] * u * sig * (1 + v * (1 - sig))
-            d[j] += du * su
-            d[f + j] += dv * sv
-            if let dscale {
-                dscale[j] += du * row[j] * m
-                dscale[f + j] += dv * row[f + j] * m
+    let scaled = scale != nil, sc = scale ?? uv
+    Threads.parallelRanges(f, minimum: max(16, 8192 / max(1, n)), alignment: 16) { columns in
+        for r in 0..<n {
+            let row = uv + r * 2 * f, g = dout + r * f, d = duv + r * 2 * f
+            var j = columns.lowerBound
+            while j + 8 <= columns.upperBound {
+                swigluBackwardLanes(j, 8, d, dscale, g, row, sc, scaled, m, f)
+                j += 8
+            }
+            if j < columns.upperBound {
+                swigluBackwardLanes(j, columns.upperBound - j, d, dscale, g, row, sc, scaled, m, f)
             }
         }
+    }
+}
+
+/// Lanes j..<j+count of one row of ``swigluBackward`` (u at j, ν at f + j).
+@inline(__always) private func swigluBackwardLanes(
+    _ j: Int, _ k: Int, _ d: FloatPointer, _ dscale: FloatPointer?, _ g: ConstFloatPointer,
+    _ row: ConstFloatPointer, _ scale: ConstFloatPointer, _ scaled: Bool, _ m: Float, _ f: Int
+) {
+    let one = Vec(repeating: 1)
+    let su = scaled ? load(scale + j, k) * m : one, sv = scaled ? load(scale + f + j, k) * m : one
+    let (ru, rv, gj) = (load(row + j, k), load(row + f + j, k), load(g + j, k))
+    let u = ru * su, v = rv * sv
+    let sig = sigmoid(v)
+    let du = gj * v * sig
+    let dv = gj * u * sig * (1 + v * (1 - sig))
+    store(load(d + j, k) + du * su, d + j, k)
+    store(load(d + f + j, k) + dv * sv, d + f + j, k)
+    if let dscale {
+        store(load(dscale + j, k) + du * ru * m, dscale + j, k)
+        store(load(dscale + f + j, k) + dv * rv * m, dscale + f + j, k)
     }
 }

@@ -14,10 +14,9 @@ struct LayerActivations {
     // both kinds
     var xMid = 0        // (N, C) stream after the attention residual
     var qkv = 0         // (N, 3C) q | k | v as attention consumes them (rotated, normalised, scaled)
-    var probs = 0       // (B, H, T, T) attention probabilities
+    var probs = 0       // (B, H, packed causal blocks) attention probabilities
     var attY = 0        // (N, C) merged attention heads
-    var uv = 0          // (N, 2F) c_fc output u | ν (before suv for nGPT)
-    var h = 0           // (N, F) u ⊙ SiLU(ν)
+    var uv = 0          // (N, 2F) c_fc output u | ν (before suv for nGPT); h = u ⊙ SiLU(ν) is recomputed
     // GPT
     var attNormed = 0   // (N, C) RMSNorm(x)⊙w before attention
     var attRstd = 0     // (N)
@@ -60,12 +59,13 @@ final class Activations {
     var losses = 0              // (N)
     var sz = 0                  // (V) nGPT effective s_z
     var branch = 0              // (N, C) forward scratch: a block's branch output
+    var hidden = 0              // (N, F) scratch: h = u ⊙ SiLU(ν), recomputed in backward
     // backward scratch, shared by all layers
     var dStream = [0, 0]        // 2 × (N, C): gradient entering / leaving a block
     var dXMid = 0, dqkv = 0, dAttY = 0, dprobs = 0, duv = 0, dh = 0, dBranch = 0, dNormed = 0
     var dLogitsRaw = 0          // (N, V)
     var dScaler = 0             // (2F + 3C + V) gradients of effective scalers
-    var lerpScratch = 0         // (2C)
+    var lerpScratch = 0         // (N)
 
     init(config c: ModelConfig, batch b: Int, sequence t: Int) {
         batch = b
@@ -82,10 +82,9 @@ final class Activations {
             var a = LayerActivations()
             a.xMid = k.take(n * d)
             a.qkv = k.take(n * 3 * d)
-            a.probs = k.take(b * h * t * t)
+            a.probs = k.take(b * h * attentionScoresCount(sequence: t))
             a.attY = k.take(n * d)
             a.uv = k.take(n * 2 * f)
-            a.h = k.take(n * f)
             if gpt {
                 a.attNormed = k.take(n * d); a.attRstd = k.take(n)
                 a.mlpNormed = k.take(n * d); a.mlpRstd = k.take(n)
@@ -103,12 +102,13 @@ final class Activations {
         probs = k.take(n * v)
         losses = k.take(n)
         branch = k.take(n * d)
+        hidden = k.take(n * f)
         dStream = [k.take(n * d), k.take(n * d)]
         dXMid = k.take(n * d); dqkv = k.take(n * 3 * d); dAttY = k.take(n * d)
-        dprobs = k.take(b * h * t * t); duv = k.take(n * 2 * f); dh = k.take(n * f)
+        dprobs = k.take(b * h * attentionScoresCount(sequence: t)); duv = k.take(n * 2 * f); dh = k.take(n * f)
         dBranch = k.take(n * d); dNormed = k.take(n * d)
         dScaler = k.take(2 * f + 3 * d + v)
-        lerpScratch = k.take(2 * d)
+        lerpScratch = k.take(n)
         buffer = FloatBuffer(count: k.total)
     }
 

@@ -19,33 +19,34 @@ struct GPTBlock: TransformerBlock {
         linearForward(s.p(a.xMid), s.p(a.attY), p + w.attProj, rows: n, inputs: d, outputs: d, beta: 1)
         rmsNormForward(s.p(a.mlpNormed), s.p(a.mlpRstd), s.p(a.xMid), p + w.rmsMlp!, rows: n, width: d)
         linearForward(s.p(a.uv), s.p(a.mlpNormed), p + w.fc, rows: n, inputs: d, outputs: 2 * f)
-        swigluForward(s.p(a.h), s.p(a.uv), nil, multiplier: 1, rows: n, hidden: f)
+        swigluForward(s.p(s.hidden), s.p(a.uv), nil, multiplier: 1, rows: n, hidden: f)
         out.update(from: s.p(a.xMid), count: n * d)
-        linearForward(out, s.p(a.h), p + w.mlpProj, rows: n, inputs: f, outputs: d, beta: 1)
+        linearForward(out, s.p(s.hidden), p + w.mlpProj, rows: n, inputs: f, outputs: d, beta: 1)
     }
 
     func backward(_ dout: FloatPointer, _ dx: FloatPointer, _ x: FloatPointer, _ out: FloatPointer,
                   _ a: LayerActivations, _ ctx: BlockContext) {
         let c = ctx.config, s = ctx.acts, p = ctx.params, g = ctx.grads
         let (n, d, f, h) = (s.rows, c.width, c.hiddenWidth, c.heads)
-        let dXMid = s.p(s.dXMid), dNormed = s.p(s.dNormed), dh = s.p(s.dh), duv = s.p(s.duv)
-        // out = xMid + h·mlp_c_projᵀ
+        let dXMid = s.p(s.dXMid), dNormed = s.p(s.dNormed), hidden = s.p(s.hidden), dh = s.p(s.dh), duv = s.p(s.duv)
+        // out = xMid + h·mlp_c_projᵀ, with h recomputed (not stored per layer)
         dXMid.update(from: dout, count: n * d)
-        dh.update(repeating: 0, count: n * f)
-        linearBackward(dh, g + w.mlpProj, dout, s.p(a.h), p + w.mlpProj, rows: n, inputs: f, outputs: d)
+        swigluForward(hidden, s.p(a.uv), nil, multiplier: 1, rows: n, hidden: f)
+        linearBackward(dh, g + w.mlpProj, dout, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d,
+                       overwriteInput: true)
         // h = u ⊙ SiLU(ν)
         duv.update(repeating: 0, count: n * 2 * f)
         swigluBackward(duv, nil, dh, s.p(a.uv), nil, multiplier: 1, rows: n, hidden: f)
         // u, ν = m·c_fcᵀ
-        dNormed.update(repeating: 0, count: n * d)
-        linearBackward(dNormed, g + w.fc, duv, s.p(a.mlpNormed), p + w.fc, rows: n, inputs: d, outputs: 2 * f)
+        linearBackward(dNormed, g + w.fc, duv, s.p(a.mlpNormed), p + w.fc, rows: n, inputs: d, outputs: 2 * f,
+                       overwriteInput: true)
         // m = RMSNorm(xMid)⊙w_mlp
         rmsNormBackward(dXMid, g + w.rmsMlp!, dNormed, s.p(a.xMid), p + w.rmsMlp!, s.p(a.mlpRstd), rows: n, width: d)
         // xMid = x + attY·att_c_projᵀ
-        for i in 0..<n * d { dx[i] += dXMid[i] }
+        addInPlace(dx, dXMid, count: n * d)
         let dAttY = s.p(s.dAttY), dqkv = s.p(s.dqkv)
-        dAttY.update(repeating: 0, count: n * d)
-        linearBackward(dAttY, g + w.attProj, dXMid, s.p(a.attY), p + w.attProj, rows: n, inputs: d, outputs: d)
+        linearBackward(dAttY, g + w.attProj, dXMid, s.p(a.attY), p + w.attProj, rows: n, inputs: d, outputs: d,
+                       overwriteInput: true)
         // attY = Attention(q, k, v)
         dqkv.update(repeating: 0, count: n * 3 * d)
         attentionBackward(dqkv, s.p(s.dprobs), dAttY, s.p(a.qkv), s.p(a.probs), batch: s.batch,
@@ -53,8 +54,8 @@ struct GPTBlock: TransformerBlock {
         // q, k = RoPE(q), RoPE(k)
         ropeBackward(dqkv, ctx.rope, rows: n, sequence: s.sequence, heads: h, rowStride: 3 * d, blocks: 2)
         // q, k, v = a·Wᵀ
-        dNormed.update(repeating: 0, count: n * d)
-        linearBackward(dNormed, g + w.qkv, dqkv, s.p(a.attNormed), p + w.qkv, rows: n, inputs: d, outputs: 3 * d)
+        linearBackward(dNormed, g + w.qkv, dqkv, s.p(a.attNormed), p + w.qkv, rows: n, inputs: d, outputs: 3 * d,
+                       overwriteInput: true)
         // a = RMSNorm(x)⊙w_att
         rmsNormBackward(dx, g + w.rmsAtt!, dNormed, x, p + w.rmsAtt!, s.p(a.attRstd), rows: n, width: d)
     }

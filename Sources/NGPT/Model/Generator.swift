@@ -49,6 +49,7 @@ public final class Generator {
     private let keys: [Int], values: [Int]          // per layer: (window, C)
     private let x: Int, a: Int, qkv: Int, attY: Int, branch: Int, xMid: Int, uv: Int, h: Int
     private let unit: Int, scores: Int, logits: Int, logitsRaw: Int, stats: Int, scalers: [Int], sz: Int
+    private let wte: Int, lmHead: Int, finalNorm: Int?   // parameter offsets
 
     public init(model: Transformer) {
         self.model = model
@@ -68,6 +69,9 @@ public final class Generator {
         for _ in 0..<l { scalers.append(k.take(3 * d + 2 * f)) }
         self.scalers = scalers
         buffer = FloatBuffer(count: k.total)
+        wte = model.layout.offset("transformer.wte.weight")
+        lmHead = model.layout.offset("lm_head.weight")
+        finalNorm = model.layout.optionalOffset("rmsnorm_f.weight")
         reset()
     }
 
@@ -134,10 +138,10 @@ public final class Generator {
 
     /// One position through every layer, writing its k, v into the caches and the logits.
     private func step(_ token: Int, position pos: Int) {
-        let c = model.config, params = model.parameters.base, layout = model.layout
+        let c = model.config, params = model.parameters.base
         let (d, f, hN, v) = (c.width, c.hiddenWidth, c.heads, c.vocabularySize)
         let xp = p(x), st = p(stats)
-        xp.update(from: params + layout.offset("transformer.wte.weight") + token * d, count: d)
+        xp.update(from: params + wte + token * d, count: d)
         for (l, w) in model.layerOffsets.enumerated() {
             let q = p(qkv)
             switch c.kind {
@@ -174,10 +178,10 @@ public final class Generator {
                 lerpResidualForward(xp, st, p(a), st + 1, st + 2, p(xMid), p(branch), s + d, rows: 1, width: d)
             }
         }
-        let lm = params + layout.offset("lm_head.weight")
+        let lm = params + lmHead
         switch c.kind {
         case .gpt:
-            rmsNormForward(p(a), st, xp, params + layout.offset("rmsnorm_f.weight"), rows: 1, width: d)
+            rmsNormForward(p(a), st, xp, params + finalNorm!, rows: 1, width: d)
             linearForward(p(logits), p(a), lm, rows: 1, inputs: d, outputs: v)
         case .ngpt:
             linearForward(p(logitsRaw), xp, lm, rows: 1, inputs: d, outputs: v)

@@ -16,18 +16,18 @@ struct NGPTBlock: TransformerBlock {
         let c = ctx.config, s = ctx.acts, p = ctx.params
         let (n, d, f, h) = (s.rows, c.width, c.hiddenWidth, c.heads)
         let branch = s.p(s.branch)
+        // q, k, v = x·Wᵀ; q_h, k_h = s_qk ⊙ Norm(RoPE(·)) in one pass
         linearForward(s.p(a.qkv), x, p + w.qkv, rows: n, inputs: d, outputs: 3 * d)
-        ropeForward(s.p(a.qkv), ctx.rope, rows: n, sequence: s.sequence, heads: h, rowStride: 3 * d, blocks: 2)
         qkNormForward(s.p(a.qkv), s.p(a.qkUnit), s.p(a.qkRnorm), s.p(a.sqk), rows: n, width: d, heads: h,
-                      rowStride: 3 * d, normalize: c.qkNormalization)
+                      rowStride: 3 * d, normalize: c.qkNormalization, rotary: Rotary(table: ctx.rope, sequence: s.sequence))
         attentionForward(s.p(a.attY), s.p(a.probs), s.p(a.qkv), batch: s.batch, sequence: s.sequence,
                          width: d, heads: h, scale: Float(c.headWidth).squareRoot())
         linearForward(branch, s.p(a.attY), p + w.attProj, rows: n, inputs: d, outputs: d)
         lerpResidualForward(s.p(a.xMid), s.p(a.rnormIn), s.p(a.hAUnit), s.p(a.rnormHA), s.p(a.rnormZA),
                             x, branch, s.p(a.alphaA), rows: n, width: d)
         linearForward(s.p(a.uv), s.p(a.xMid), p + w.fc, rows: n, inputs: d, outputs: 2 * f)
-        swigluForward(s.p(a.h), s.p(a.uv), s.p(a.suv), multiplier: Float(d).squareRoot(), rows: n, hidden: f)
-        linearForward(branch, s.p(a.h), p + w.mlpProj, rows: n, inputs: f, outputs: d)
+        swigluForward(s.p(s.hidden), s.p(a.uv), s.p(a.suv), multiplier: Float(d).squareRoot(), rows: n, hidden: f)
+        linearForward(branch, s.p(s.hidden), p + w.mlpProj, rows: n, inputs: f, outputs: d)
         lerpResidualForward(out, s.p(a.rnormMid), s.p(a.hMUnit), s.p(a.rnormHM), s.p(a.rnormZM),
                             s.p(a.xMid), branch, s.p(a.alphaM), rows: n, width: d)
     }
@@ -36,7 +36,7 @@ struct NGPTBlock: TransformerBlock {
                   _ a: LayerActivations, _ ctx: BlockContext) {
         let c = ctx.config, s = ctx.acts, p = ctx.params, g = ctx.grads
         let (n, d, f, h) = (s.rows, c.width, c.hiddenWidth, c.heads)
-        let dXMid = s.p(s.dXMid), dBranch = s.p(s.dBranch), dh = s.p(s.dh), duv = s.p(s.duv)
+        let dXMid = s.p(s.dXMid), dBranch = s.p(s.dBranch), hidden = s.p(s.hidden), dh = s.p(s.dh), duv = s.p(s.duv)
         let dAlphaA = s.p(s.dScaler), dAlphaM = dAlphaA + d, dSqk = dAlphaM + d, dSuv = dSqk + d
         dAlphaA.update(repeating: 0, count: 3 * d + 2 * f)
         // out = Norm(Norm(xMid) + α_M ⊙ (Norm(h_M) − Norm(xMid)))
@@ -44,12 +44,14 @@ struct NGPTBlock: TransformerBlock {
         dBranch.update(repeating: 0, count: n * d)
         lerpResidualBackward(dXMid, dBranch, dAlphaM, dout, out, s.p(a.xMid), s.p(a.rnormMid), s.p(a.hMUnit),
                              s.p(a.rnormHM), s.p(a.rnormZM), s.p(a.alphaM), s.p(s.lerpScratch), rows: n, width: d)
-        // h_M = h·mlp_c_projᵀ
-        dh.update(repeating: 0, count: n * f)
-        linearBackward(dh, g + w.mlpProj, dBranch, s.p(a.h), p + w.mlpProj, rows: n, inputs: f, outputs: d)
+        // h_M = h·mlp_c_projᵀ, with h recomputed (not stored per layer)
+        let m = Float(d).squareRoot()
+        swigluForward(hidden, s.p(a.uv), s.p(a.suv), multiplier: m, rows: n, hidden: f)
+        linearBackward(dh, g + w.mlpProj, dBranch, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d,
+                       overwriteInput: true)
         // h = u ⊙ SiLU(ν), u, ν = uv ⊙ s_uv·√d
         duv.update(repeating: 0, count: n * 2 * f)
-        swigluBackward(duv, dSuv, dh, s.p(a.uv), s.p(a.suv), multiplier: Float(d).squareRoot(), rows: n, hidden: f)
+        swigluBackward(duv, dSuv, dh, s.p(a.uv), s.p(a.suv), multiplier: m, rows: n, hidden: f)
         // uv = xMid·c_fcᵀ
         linearBackward(dXMid, g + w.fc, duv, s.p(a.xMid), p + w.fc, rows: n, inputs: d, outputs: 2 * f)
         // xMid = Norm(Norm(x) + α_A ⊙ (Norm(h_A) − Norm(x)))
@@ -58,17 +60,15 @@ struct NGPTBlock: TransformerBlock {
                              s.p(a.rnormHA), s.p(a.rnormZA), s.p(a.alphaA), s.p(s.lerpScratch), rows: n, width: d)
         // h_A = attY·att_c_projᵀ
         let dAttY = s.p(s.dAttY), dqkv = s.p(s.dqkv)
-        dAttY.update(repeating: 0, count: n * d)
-        linearBackward(dAttY, g + w.attProj, dBranch, s.p(a.attY), p + w.attProj, rows: n, inputs: d, outputs: d)
+        linearBackward(dAttY, g + w.attProj, dBranch, s.p(a.attY), p + w.attProj, rows: n, inputs: d, outputs: d,
+                       overwriteInput: true)
         // attY = Attention(q, k, v)
         dqkv.update(repeating: 0, count: n * 3 * d)
         attentionBackward(dqkv, s.p(s.dprobs), dAttY, s.p(a.qkv), s.p(a.probs), batch: s.batch,
                           sequence: s.sequence, width: d, heads: h, scale: Float(c.headWidth).squareRoot())
-        // q_h, k_h = s_qk ⊙ Norm(·)
+        // q_h, k_h = s_qk ⊙ Norm(RoPE(·))
         qkNormBackward(dqkv, dSqk, s.p(a.qkUnit), s.p(a.qkRnorm), s.p(a.sqk), rows: n, width: d, heads: h,
-                       rowStride: 3 * d, normalize: c.qkNormalization)
-        // q, k = RoPE(q), RoPE(k)
-        ropeBackward(dqkv, ctx.rope, rows: n, sequence: s.sequence, heads: h, rowStride: 3 * d, blocks: 2)
+                       rowStride: 3 * d, normalize: c.qkNormalization, rotary: Rotary(table: ctx.rope, sequence: s.sequence))
         // q, k, v = x·Wᵀ
         linearBackward(dx, g + w.qkv, dqkv, x, p + w.qkv, rows: n, inputs: d, outputs: 3 * d)
         // effective scalers → stored parameters

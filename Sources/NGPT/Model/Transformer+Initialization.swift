@@ -44,23 +44,47 @@ extension Transformer {
     /// the graph.
     public func normalizeWeights() {
         let p = parameters.base
-        for (e, alongRows) in normalizedMatrices {
-            normalizeVectors(p + e.offset, rows: e.shape[0], columns: e.shape[1], alongRows: alongRows)
+        for e in layout.entries where e.shape.count == 2 {
+            normalizeVectors(p + e.offset, rows: e.shape[0], columns: e.shape[1],
+                             alongRows: !e.name.hasSuffix("c_proj.weight"))
         }
     }
 }
 
-/// Normalises the rows (or the columns) of a row-major matrix to unit length, in place.
+/// Normalises the rows (or the columns) of a row-major matrix to unit length, in place:
+/// rows in parallel, or columns in parallel blocks, each summing its squares over the rows in
+/// order.
 func normalizeVectors(_ m: FloatPointer, rows: Int, columns: Int, alongRows: Bool) {
     if alongRows {
-        for r in 0..<rows {
-            let rn = reciprocalNorm(m + r * columns, columns)
-            for j in 0..<columns { m[r * columns + j] *= rn }
+        Threads.parallelRanges(rows, minimum: minimumRows(width: columns)) { range in
+            for r in range {
+                let row = m + r * columns, rn = reciprocalNorm(row, columns)
+                @inline(__always) func lanes(_ j: Int, _ k: Int) {
+                    store(load(row + j, k) * rn, row + j, k)
+                }
+                vectorLoop(columns, lanes)
+            }
         }
-    } else {
-        var ss = [Float](repeating: 0, count: columns)
-        for r in 0..<rows { for j in 0..<columns { ss[j] += m[r * columns + j] * m[r * columns + j] } }
-        let rn = ss.map { 1 / ($0.squareRoot() + normEpsilon) }
-        for r in 0..<rows { for j in 0..<columns { m[r * columns + j] *= rn[j] } }
+        return
+    }
+    Threads.parallelRanges(columns, minimum: 64, alignment: 16) { range in
+        // Strips of 16 columns (one cache line per row): Σ squares down the rows, then scale.
+        var j = range.lowerBound
+        while j < range.upperBound {
+            let (k0, k1) = (min(8, range.upperBound - j), max(0, min(8, range.upperBound - j - 8)))
+            var s0 = Vec(), s1 = Vec()
+            for r in 0..<rows {
+                let a = load(m + r * columns + j, k0), b = load(m + r * columns + j + 8, k1)
+                s0 += a * a
+                s1 += b * b
+            }
+            let r0 = 1 / (s0.squareRoot() + normEpsilon), r1 = 1 / (s1.squareRoot() + normEpsilon)
+            for r in 0..<rows {
+                let row = m + r * columns + j
+                store(load(row, k0) * r0, row, k0)
+                if k1 > 0 { store(load(row + 8, k1) * r1, row + 8, k1) }
+            }
+            j += 16
+        }
     }
 }

@@ -15,8 +15,13 @@ public final class FloatBuffer: @unchecked Sendable {
 
     deinit { base.deallocate() }
 
-    /// Sets every element to zero.
-    public func zero() { base.update(repeating: 0, count: count) }
+    /// Sets every element to zero (in parallel for large buffers).
+    public func zero() {
+        let base = base
+        Threads.parallelRanges(count, minimum: 1 << 18, alignment: 16) { r in
+            (base + r.lowerBound).update(repeating: 0, count: r.count)
+        }
+    }
 
     /// A copy of elements `range`.
     public func copy(_ range: Range<Int>) -> [Float] {

@@ -100,7 +100,12 @@ public enum GEMM {
     }
 
     /// The unchecked kernel form used inside the library: windows are relative to the pointers.
-    @inline(__always)
+    ///
+    /// BLAS always runs single-threaded here (see ``Threads``). A product of at least
+    /// `splitWork` multiply-adds, outside a parallel region, is cut into one block of C's rows
+    /// (or, when C is wider than tall, of its columns) per thread. The cut is fixed for a given
+    /// thread count, so results repeat exactly; OpenBLAS rounds a block slightly differently
+    /// from the whole product, so they differ in the last bits between thread counts.
     static func multiply(
         _ a: UnsafePointer<Float>, _ al: MatrixLayout, _ transA: Transpose,
         _ b: UnsafePointer<Float>, _ bl: MatrixLayout, _ transB: Transpose,
@@ -111,6 +116,56 @@ public enum GEMM {
         precondition(k == k2 && cl.rows == m && cl.columns == n,
                      "GEMM shapes: op(A) \(m)×\(k), op(B) \(k2)×\(n), C \(cl.rows)×\(cl.columns)")
         if m == 0 || n == 0 { return }
+        let work = m * n * max(k, 1)
+        if Threads.available(2) > 1 && work >= (m == 1 ? splitWork / 8 : splitWork) {
+            if m >= n && m >= 32 {
+                Threads.parallelRanges(m, alignment: 16) { rows in
+                    var al = al, cl = cl
+                    if transA == .none { al.offset += rows.lowerBound * al.leadingDimension; al.rows = rows.count }
+                    else { al.offset += rows.lowerBound; al.columns = rows.count }
+                    cl.offset += rows.lowerBound * cl.leadingDimension
+                    cl.rows = rows.count
+                    product(a, al, transA, b, bl, transB, c, cl, alpha: alpha, beta: beta)
+                }
+                return
+            }
+            if n >= 32 {
+                Threads.parallelRanges(n, alignment: 16) { columns in
+                    var bl = bl, cl = cl
+                    if transB == .none { bl.offset += columns.lowerBound; bl.columns = columns.count }
+                    else { bl.offset += columns.lowerBound * bl.leadingDimension; bl.rows = columns.count }
+                    cl.offset += columns.lowerBound
+                    cl.columns = columns.count
+                    product(a, al, transA, b, bl, transB, c, cl, alpha: alpha, beta: beta)
+                }
+                return
+            }
+        }
+        Threads.singleThreadedBLAS { product(a, al, transA, b, bl, transB, c, cl, alpha: alpha, beta: beta) }
+    }
+
+    /// Multiply-adds from which a product is split between threads (a parallel region costs
+    /// about as much as 2 M of them); a one-row product (bound by reading B) from 1/8 of that.
+    static let splitWork = 1 << 21
+
+    /// One BLAS call for a checked product.
+    @inline(__always)
+    private static func product(
+        _ a: UnsafePointer<Float>, _ al: MatrixLayout, _ transA: Transpose,
+        _ b: UnsafePointer<Float>, _ bl: MatrixLayout, _ transB: Transpose,
+        _ c: UnsafeMutablePointer<Float>, _ cl: MatrixLayout, alpha: Float, beta: Float
+    ) {
+        let (m, k) = al.shape(transA)
+        let n = bl.shape(transB).columns
+        if m == 1 && k > 0 {
+            // One row (decoding one position): c = op(B)ᵀ·a as a matrix-vector product, which
+            // reads B once instead of packing it first.
+            let incx = transA == .none ? 1 : al.leadingDimension
+            BLAS.sgemv(transB == .none ? .transposed : .none, m: bl.rows, n: bl.columns, alpha: alpha,
+                       a: b + bl.offset, lda: bl.leadingDimension, x: a + al.offset, incx: incx,
+                       beta: beta, y: c + cl.offset, incy: 1)
+            return
+        }
         BLAS.sgemm(transA, transB, m: m, n: n, k: k, alpha: alpha,
                    a: a + al.offset, lda: al.leadingDimension,
                    b: b + bl.offset, ldb: bl.leadingDimension,

@@ -34,26 +34,49 @@ public final class AdamW {
         self.step = step
     }
 
-    /// The global L2 norm of the gradients, accumulated in Double.
+    /// The global L2 norm of the gradients, accumulated in Double: the buffer is cut into 64
+    /// fixed slices, summed in parallel and combined in order, so the value does not depend on
+    /// the thread count.
     public static func gradientNorm(_ gradients: ParameterBuffer) -> Float {
-        let g = gradients.base
-        var ss = 0.0
-        for i in 0..<gradients.layout.count { ss += Double(g[i]) * Double(g[i]) }
-        return Float(ss.squareRoot())
+        let g = gradients.base, count = gradients.layout.count
+        let slices = 64, size = (count + slices - 1) / slices
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: slices) { partial in
+            let sums = partial.baseAddress!
+            Threads.parallelRanges(slices, minimum: max(1, (1 << 16) / max(1, size))) { range in
+                for slice in range {
+                    var s = SIMD4<Double>()
+                    var i = slice * size
+                    let end = min(count, i + size)
+                    while i + 4 <= end {
+                        let v = SIMD4<Double>(Double(g[i]), Double(g[i + 1]), Double(g[i + 2]), Double(g[i + 3]))
+                        s += v * v
+                        i += 4
+                    }
+                    var tail = 0.0
+                    while i < end { tail += Double(g[i]) * Double(g[i]); i += 1 }
+                    sums[slice] = s.sum() + tail
+                }
+            }
+            var ss = 0.0
+            for slice in 0..<slices { ss += sums[slice] }
+            return Float(ss.squareRoot())
+        }
     }
 
     /// Applies one update to `parameters` from `gradients` (which are clipped in place) at
-    /// learning rate `lr`. Returns the gradient norm before clipping.
+    /// learning rate `lr`. Returns the gradient norm before clipping; pass it as `gradientNorm`
+    /// when it is already known (``gradientNorm(_:)`` of the same gradients) to skip computing
+    /// it again. Elements are updated in parallel; each depends only on itself.
     @discardableResult
-    public func update(_ parameters: ParameterBuffer, gradients: ParameterBuffer, lr: Float) -> Float {
+    public func update(_ parameters: ParameterBuffer, gradients: ParameterBuffer, lr: Float,
+                       gradientNorm known: Float? = nil) -> Float {
         precondition(parameters.layout == firstMoment.layout && gradients.layout == firstMoment.layout,
                      "optimiser, parameters and gradients must share one layout")
-        let norm = Self.gradientNorm(gradients)
+        let norm = known ?? Self.gradientNorm(gradients)
         let g = gradients.base, p = parameters.base
-        if let clip, clip > 0, norm > clip {
-            let k = clip / (norm + 1e-6)
-            for i in 0..<gradients.layout.count { g[i] *= k }
-        }
+        var clipScale: Float = 1
+        if let clip, clip > 0, norm > clip { clipScale = clip / (norm + 1e-6) }
+        let clipping = clipScale != 1
         step += 1
         let t = Double(step)
         let c1 = Float(1 - pow(Double(beta1), t)), c2 = Float(1 - pow(Double(beta2), t))
@@ -61,11 +84,24 @@ public final class AdamW {
         let (b1, b2, eps) = (beta1, beta2, epsilon)
         for e in parameters.layout.entries {
             let decay = e.decays ? 1 - lr * weightDecay : 1
-            for i in e.range {
-                p[i] *= decay
-                m[i] = b1 * m[i] + (1 - b1) * g[i]
-                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                p[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
+            let lo = e.range.lowerBound
+            Threads.parallelRanges(e.range.count, minimum: 1 << 14, alignment: 16) { range in
+                let o = lo + range.lowerBound
+                let (p, g, m, v) = (p + o, g + o, m + o, v + o)
+                // Eight elements at a time, each with exactly the scalar update's operations.
+                @inline(__always) func lanes(_ j: Int, _ k: Int) {
+                    var gj = load(g + j, k)
+                    if clipping {
+                        gj *= clipScale
+                        store(gj, g + j, k)
+                    }
+                    let mj = b1 * load(m + j, k) + (1 - b1) * gj
+                    let vj = b2 * load(v + j, k) + (1 - b2) * gj * gj
+                    store(mj, m + j, k)
+                    store(vj, v + j, k)
+                    store(load(p + j, k) * decay - lr * (mj / c1) / ((vj / c2).squareRoot() + eps), p + j, k)
+                }
+                vectorLoop(range.count, lanes)
             }
         }
         return norm

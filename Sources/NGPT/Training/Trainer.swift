@@ -106,7 +106,7 @@ public final class Trainer {
         let norm = AdamW.gradientNorm(model.gradients)
         guard norm.isFinite else { throw TrainingError.nonFiniteLoss(step: step + 1, loss: Float(loss), gradientNorm: norm) }
         let lr = o.schedule.lr(at: step)
-        optimizer.update(model.parameters, gradients: model.gradients, lr: Float(lr))
+        optimizer.update(model.parameters, gradients: model.gradients, lr: Float(lr), gradientNorm: norm)
         if run.model.kind == .ngpt { model.normalizeWeights() }
         roundParameters()
         let elapsed = Date().timeIntervalSince(start)
