@@ -95,6 +95,54 @@ public struct BenchmarkResult: Codable, Sendable {
     }
 }
 
+/// One training step of a model on a fixed batch of seeded random tokens, as
+/// ``Trainer/trainStep()`` takes it: zero the gradients, forward and backward, the gradient norm,
+/// AdamW with the model's recipe (clipping at 1, a tenth of its learning rate) and, for nGPT,
+/// renormalising the weights. The batch is drawn once; a step allocates nothing.
+public final class TrainingStepRunner {
+    public let model: Transformer
+    public let optimizer: AdamW
+    public let batch: Int
+    let inputs: [Int], targets: [Int]
+    let learningRate: Float
+
+    public init(model: Transformer, batch: Int, seed: UInt64 = 2) throws {
+        guard batch >= 1 else { throw TrainingError.invalidOption("benchmark batch must be at least 1") }
+        let c = model.config, n = batch * c.context
+        let recipe = TrainingRecipe.default(for: c.kind)
+        self.model = model
+        self.batch = batch
+        optimizer = AdamW(layout: model.layout, weightDecay: Float(recipe.weightDecay), clip: Float(recipe.clip),
+                          beta1: Float(recipe.beta1), beta2: Float(recipe.beta2), epsilon: Float(recipe.epsilon))
+        var rng = SeededGenerator(seed: seed)
+        let stream = (0...n).map { _ in Int(rng.next() % UInt64(c.vocabularySize)) }
+        inputs = Array(stream[0..<n])
+        targets = Array(stream[1...n])
+        learningRate = Float(recipe.learningRate) * 0.1
+    }
+
+    /// One full training step; returns the loss before the update.
+    @discardableResult
+    public func step() throws -> Float {
+        model.zeroGradients()
+        let loss = try forward()
+        try model.backward()
+        let norm = AdamW.gradientNorm(model.gradients)
+        guard loss.isFinite, norm.isFinite else {
+            throw TrainingError.nonFiniteLoss(step: optimizer.step + 1, loss: loss, gradientNorm: norm)
+        }
+        optimizer.update(model.parameters, gradients: model.gradients, lr: learningRate, gradientNorm: norm)
+        if model.config.kind == .ngpt { model.normalizeWeights() }
+        return loss
+    }
+
+    /// The forward pass alone (with the loss); returns the loss.
+    @discardableResult
+    public func forward() throws -> Float {
+        try model.forward(tokens: inputs, targets: targets, batch: batch, sequence: model.config.context)!
+    }
+}
+
 /// Training-step, GEMM and sampling benchmarks behind `ngpt bench` (and `Benchmarks/`).
 ///
 /// A step is what ``Trainer/trainStep()`` does: zero the gradients, forward and backward one
@@ -144,24 +192,12 @@ public enum Benchmark {
 
     /// Seconds of each of `steps` timed training steps, after `warmup` untimed ones.
     public static func trainingStepSeconds(_ model: Transformer, batch: Int, steps: Int, warmup: Int) throws -> [Double] {
-        let c = model.config, t = c.context, n = batch * t
-        let recipe = TrainingRecipe.default(for: c.kind)
-        let optimizer = AdamW(layout: model.layout, weightDecay: Float(recipe.weightDecay), clip: Float(recipe.clip),
-                              beta1: Float(recipe.beta1), beta2: Float(recipe.beta2), epsilon: Float(recipe.epsilon))
-        var rng = SeededGenerator(seed: 2)
-        let stream = (0...n).map { _ in Int(rng.next() % UInt64(c.vocabularySize)) }
-        let inputs = Array(stream[0..<n]), targets = Array(stream[1...n])
-        let lr = Float(recipe.learningRate) * 0.1
+        let runner = try TrainingStepRunner(model: model, batch: batch)
         var seconds = [Double]()
+        seconds.reserveCapacity(steps)
         for i in 0..<(warmup + steps) {
             let start = DispatchTime.now().uptimeNanoseconds
-            model.zeroGradients()
-            let loss = try model.forward(tokens: inputs, targets: targets, batch: batch, sequence: t)!
-            try model.backward()
-            let norm = AdamW.gradientNorm(model.gradients)
-            precondition(loss.isFinite && norm.isFinite, "benchmark step \(i): loss \(loss), gradient norm \(norm)")
-            optimizer.update(model.parameters, gradients: model.gradients, lr: lr, gradientNorm: norm)
-            if c.kind == .ngpt { model.normalizeWeights() }
+            try runner.step()
             if i >= warmup { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         }
         return seconds
