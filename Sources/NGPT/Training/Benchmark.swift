@@ -279,7 +279,7 @@ extension Benchmark {
         let x = k.take(n * d), y = k.take(n * d), dx = k.take(n * d), dy = k.take(n * d)
         let qkv = k.take(n * 3 * d), dqkv = k.take(n * 3 * d), unit = k.take(n * 2 * d), rn = k.take(n * 2 * h)
         let probs = k.take(scores), dprobs = k.take(scores)
-        let uv = k.take(n * 2 * f), duv = k.take(n * 2 * f), hidden = k.take(n * f)
+        let uv = k.take(n * 2 * f), duv = k.take(n * 2 * f), hidden = k.take(n * f), dh = k.take(n * f)
         let logits = k.take(n * v), softmax = k.take(n * v), losses = k.take(n)
         let w = k.take(2 * f * d), dw = k.take(2 * f * d), vec = k.take(2 * f), dvec = k.take(2 * f)
         let r1 = k.take(n), r2 = k.take(n), r3 = k.take(n), r4 = k.take(n)
@@ -320,9 +320,10 @@ extension Benchmark {
             attentionBackward(p(dqkv), p(dprobs), p(dy), p(qkv), p(probs), batch: b, sequence: t, width: d, heads: h, scale: scale) })
         let m: Float = config.kind == .ngpt ? Float(d).squareRoot() : 1
         let suv: ConstFloatPointer? = config.kind == .ngpt ? ConstFloatPointer(p(vec)) : nil
-        out.append(time("swiglu forward", calls: 2 * l) { swigluForward(p(hidden), p(uv), suv, multiplier: m, rows: n, hidden: f) })
-        out.append(time("swiglu backward", calls: l) {
-            swigluBackward(p(duv), config.kind == .ngpt ? p(dvec) : nil, p(hidden), p(uv), suv, multiplier: m, rows: n, hidden: f) })
+        out.append(time("swiglu forward", calls: l) { swigluForward(p(hidden), p(uv), suv, multiplier: m, rows: n, hidden: f) })
+        out.append(time("swiglu backward (recomputing h)", calls: l) {
+            swigluBackward(p(duv), config.kind == .ngpt ? p(dvec) : nil, p(dh), p(uv), suv, multiplier: m, rows: n, hidden: f,
+                           recomputed: p(hidden)) })
         switch config.kind {
         case .gpt:
             out.append(time("rmsnorm forward", calls: 2 * l + 1) { rmsNormForward(p(y), p(r1), p(x), p(vec), rows: n, width: d) })
