@@ -16,7 +16,9 @@ struct Bench: ParsableCommand {
         d 256, 4 layers, 4 heads, context 256, batch 8) or m (bench-m: d 512, 8 layers, 8 heads,
         context 512, batch 4). Keys: model, the shape, params, flop_per_token, step_s_median/min/max,
         tokens_per_s, gflops, gemm_peak_gflops (best SGEMM at the model's largest product, same
-        process), mfu, peak_rss_mb, and sample_tokens_per_s with --sample. Build with -c release.
+        process), mfu, peak_rss_mb, and with --sample sample_tokens_per_s and
+        sample_bf16_tokens_per_s (decoding with the key/value cache at batch 1, float32 and bfloat16
+        weights). Build with -c release.
         """)
 
     @Option(help: "Preset shape: s or m (default s).") var preset: BenchPreset = .s

@@ -6,6 +6,7 @@ extension ModelKind: ExpressibleByArgument {}
 extension ScalerMode: ExpressibleByArgument {}
 extension SamplingMode: ExpressibleByArgument {}
 extension ParameterPrecision: ExpressibleByArgument {}
+extension DecodingPrecision: ExpressibleByArgument {}
 
 /// The model's shape and the nGPT ablation switches (spec §8). Every option is optional so that
 /// `--resume` can tell what was passed; unset options take the spec's defaults.

@@ -14,6 +14,7 @@ struct Sample: ParsableCommand {
     @Option(help: "Softmax temperature; 0 is greedy.") var temperature: Float = 0.8
     @Option(help: "Sample only among the k most likely tokens.") var topK: Int?
     @Option(help: "Seed of the sampler.") var seed: UInt64 = 0
+    @Option(help: "Weight precision while decoding: float32 or bfloat16 (about twice as fast).") var precision: DecodingPrecision = .float32
     @Option(help: "Threads (default: OPENBLAS_NUM_THREADS, else all cores).") var threads: Int?
 
     func run() throws {
@@ -29,7 +30,7 @@ struct Sample: ParsableCommand {
         let (model, _, _) = try Checkpoint.loadModel(from: url)
         let promptTokens: [Int] = try promptIds.map { try parseList($0, "--prompt-ids") } ?? Array(prompt.utf8).map(Int.init)
         guard !promptTokens.isEmpty else { throw TrainingError.invalidOption("--prompt must not be empty") }
-        let out = try Generator(model: model).generate(
+        let out = try Generator(model: model, precision: precision).generate(
             prompt: promptTokens, count: tokens,
             options: SamplingOptions(temperature: temperature, topK: topK, seed: seed))
         if model.config.vocabularySize <= 256 {

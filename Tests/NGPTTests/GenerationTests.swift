@@ -51,4 +51,41 @@ final class GenerationTests: XCTestCase {
             XCTAssertEqual($0 as? ModelInputError, .tokenOutOfRange(position: 1, token: 99, vocabularySize: 23))
         }
     }
+
+    /// Decoding with bfloat16 weights gives the logits of float32 decoding with the matrices
+    /// rounded to bfloat16 (within 1e-4 of their max-abs value: the sums run in another order).
+    func testBFloat16DecodingEqualsRoundedWeights() throws {
+        for kind in ModelKind.allCases {
+            let config = ModelConfig(kind: kind, vocabularySize: 23, width: 16, heads: 2, layers: 2, context: 8)
+            let model = try Transformer(config: config, seed: 5), rounded = try Transformer(config: config, seed: 5)
+            for e in rounded.layout.entries where e.shape.count == 2 && e.name != "transformer.wte.weight" {
+                let t = rounded.parameters.tensor(e.name)!
+                rounded.parameters.set(e.name, Tensor(shape: e.shape, scalars: t.scalars.map(roundToBFloat16)))
+            }
+            let half = Generator(model: model, precision: .bfloat16), exact = Generator(model: rounded)
+            for (i, t) in [4, 9, 1, 22, 7].enumerated() {
+                let want = i == 0 ? try exact.prime([t]) : try exact.append(t)
+                let got = i == 0 ? try half.prime([t]) : try half.append(t)
+                let err = zip(got, want).map { abs($0 - $1) }.max()! / want.map(abs).max()!
+                XCTAssertLessThanOrEqual(err, 1e-4, "\(kind): bfloat16 logits at position \(i) differ by \(err) of their max-abs value")
+            }
+        }
+    }
+
+    /// The bfloat16 row product equals a float32 product with the weights rounded to bfloat16
+    /// (within float32 summation error), for widths with and without a partial last vector.
+    func testBFloat16RowProductMatchesRoundedWeights() {
+        var g = GradientCheck(seed: 30)
+        for (i, o) in [(16, 9), (6, 5), (40, 13)] {
+            let w = g.normal(o * i), x = g.normal(i)
+            var pairs = [UInt32](repeating: 0, count: o * i / 2)
+            let got = withPointers([w, x, zeros(o), zeros(i)]) { p in
+                pairs.withUnsafeMutableBufferPointer { packBFloat16Pairs($0.baseAddress!, p[0], count: o * i) }
+                pairs.withUnsafeBufferPointer { linearRowBFloat16(p[2], p[1], $0.baseAddress!, p[3], inputs: i, outputs: o) } }[2]
+            for r in 0..<o {
+                let want = (0..<i).reduce(0.0) { $0 + Double(roundToBFloat16(w[r * i + $1])) * Double(x[$1]) }
+                XCTAssertEqual(Double(got[r]), want, accuracy: 1e-5 * max(1, abs(want)), "row \(r) of a \(o)×\(i) bfloat16 product (seed 30)")
+            }
+        }
+    }
 }

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 
 /// How many threads the library computes with, and how work is split between them.
@@ -31,6 +30,9 @@ public enum Threads {
     /// Whether a parallel region is running (set and cleared by the thread that enters it).
     nonisolated(unsafe) private static var inRegion = false
 
+    /// The worker threads (``count`` − 1 of them once a region has run).
+    private static let pool = WorkerPool()
+
     /// The number of threads used by BLAS and by the library's own parallel loops.
     public static var count: Int { _count }
 
@@ -53,13 +55,9 @@ public enum Threads {
             singleThreadedBLAS { for i in 0..<n { body(i) } }
             return
         }
-        region {
-            withoutActuallyEscaping(body) { body in
-                DispatchQueue.concurrentPerform(iterations: workers) { w in
-                    let lo = n * w / workers, hi = n * (w + 1) / workers
-                    for i in lo..<hi { body(i) }
-                }
-            }
+        region(workers) { w in
+            let lo = n * w / workers, hi = n * (w + 1) / workers
+            for i in lo..<hi { body(i) }
         }
     }
 
@@ -76,13 +74,9 @@ public enum Threads {
             if n > 0 { singleThreadedBLAS { body(0..<n) } }
             return
         }
-        region {
-            withoutActuallyEscaping(body) { body in
-                DispatchQueue.concurrentPerform(iterations: workers) { w in
-                    let lo = min(n, units * w / workers * alignment), hi = min(n, units * (w + 1) / workers * alignment)
-                    if lo < hi { body(lo..<hi) }
-                }
-            }
+        region(workers) { w in
+            let lo = min(n, units * w / workers * alignment), hi = min(n, units * (w + 1) / workers * alignment)
+            if lo < hi { body(lo..<hi) }
         }
     }
 
@@ -95,14 +89,16 @@ public enum Threads {
         return try body()
     }
 
-    private static func region(_ body: () -> Void) {
+    /// Runs `body(0..<parts)` on the worker pool, BLAS single-threaded.
+    private static func region(_ parts: Int, _ body: (Int) -> Void) {
         inRegion = true
         BLAS.setNumThreads(1)
         defer {
             BLAS.setNumThreads(_count)
             inRegion = false
         }
-        body()
+        pool.ensureWorkers(_count - 1)
+        pool.run(parts: parts, body)
     }
 
     /// The BLAS library's own description: build configuration, core kernel, thread count.

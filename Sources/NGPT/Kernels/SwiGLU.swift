@@ -22,22 +22,24 @@ func swigluForward(_ out: FloatPointer, _ uv: ConstFloatPointer, _ scale: ConstF
 /// Backward of `out = u ⊙ ν·σ(ν)` with u, ν = uv ⊙ scale·m:
 /// du = dout·SiLU(ν), dν = dout·u·σ(ν)(1 + ν(1 − σ(ν)));
 /// duv += (du | dν)⊙scale·m, dscale += (du | dν)⊙uv·m.
+/// With `recomputed` (N, F) the forward output u ⊙ SiLU(ν) is written there as well (the same
+/// values as ``swigluForward``), so a caller that did not keep it needs no second pass.
 /// Runs in parallel over blocks of the F columns (u's and ν's together), each summing its
 /// columns of dscale over the rows in order.
 func swigluBackward(_ duv: FloatPointer, _ dscale: FloatPointer?, _ dout: ConstFloatPointer,
                     _ uv: ConstFloatPointer, _ scale: ConstFloatPointer?,
-                    multiplier m: Float, rows n: Int, hidden f: Int) {
+                    multiplier m: Float, rows n: Int, hidden f: Int, recomputed: FloatPointer? = nil) {
     let scaled = scale != nil, sc = scale ?? uv
     Threads.parallelRanges(f, minimum: max(16, 8192 / max(1, n)), alignment: 16) { columns in
         for r in 0..<n {
-            let row = uv + r * 2 * f, g = dout + r * f, d = duv + r * 2 * f
+            let row = uv + r * 2 * f, g = dout + r * f, d = duv + r * 2 * f, h = recomputed.map { $0 + r * f }
             var j = columns.lowerBound
             while j + 8 <= columns.upperBound {
-                swigluBackwardLanes(j, 8, d, dscale, g, row, sc, scaled, m, f)
+                swigluBackwardLanes(j, 8, d, dscale, h, g, row, sc, scaled, m, f)
                 j += 8
             }
             if j < columns.upperBound {
-                swigluBackwardLanes(j, columns.upperBound - j, d, dscale, g, row, sc, scaled, m, f)
+                swigluBackwardLanes(j, columns.upperBound - j, d, dscale, h, g, row, sc, scaled, m, f)
             }
         }
     }
@@ -45,7 +47,7 @@ func swigluBackward(_ duv: FloatPointer, _ dscale: FloatPointer?, _ dout: ConstF
 
 /// Lanes j..<j+count of one row of ``swigluBackward`` (u at j, ν at f + j).
 @inline(__always) private func swigluBackwardLanes(
-    _ j: Int, _ k: Int, _ d: FloatPointer, _ dscale: FloatPointer?, _ g: ConstFloatPointer,
+    _ j: Int, _ k: Int, _ d: FloatPointer, _ dscale: FloatPointer?, _ h: FloatPointer?, _ g: ConstFloatPointer,
     _ row: ConstFloatPointer, _ scale: ConstFloatPointer, _ scaled: Bool, _ m: Float, _ f: Int
 ) {
     let one = Vec(repeating: 1)
@@ -53,6 +55,7 @@ func swigluBackward(_ duv: FloatPointer, _ dscale: FloatPointer?, _ dout: ConstF
     let (ru, rv, gj) = (load(row + j, k), load(row + f + j, k), load(g + j, k))
     let u = ru * su, v = rv * sv
     let sig = sigmoid(v)
+    if let h { store(u * v * sig, h + j, k) }
     let du = gj * v * sig
     let dv = gj * u * sig * (1 + v * (1 - sig))
     store(load(d + j, k) + du * su, d + j, k)

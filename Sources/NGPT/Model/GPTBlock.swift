@@ -29,14 +29,13 @@ struct GPTBlock: TransformerBlock {
         let c = ctx.config, s = ctx.acts, p = ctx.params, g = ctx.grads
         let (n, d, f, h) = (s.rows, c.width, c.hiddenWidth, c.heads)
         let dXMid = s.p(s.dXMid), dNormed = s.p(s.dNormed), hidden = s.p(s.hidden), dh = s.p(s.dh), duv = s.p(s.duv)
-        // out = xMid + h·mlp_c_projᵀ, with h recomputed (not stored per layer)
+        // out = xMid + h·mlp_c_projᵀ; h is not kept per layer: swiglu's backward recomputes it
         dXMid.update(from: dout, count: n * d)
-        swigluForward(hidden, s.p(a.uv), nil, multiplier: 1, rows: n, hidden: f)
-        linearBackward(dh, g + w.mlpProj, dout, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d,
-                       overwriteInput: true)
+        linearBackward(dh, nil, dout, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d, overwriteInput: true)
         // h = u ⊙ SiLU(ν)
         duv.update(repeating: 0, count: n * 2 * f)
-        swigluBackward(duv, nil, dh, s.p(a.uv), nil, multiplier: 1, rows: n, hidden: f)
+        swigluBackward(duv, nil, dh, s.p(a.uv), nil, multiplier: 1, rows: n, hidden: f, recomputed: hidden)
+        linearBackward(nil, g + w.mlpProj, dout, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d)
         // u, ν = m·c_fcᵀ
         linearBackward(dNormed, g + w.fc, duv, s.p(a.mlpNormed), p + w.fc, rows: n, inputs: d, outputs: 2 * f,
                        overwriteInput: true)

@@ -40,8 +40,21 @@ public struct SamplingOptions: Sendable, Equatable {
 /// logits of the next token are those of the last `context` tokens. Past that point the cache is
 /// rebuilt from the cropped window at every step (RoPE positions shift), which gives exactly
 /// what an uncached forward pass over the cropped window gives.
+/// The precision of the weight matrices while decoding.
+public enum DecodingPrecision: String, Sendable, CaseIterable, Codable {
+    /// The model's own float32 weights: logits as a full forward pass gives them.
+    case float32
+    /// A bfloat16 copy of the block matrices and `lm_head` (taken at ``Generator/reset()``):
+    /// the products are those of the weights rounded to 8 significant bits, accumulated in
+    /// float32, and read half the bytes per token (decoding one position is bound by reading
+    /// the weights).
+    case bfloat16
+}
+
 public final class Generator {
     public let model: Transformer
+    /// The precision of the weight matrices in the products.
+    public let precision: DecodingPrecision
     /// The longest window attended to (the model's context).
     public let window: Int
     private var tokens: [Int] = []
@@ -50,9 +63,14 @@ public final class Generator {
     private let x: Int, a: Int, qkv: Int, attY: Int, branch: Int, xMid: Int, uv: Int, h: Int
     private let unit: Int, scores: Int, logits: Int, logitsRaw: Int, stats: Int, scalers: [Int], sz: Int
     private let wte: Int, lmHead: Int, finalNorm: Int?   // parameter offsets
+    private let split: Int                               // (F) x split into even | odd columns
+    /// bfloat16 pairs of the matrices (``DecodingPrecision/bfloat16`` only), by parameter offset.
+    private let packed: UnsafeMutablePointer<UInt32>?
+    private let packedOffsets: [Int: Int], packedSizes: [Int: Int]
 
-    public init(model: Transformer) {
+    public init(model: Transformer, precision: DecodingPrecision = .float32) {
         self.model = model
+        self.precision = precision
         let c = model.config
         let window = c.context
         self.window = window
@@ -68,19 +86,55 @@ public final class Generator {
         var scalers = [Int]()
         for _ in 0..<l { scalers.append(k.take(3 * d + 2 * f)) }
         self.scalers = scalers
+        split = k.take(f)
         buffer = FloatBuffer(count: k.total)
+        var offsets = [Int: Int](), sizes = [Int: Int](), words = 0
+        if precision == .bfloat16 {
+            // (parameter offset, floats): q|k|v is one (3d, d) matrix.
+            let matrices = model.layerOffsets.flatMap { [($0.qkv, 3 * d * d), ($0.attProj, d * d), ($0.fc, 2 * f * d), ($0.mlpProj, d * f)] }
+                + [(model.layout.offset("lm_head.weight"), v * d)]
+            for (o, count) in matrices {
+                offsets[o] = words
+                sizes[o] = count
+                words += count / 2
+            }
+        }
+        packedOffsets = offsets
+        packedSizes = sizes
+        packed = precision == .bfloat16 ? .allocate(capacity: max(words, 1)) : nil
         wte = model.layout.offset("transformer.wte.weight")
         lmHead = model.layout.offset("lm_head.weight")
         finalNorm = model.layout.optionalOffset("rmsnorm_f.weight")
         reset()
     }
 
+    deinit { packed?.deallocate() }
+
     private func p(_ o: Int) -> FloatPointer { buffer.base + o }
+
+    /// out (O) = W·x, plus out when `accumulate`, W the (O, I) parameter at `weight`; in bfloat16
+    /// from the packed copy when decoding in bfloat16.
+    private func product(_ out: FloatPointer, _ x: FloatPointer, _ weight: Int, inputs i: Int, outputs o: Int,
+                         accumulate: Bool = false) {
+        guard let packed else {
+            linearForward(out, x, model.parameters.base + weight, rows: 1, inputs: i, outputs: o, beta: accumulate ? 1 : 0)
+            return
+        }
+        let target = accumulate ? p(branch) : out   // (d) GPT's residual products; GPT leaves `branch` unused
+        linearRowBFloat16(target, x, packed + packedOffsets[weight]!, p(split), inputs: i, outputs: o)
+        if accumulate { addInPlace(out, target, count: o) }
+    }
 
     /// Forgets the sequence; the next ``append(_:)`` starts at position 0. Reads the model's
     /// current scalers, so a model trained further can be decoded again after a reset.
     public func reset() {
         tokens.removeAll()
+        if let packed {
+            let params = model.parameters.base
+            for (offset, words) in packedOffsets {
+                packBFloat16Pairs(packed + words, params + offset, count: packedSizes[offset]!)
+            }
+        }
         guard model.config.kind == .ngpt else { return }
         let c = model.config, params = model.parameters.base
         for (l, w) in model.layerOffsets.enumerated() {
@@ -147,11 +201,11 @@ public final class Generator {
             switch c.kind {
             case .gpt:
                 rmsNormForward(p(a), st, xp, params + w.rmsAtt!, rows: 1, width: d)
-                linearForward(q, p(a), params + w.qkv, rows: 1, inputs: d, outputs: 3 * d)
+                product(q, p(a), w.qkv, inputs: d, outputs: 3 * d)
                 ropeForward(q, model.rope, rows: 1, sequence: 1, heads: hN, rowStride: 3 * d, blocks: 2, start: pos)
             case .ngpt:
                 let s = p(scalers[l])
-                linearForward(q, xp, params + w.qkv, rows: 1, inputs: d, outputs: 3 * d)
+                product(q, xp, w.qkv, inputs: d, outputs: 3 * d)
                 ropeForward(q, model.rope, rows: 1, sequence: 1, heads: hN, rowStride: 3 * d, blocks: 2, start: pos)
                 qkNormForward(q, p(unit), st, s + 2 * d, rows: 1, width: d, heads: hN, rowStride: 3 * d,
                               normalize: c.qkNormalization)
@@ -163,28 +217,27 @@ public final class Generator {
                                    width: d, heads: hN, scale: scale)
             switch c.kind {
             case .gpt:
-                linearForward(xp, p(attY), params + w.attProj, rows: 1, inputs: d, outputs: d, beta: 1)
+                product(xp, p(attY), w.attProj, inputs: d, outputs: d, accumulate: true)
                 rmsNormForward(p(a), st, xp, params + w.rmsMlp!, rows: 1, width: d)
-                linearForward(p(uv), p(a), params + w.fc, rows: 1, inputs: d, outputs: 2 * f)
+                product(p(uv), p(a), w.fc, inputs: d, outputs: 2 * f)
                 swigluForward(p(h), p(uv), nil, multiplier: 1, rows: 1, hidden: f)
-                linearForward(xp, p(h), params + w.mlpProj, rows: 1, inputs: f, outputs: d, beta: 1)
+                product(xp, p(h), w.mlpProj, inputs: f, outputs: d, accumulate: true)
             case .ngpt:
                 let s = p(scalers[l])
-                linearForward(p(branch), p(attY), params + w.attProj, rows: 1, inputs: d, outputs: d)
+                product(p(branch), p(attY), w.attProj, inputs: d, outputs: d)
                 lerpResidualForward(p(xMid), st, p(a), st + 1, st + 2, xp, p(branch), s, rows: 1, width: d)
-                linearForward(p(uv), p(xMid), params + w.fc, rows: 1, inputs: d, outputs: 2 * f)
+                product(p(uv), p(xMid), w.fc, inputs: d, outputs: 2 * f)
                 swigluForward(p(h), p(uv), s + 3 * d, multiplier: Float(d).squareRoot(), rows: 1, hidden: f)
-                linearForward(p(branch), p(h), params + w.mlpProj, rows: 1, inputs: f, outputs: d)
+                product(p(branch), p(h), w.mlpProj, inputs: f, outputs: d)
                 lerpResidualForward(xp, st, p(a), st + 1, st + 2, p(xMid), p(branch), s + d, rows: 1, width: d)
             }
         }
-        let lm = params + lmHead
         switch c.kind {
         case .gpt:
             rmsNormForward(p(a), st, xp, params + finalNorm!, rows: 1, width: d)
-            linearForward(p(logits), p(a), lm, rows: 1, inputs: d, outputs: v)
+            product(p(logits), p(a), lmHead, inputs: d, outputs: v)
         case .ngpt:
-            linearForward(p(logitsRaw), xp, lm, rows: 1, inputs: d, outputs: v)
+            product(p(logitsRaw), xp, lmHead, inputs: d, outputs: v)
             scaleColumnsForward(p(logits), p(logitsRaw), p(sz), rows: 1, columns: v)
         }
     }

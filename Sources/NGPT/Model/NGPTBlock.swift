@@ -44,14 +44,13 @@ struct NGPTBlock: TransformerBlock {
         dBranch.update(repeating: 0, count: n * d)
         lerpResidualBackward(dXMid, dBranch, dAlphaM, dout, out, s.p(a.xMid), s.p(a.rnormMid), s.p(a.hMUnit),
                              s.p(a.rnormHM), s.p(a.rnormZM), s.p(a.alphaM), s.p(s.lerpScratch), rows: n, width: d)
-        // h_M = h·mlp_c_projᵀ, with h recomputed (not stored per layer)
+        // h_M = h·mlp_c_projᵀ; h is not kept per layer: swiglu's backward recomputes it
         let m = Float(d).squareRoot()
-        swigluForward(hidden, s.p(a.uv), s.p(a.suv), multiplier: m, rows: n, hidden: f)
-        linearBackward(dh, g + w.mlpProj, dBranch, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d,
-                       overwriteInput: true)
+        linearBackward(dh, nil, dBranch, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d, overwriteInput: true)
         // h = u ⊙ SiLU(ν), u, ν = uv ⊙ s_uv·√d
         duv.update(repeating: 0, count: n * 2 * f)
-        swigluBackward(duv, dSuv, dh, s.p(a.uv), s.p(a.suv), multiplier: m, rows: n, hidden: f)
+        swigluBackward(duv, dSuv, dh, s.p(a.uv), s.p(a.suv), multiplier: m, rows: n, hidden: f, recomputed: hidden)
+        linearBackward(nil, g + w.mlpProj, dBranch, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d)
         // uv = xMid·c_fcᵀ
         linearBackward(dXMid, g + w.fc, duv, s.p(a.xMid), p + w.fc, rows: n, inputs: d, outputs: 2 * f)
         // xMid = Norm(Norm(x) + α_A ⊙ (Norm(h_A) − Norm(x)))

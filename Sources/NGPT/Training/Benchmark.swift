@@ -51,8 +51,10 @@ public struct BenchmarkResult: Codable, Sendable {
     public var mfu: Double
     /// Peak resident set of the process (`getrusage` `ru_maxrss`), MB.
     public var peakRssMB: Double
-    /// Tokens per second generated with the key/value cache, batch 1 (nil when not measured).
+    /// Tokens per second decoded with the key/value cache, batch 1 (nil when not measured).
     public var sampleTokensPerSecond: Double?
+    /// The same with bfloat16 weights (``DecodingPrecision/bfloat16``).
+    public var sampleBFloat16TokensPerSecond: Double?
 
     enum CodingKeys: String, CodingKey {
         case model, dim, layers, heads, context, batch, vocab, threads, params
@@ -65,6 +67,7 @@ public struct BenchmarkResult: Codable, Sendable {
         case mfu
         case peakRssMB = "peak_rss_mb"
         case sampleTokensPerSecond = "sample_tokens_per_s"
+        case sampleBFloat16TokensPerSecond = "sample_bf16_tokens_per_s"
     }
 
     /// One line of JSON, keys in the order above.
@@ -85,7 +88,58 @@ public struct BenchmarkResult: Codable, Sendable {
             (.peakRssMB, number(peakRssMB, 1)),
         ]
         if let sampleTokensPerSecond { fields.append((.sampleTokensPerSecond, number(sampleTokensPerSecond, 1))) }
+        if let sampleBFloat16TokensPerSecond {
+            fields.append((.sampleBFloat16TokensPerSecond, number(sampleBFloat16TokensPerSecond, 1)))
+        }
         return "{" + fields.map { "\"\($0.0.stringValue)\": \($0.1)" }.joined(separator: ", ") + "}"
+    }
+}
+
+/// One training step of a model on a fixed batch of seeded random tokens, as
+/// ``Trainer/trainStep()`` takes it: zero the gradients, forward and backward, the gradient norm,
+/// AdamW with the model's recipe (clipping at 1, a tenth of its learning rate) and, for nGPT,
+/// renormalising the weights. The batch is drawn once; a step allocates nothing.
+public final class TrainingStepRunner {
+    public let model: Transformer
+    public let optimizer: AdamW
+    public let batch: Int
+    let inputs: [Int], targets: [Int]
+    let learningRate: Float
+
+    public init(model: Transformer, batch: Int, seed: UInt64 = 2) throws {
+        guard batch >= 1 else { throw TrainingError.invalidOption("benchmark batch must be at least 1") }
+        let c = model.config, n = batch * c.context
+        let recipe = TrainingRecipe.default(for: c.kind)
+        self.model = model
+        self.batch = batch
+        optimizer = AdamW(layout: model.layout, weightDecay: Float(recipe.weightDecay), clip: Float(recipe.clip),
+                          beta1: Float(recipe.beta1), beta2: Float(recipe.beta2), epsilon: Float(recipe.epsilon))
+        var rng = SeededGenerator(seed: seed)
+        let stream = (0...n).map { _ in Int(rng.next() % UInt64(c.vocabularySize)) }
+        inputs = Array(stream[0..<n])
+        targets = Array(stream[1...n])
+        learningRate = Float(recipe.learningRate) * 0.1
+    }
+
+    /// One full training step; returns the loss before the update.
+    @discardableResult
+    public func step() throws -> Float {
+        model.zeroGradients()
+        let loss = try forward()
+        try model.backward()
+        let norm = AdamW.gradientNorm(model.gradients)
+        guard loss.isFinite, norm.isFinite else {
+            throw TrainingError.nonFiniteLoss(step: optimizer.step + 1, loss: loss, gradientNorm: norm)
+        }
+        optimizer.update(model.parameters, gradients: model.gradients, lr: learningRate, gradientNorm: norm)
+        if model.config.kind == .ngpt { model.normalizeWeights() }
+        return loss
+    }
+
+    /// The forward pass alone (with the loss); returns the loss.
+    @discardableResult
+    public func forward() throws -> Float {
+        try model.forward(tokens: inputs, targets: targets, batch: batch, sequence: model.config.context)!
     }
 }
 
@@ -138,38 +192,34 @@ public enum Benchmark {
 
     /// Seconds of each of `steps` timed training steps, after `warmup` untimed ones.
     public static func trainingStepSeconds(_ model: Transformer, batch: Int, steps: Int, warmup: Int) throws -> [Double] {
-        let c = model.config, t = c.context, n = batch * t
-        let recipe = TrainingRecipe.default(for: c.kind)
-        let optimizer = AdamW(layout: model.layout, weightDecay: Float(recipe.weightDecay), clip: Float(recipe.clip),
-                              beta1: Float(recipe.beta1), beta2: Float(recipe.beta2), epsilon: Float(recipe.epsilon))
-        var rng = SeededGenerator(seed: 2)
-        let stream = (0...n).map { _ in Int(rng.next() % UInt64(c.vocabularySize)) }
-        let inputs = Array(stream[0..<n]), targets = Array(stream[1...n])
-        let lr = Float(recipe.learningRate) * 0.1
+        let runner = try TrainingStepRunner(model: model, batch: batch)
         var seconds = [Double]()
+        seconds.reserveCapacity(steps)
         for i in 0..<(warmup + steps) {
             let start = DispatchTime.now().uptimeNanoseconds
-            model.zeroGradients()
-            let loss = try model.forward(tokens: inputs, targets: targets, batch: batch, sequence: t)!
-            try model.backward()
-            let norm = AdamW.gradientNorm(model.gradients)
-            precondition(loss.isFinite && norm.isFinite, "benchmark step \(i): loss \(loss), gradient norm \(norm)")
-            optimizer.update(model.parameters, gradients: model.gradients, lr: lr, gradientNorm: norm)
-            if c.kind == .ngpt { model.normalizeWeights() }
+            try runner.step()
             if i >= warmup { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         }
         return seconds
     }
 
-    /// Tokens per second generated greedily with the key/value cache after a one-token prompt
-    /// (at most `context − 1` tokens, so the cache is never rebuilt).
-    public static func samplingTokensPerSecond(_ model: Transformer, tokens: Int) throws -> Double {
+    /// Tokens per second decoded with the key/value cache at batch 1: after a one-token prompt,
+    /// `tokens` greedy steps (at most `context − 1`, so the cache is never rebuilt), each one
+    /// ``Generator/append(_:)`` and the choice of the next token.
+    public static func samplingTokensPerSecond(_ model: Transformer, tokens: Int,
+                                               precision: DecodingPrecision = .float32) throws -> Double {
         let count = max(1, min(tokens, model.config.context - 1))
-        let generator = Generator(model: model)
-        _ = try generator.generate(prompt: [0], count: min(count, 8), options: SamplingOptions(temperature: 0))
-        let start = DispatchTime.now().uptimeNanoseconds
-        _ = try generator.generate(prompt: [0], count: count, options: SamplingOptions(temperature: 0))
-        return Double(count) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        let generator = Generator(model: model, precision: precision)
+        let greedy = SamplingOptions(temperature: 0)
+        var rng = SeededGenerator(seed: 0)
+        var best = 0.0
+        for _ in 0..<2 {
+            var logits = try generator.prime([0])
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<count { logits = try generator.append(greedy.sample(logits, using: &rng)) }
+            best = max(best, Double(count) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+        }
+        return best
     }
 
     /// Runs the whole benchmark on the current ``Threads/count``: the training steps, the GEMM
@@ -189,13 +239,15 @@ public enum Benchmark {
         let shape = largestProduct(c, rows: s.batch * c.context)
         let peak = gemmGigaflops(m: shape.m, n: shape.n, k: shape.k)
         let sample = s.sampleTokens > 0 ? try samplingTokensPerSecond(model, tokens: s.sampleTokens) : nil
+        let sampleHalf = s.sampleTokens > 0 ? try samplingTokensPerSecond(model, tokens: s.sampleTokens, precision: .bfloat16) : nil
         let gflops = tokens / median * flop / 1e9
         return BenchmarkResult(
             model: c.kind.rawValue, dim: c.width, layers: c.layers, heads: c.heads, context: c.context,
             batch: s.batch, vocab: c.vocabularySize, threads: Threads.count, params: model.parameterCount,
             flopPerToken: flop, steps: s.steps, stepSecondsMedian: median, stepSecondsMin: seconds.first!,
             stepSecondsMax: seconds.last!, tokensPerSecond: tokens / median, gflops: gflops,
-            gemmPeakGflops: peak, mfu: gflops / peak, peakRssMB: rss, sampleTokensPerSecond: sample)
+            gemmPeakGflops: peak, mfu: gflops / peak, peakRssMB: rss, sampleTokensPerSecond: sample,
+            sampleBFloat16TokensPerSecond: sampleHalf)
     }
 }
 
@@ -227,7 +279,7 @@ extension Benchmark {
         let x = k.take(n * d), y = k.take(n * d), dx = k.take(n * d), dy = k.take(n * d)
         let qkv = k.take(n * 3 * d), dqkv = k.take(n * 3 * d), unit = k.take(n * 2 * d), rn = k.take(n * 2 * h)
         let probs = k.take(scores), dprobs = k.take(scores)
-        let uv = k.take(n * 2 * f), duv = k.take(n * 2 * f), hidden = k.take(n * f)
+        let uv = k.take(n * 2 * f), duv = k.take(n * 2 * f), hidden = k.take(n * f), dh = k.take(n * f)
         let logits = k.take(n * v), softmax = k.take(n * v), losses = k.take(n)
         let w = k.take(2 * f * d), dw = k.take(2 * f * d), vec = k.take(2 * f), dvec = k.take(2 * f)
         let r1 = k.take(n), r2 = k.take(n), r3 = k.take(n), r4 = k.take(n)
@@ -268,9 +320,10 @@ extension Benchmark {
             attentionBackward(p(dqkv), p(dprobs), p(dy), p(qkv), p(probs), batch: b, sequence: t, width: d, heads: h, scale: scale) })
         let m: Float = config.kind == .ngpt ? Float(d).squareRoot() : 1
         let suv: ConstFloatPointer? = config.kind == .ngpt ? ConstFloatPointer(p(vec)) : nil
-        out.append(time("swiglu forward", calls: 2 * l) { swigluForward(p(hidden), p(uv), suv, multiplier: m, rows: n, hidden: f) })
-        out.append(time("swiglu backward", calls: l) {
-            swigluBackward(p(duv), config.kind == .ngpt ? p(dvec) : nil, p(hidden), p(uv), suv, multiplier: m, rows: n, hidden: f) })
+        out.append(time("swiglu forward", calls: l) { swigluForward(p(hidden), p(uv), suv, multiplier: m, rows: n, hidden: f) })
+        out.append(time("swiglu backward (recomputing h)", calls: l) {
+            swigluBackward(p(duv), config.kind == .ngpt ? p(dvec) : nil, p(dh), p(uv), suv, multiplier: m, rows: n, hidden: f,
+                           recomputed: p(hidden)) })
         switch config.kind {
         case .gpt:
             out.append(time("rmsnorm forward", calls: 2 * l + 1) { rmsNormForward(p(y), p(r1), p(x), p(vec), rows: n, width: d) })

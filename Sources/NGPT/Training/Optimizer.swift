@@ -82,12 +82,13 @@ public final class AdamW {
         let c1 = Float(1 - pow(Double(beta1), t)), c2 = Float(1 - pow(Double(beta2), t))
         let m = firstMoment.base, v = secondMoment.base
         let (b1, b2, eps) = (beta1, beta2, epsilon)
-        for e in parameters.layout.entries {
-            let decay = e.decays ? 1 - lr * weightDecay : 1
-            let lo = e.range.lowerBound
-            Threads.parallelRanges(e.range.count, minimum: 1 << 14, alignment: 16) { range in
-                let o = lo + range.lowerBound
-                let (p, g, m, v) = (p + o, g + o, m + o, v + o)
+        let entries = parameters.layout.entries
+        // One parallel region over the whole buffer; each thread walks the tensors its range meets.
+        Threads.parallelRanges(parameters.layout.count, minimum: 1 << 14, alignment: 16) { range in
+            for e in entries where e.range.overlaps(range) {
+                let decay = e.decays ? 1 - lr * weightDecay : 1
+                let lo = max(range.lowerBound, e.range.lowerBound), hi = min(range.upperBound, e.range.upperBound)
+                let (p, g, m, v) = (p + lo, g + lo, m + lo, v + lo)
                 // Eight elements at a time, each with exactly the scalar update's operations.
                 @inline(__always) func lanes(_ j: Int, _ k: Int) {
                     var gj = load(g + j, k)
@@ -101,7 +102,7 @@ public final class AdamW {
                     store(vj, v + j, k)
                     store(load(p + j, k) * decay - lr * (mj / c1) / ((vj / c2).squareRoot() + eps), p + j, k)
                 }
-                vectorLoop(range.count, lanes)
+                vectorLoop(hi - lo, lanes)
             }
         }
         return norm
