@@ -1,6 +1,6 @@
 import Foundation
 
-/// What ``Benchmark/run(_:)`` measures: a model shape, the batch, how many steps, and how many
+/// What ``ModelBenchmark/run(_:)`` measures: a model shape, the batch, how many steps, and how many
 /// tokens to sample. The defaults are the shape called bench-s in `docs/performance.md`.
 public struct BenchmarkSettings: Codable, Sendable, Equatable {
     public var model: ModelConfig
@@ -148,7 +148,7 @@ public final class TrainingStepRunner {
 /// A step is what ``Trainer/trainStep()`` does: zero the gradients, forward and backward one
 /// batch, the gradient norm, AdamW with clipping and, for nGPT, renormalising the weights. The
 /// tokens are seeded random bytes: speed does not depend on them.
-public enum Benchmark {
+public enum ModelBenchmark {
     /// Training FLOP per token, counted as `6·(16·L·d² + V·d) + 12·L·T·d` (PaLM's estimate with
     /// SwiGLU's 4d hidden width: 3d² + d² + 8d² + 4d² per layer, and the input and output
     /// embedding counted once).
@@ -266,7 +266,7 @@ public struct KernelTiming: Sendable {
     }
 }
 
-extension Benchmark {
+extension ModelBenchmark {
     /// Times each kernel of a training step of `config` at batch `batch` on seeded random data,
     /// on the current ``Threads/count``: the products of the linear maps (forward and backward,
     /// per map), attention, SwiGLU, the norms, cross-entropy, AdamW and nGPT's renormalisation.
