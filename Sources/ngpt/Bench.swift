@@ -57,11 +57,11 @@ struct Bench: ParsableCommand {
         printError("warning: a debug build; build with `swift build -c release` for meaningful figures")
         #endif
         if kernels {
-            for k in try Benchmark.kernelTimings(c, batch: batch ?? (self.preset == .s ? 8 : 4)) { print(k.jsonLine) }
+            for k in try ModelBenchmark.kernelTimings(c, batch: batch ?? (self.preset == .s ? 8 : 4)) { print(k.jsonLine) }
             return
         }
         let settings = BenchmarkSettings(model: c, batch: batch ?? (self.preset == .s ? 8 : 4), steps: steps,
                                          warmup: warmup, sampleTokens: sample ? (sampleTokens ?? c.context - 1) : 0)
-        print(try Benchmark.run(settings).jsonLine)
+        print(try ModelBenchmark.run(settings).jsonLine)
     }
 }

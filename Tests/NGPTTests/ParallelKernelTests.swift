@@ -142,21 +142,24 @@ final class ParallelKernelTests: XCTestCase {
     }
 
     /// SwiGLU's backward writes exactly the forward output when asked to recompute it, with and
-    /// without nGPT's scale, and its gradients do not change.
+    /// without nGPT's scale, and its gradients do not change; with `overwrite` it replaces
+    /// whatever duv held by what it would have added to zeros.
     func testSwiGLUBackwardRecomputesTheForwardOutput() {
         let (n, f) = (37, 20)
         var g = GradientCheck(seed: 31)
         let uv = g.normal(n * 2 * f), scale = g.normal(2 * f).map { 1 + 0.2 * $0 }, dout = g.normal(n * f)
         for scaled in [false, true] {
             let r = withPointers([uv, scale, zeros(n * f), dout, zeros(n * 2 * f), zeros(2 * f), zeros(n * f),
-                                  zeros(n * 2 * f), zeros(2 * f)]) { p in
+                                  zeros(n * 2 * f), zeros(2 * f), g.normal(n * 2 * f)]) { p in
                 let s: ConstFloatPointer? = scaled ? ConstFloatPointer(p[1]) : nil
                 swigluForward(p[2], p[0], s, multiplier: 1.5, rows: n, hidden: f)
                 swigluBackward(p[4], scaled ? p[5] : nil, p[3], p[0], s, multiplier: 1.5, rows: n, hidden: f, recomputed: p[6])
-                swigluBackward(p[7], scaled ? p[8] : nil, p[3], p[0], s, multiplier: 1.5, rows: n, hidden: f) }
+                swigluBackward(p[7], scaled ? p[8] : nil, p[3], p[0], s, multiplier: 1.5, rows: n, hidden: f)
+                swigluBackward(p[9], nil, p[3], p[0], s, multiplier: 1.5, rows: n, hidden: f, overwrite: true) }
             XCTAssertEqual(r[6], r[2], "scaled=\(scaled): recomputed SwiGLU output differs from the forward's (seed 31)")
             XCTAssertEqual(r[4], r[7], "scaled=\(scaled): recomputing changed duv (seed 31)")
             XCTAssertEqual(r[5], r[8], "scaled=\(scaled): recomputing changed dscale (seed 31)")
+            XCTAssertEqual(r[9], r[7], "scaled=\(scaled): overwriting duv differs from adding to zeros (seed 31)")
         }
     }
 }

@@ -23,23 +23,25 @@ func swigluForward(_ out: FloatPointer, _ uv: ConstFloatPointer, _ scale: ConstF
 /// du = dout·SiLU(ν), dν = dout·u·σ(ν)(1 + ν(1 − σ(ν)));
 /// duv += (du | dν)⊙scale·m, dscale += (du | dν)⊙uv·m.
 /// With `recomputed` (N, F) the forward output u ⊙ SiLU(ν) is written there as well (the same
-/// values as ``swigluForward``), so a caller that did not keep it needs no second pass.
+/// values as ``swigluForward``), so a caller that did not keep it needs no second pass. With
+/// `overwrite` duv is written instead of accumulated (no zeroing for a buffer with one writer).
 /// Runs in parallel over blocks of the F columns (u's and ν's together), each summing its
 /// columns of dscale over the rows in order.
 func swigluBackward(_ duv: FloatPointer, _ dscale: FloatPointer?, _ dout: ConstFloatPointer,
                     _ uv: ConstFloatPointer, _ scale: ConstFloatPointer?,
-                    multiplier m: Float, rows n: Int, hidden f: Int, recomputed: FloatPointer? = nil) {
+                    multiplier m: Float, rows n: Int, hidden f: Int, recomputed: FloatPointer? = nil,
+                    overwrite: Bool = false) {
     let scaled = scale != nil, sc = scale ?? uv
     Threads.parallelRanges(f, minimum: max(16, 8192 / max(1, n)), alignment: 16) { columns in
         for r in 0..<n {
             let row = uv + r * 2 * f, g = dout + r * f, d = duv + r * 2 * f, h = recomputed.map { $0 + r * f }
             var j = columns.lowerBound
             while j + 8 <= columns.upperBound {
-                swigluBackwardLanes(j, 8, d, dscale, h, g, row, sc, scaled, m, f)
+                swigluBackwardLanes(j, 8, d, dscale, h, g, row, sc, scaled, m, f, overwrite)
                 j += 8
             }
             if j < columns.upperBound {
-                swigluBackwardLanes(j, columns.upperBound - j, d, dscale, h, g, row, sc, scaled, m, f)
+                swigluBackwardLanes(j, columns.upperBound - j, d, dscale, h, g, row, sc, scaled, m, f, overwrite)
             }
         }
     }
@@ -48,7 +50,7 @@ func swigluBackward(_ duv: FloatPointer, _ dscale: FloatPointer?, _ dout: ConstF
 /// Lanes j..<j+count of one row of ``swigluBackward`` (u at j, ν at f + j).
 @inline(__always) private func swigluBackwardLanes(
     _ j: Int, _ k: Int, _ d: FloatPointer, _ dscale: FloatPointer?, _ h: FloatPointer?, _ g: ConstFloatPointer,
-    _ row: ConstFloatPointer, _ scale: ConstFloatPointer, _ scaled: Bool, _ m: Float, _ f: Int
+    _ row: ConstFloatPointer, _ scale: ConstFloatPointer, _ scaled: Bool, _ m: Float, _ f: Int, _ overwrite: Bool
 ) {
     let one = Vec(repeating: 1)
     let su = scaled ? load(scale + j, k) * m : one, sv = scaled ? load(scale + f + j, k) * m : one
@@ -58,8 +60,8 @@ func swigluBackward(_ duv: FloatPointer, _ dscale: FloatPointer?, _ dout: ConstF
     if let h { store(u * v * sig, h + j, k) }
     let du = gj * v * sig
     let dv = gj * u * sig * (1 + v * (1 - sig))
-    store(load(d + j, k) + du * su, d + j, k)
-    store(load(d + f + j, k) + dv * sv, d + f + j, k)
+    store(overwrite ? du * su : load(d + j, k) + du * su, d + j, k)
+    store(overwrite ? dv * sv : load(d + f + j, k) + dv * sv, d + f + j, k)
     if let dscale {
         store(load(dscale + j, k) + du * ru * m, dscale + j, k)
         store(load(dscale + f + j, k) + dv * rv * m, dscale + f + j, k)

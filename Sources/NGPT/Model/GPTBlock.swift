@@ -33,8 +33,8 @@ struct GPTBlock: TransformerBlock {
         dXMid.update(from: dout, count: n * d)
         linearBackward(dh, nil, dout, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d, overwriteInput: true)
         // h = u ⊙ SiLU(ν)
-        duv.update(repeating: 0, count: n * 2 * f)
-        swigluBackward(duv, nil, dh, s.p(a.uv), nil, multiplier: 1, rows: n, hidden: f, recomputed: hidden)
+        swigluBackward(duv, nil, dh, s.p(a.uv), nil, multiplier: 1, rows: n, hidden: f,
+                       recomputed: hidden, overwrite: true)
         linearBackward(nil, g + w.mlpProj, dout, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d)
         // u, ν = m·c_fcᵀ
         linearBackward(dNormed, g + w.fc, duv, s.p(a.mlpNormed), p + w.fc, rows: n, inputs: d, outputs: 2 * f,

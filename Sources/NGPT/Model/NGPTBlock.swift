@@ -48,8 +48,8 @@ struct NGPTBlock: TransformerBlock {
         let m = Float(d).squareRoot()
         linearBackward(dh, nil, dBranch, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d, overwriteInput: true)
         // h = u ⊙ SiLU(ν), u, ν = uv ⊙ s_uv·√d
-        duv.update(repeating: 0, count: n * 2 * f)
-        swigluBackward(duv, dSuv, dh, s.p(a.uv), s.p(a.suv), multiplier: m, rows: n, hidden: f, recomputed: hidden)
+        swigluBackward(duv, dSuv, dh, s.p(a.uv), s.p(a.suv), multiplier: m, rows: n, hidden: f,
+                       recomputed: hidden, overwrite: true)
         linearBackward(nil, g + w.mlpProj, dBranch, hidden, p + w.mlpProj, rows: n, inputs: f, outputs: d)
         // uv = xMid·c_fcᵀ
         linearBackward(dXMid, g + w.fc, duv, s.p(a.xMid), p + w.fc, rows: n, inputs: d, outputs: 2 * f)

@@ -117,7 +117,7 @@ public enum GEMM {
                      "GEMM shapes: op(A) \(m)×\(k), op(B) \(k2)×\(n), C \(cl.rows)×\(cl.columns)")
         if m == 0 || n == 0 { return }
         let work = m * n * max(k, 1)
-        if Threads.available(2) > 1 && work >= (m == 1 ? splitWork / 8 : splitWork) {
+        if Threads.available(2) > 1 && work >= (m == 1 ? splitWork / 32 : splitWork) {
             if m >= n && m >= 32 {
                 Threads.parallelRanges(m, alignment: 16) { rows in
                     var al = al, cl = cl
@@ -145,7 +145,8 @@ public enum GEMM {
     }
 
     /// Multiply-adds from which a product is split between threads (a parallel region costs
-    /// about as much as 2 M of them); a one-row product (bound by reading B) from 1/8 of that.
+    /// about as much as 2 M of them); a one-row product, bound by reading B, from 64 K (256 KB
+    /// of B), where two threads read faster than one.
     static let splitWork = 1 << 21
 
     /// One BLAS call for a checked product.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// What ``Benchmark/run(_:)`` measures: a model shape, the batch, how many steps, and how many
+/// What ``ModelBenchmark/run(_:)`` measures: a model shape, the batch, how many steps, and how many
 /// tokens to sample. The defaults are the shape called bench-s in `docs/performance.md`.
 public struct BenchmarkSettings: Codable, Sendable, Equatable {
     public var model: ModelConfig
@@ -148,7 +148,7 @@ public final class TrainingStepRunner {
 /// A step is what ``Trainer/trainStep()`` does: zero the gradients, forward and backward one
 /// batch, the gradient norm, AdamW with clipping and, for nGPT, renormalising the weights. The
 /// tokens are seeded random bytes: speed does not depend on them.
-public enum Benchmark {
+public enum ModelBenchmark {
     /// Training FLOP per token, counted as `6·(16·L·d² + V·d) + 12·L·T·d` (PaLM's estimate with
     /// SwiGLU's 4d hidden width: 3d² + d² + 8d² + 4d² per layer, and the input and output
     /// embedding counted once).
@@ -166,7 +166,7 @@ public enum Benchmark {
 
     /// The best SGEMM rate (GFLOP/s) of `C (m, n) = A (m, k)·B (k, n)` over `repeats` runs, on
     /// the current ``Threads/count``.
-    public static func gemmGigaflops(m: Int, n: Int, k: Int, repeats: Int = 10) -> Double {
+    public static func gemmGigaflops(m: Int, n: Int, k: Int, repeats: Int = 20) -> Double {
         var rng = SeededGenerator(seed: 1)
         let a = Tensor(shape: [m, k], scalars: (0..<m * k).map { _ in Float(rng.nextNormal()) })
         let b = Tensor(shape: [k, n], scalars: (0..<k * n).map { _ in Float(rng.nextNormal()) })
@@ -205,7 +205,7 @@ public enum Benchmark {
 
     /// Tokens per second decoded with the key/value cache at batch 1: after a one-token prompt,
     /// `tokens` greedy steps (at most `context − 1`, so the cache is never rebuilt), each one
-    /// ``Generator/append(_:)`` and the choice of the next token.
+    /// ``Generator/append(_:)`` and the choice of the next token; the best of three runs.
     public static func samplingTokensPerSecond(_ model: Transformer, tokens: Int,
                                                precision: DecodingPrecision = .float32) throws -> Double {
         let count = max(1, min(tokens, model.config.context - 1))
@@ -213,7 +213,7 @@ public enum Benchmark {
         let greedy = SamplingOptions(temperature: 0)
         var rng = SeededGenerator(seed: 0)
         var best = 0.0
-        for _ in 0..<2 {
+        for _ in 0..<3 {
             var logits = try generator.prime([0])
             let start = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<count { logits = try generator.append(greedy.sample(logits, using: &rng)) }
@@ -266,7 +266,7 @@ public struct KernelTiming: Sendable {
     }
 }
 
-extension Benchmark {
+extension ModelBenchmark {
     /// Times each kernel of a training step of `config` at batch `batch` on seeded random data,
     /// on the current ``Threads/count``: the products of the linear maps (forward and backward,
     /// per map), attention, SwiGLU, the norms, cross-entropy, AdamW and nGPT's renormalisation.
