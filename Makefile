@@ -2,6 +2,10 @@
 SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config bible-kjv
 CORPUS_DIR := data/kjv
+# Release builds compile the library for this machine's CPU (AVX2/FMA vector loops where the CPU
+# has them; see docs/performance.md). `make release TARGET_CPU=` builds the portable binary.
+TARGET_CPU ?= native
+RELEASE_ENV := NGPT_TARGET_CPU=$(TARGET_CPU)
 
 .PHONY: setup deps build release test bench info clean corpus demo check-report
 
@@ -29,7 +33,7 @@ build:
 	$(SWIFT) build
 
 release:
-	$(SWIFT) build -c release
+	$(RELEASE_ENV) $(SWIFT) build -c release
 	@echo "binary: $$($(SWIFT) build -c release --show-bin-path)/ngpt"
 
 ## demo: GPT vs nGPT on the King James text with the demo's shape (about 10 minutes on 2 cores)
@@ -53,7 +57,7 @@ check-report:
 
 ## bench: the ordo-one/benchmark targets under Benchmarks/ (release builds)
 bench:
-	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+	cd Benchmarks && $(RELEASE_ENV) $(SWIFT) package --allow-writing-to-package-directory benchmark
 
 info: release
 	$$($(SWIFT) build -c release --show-bin-path)/ngpt info

@@ -1,8 +1,9 @@
 // swift-tools-version: 6.1
-// GEMM benchmarks for swift-ngpt, kept out of the root package so that building or testing the
+// Benchmarks for swift-ngpt (GEMM; training step, forward and sampling of both models), kept out of the root package so that building or testing the
 // library never fetches or compiles the benchmark harness. Run from this directory:
 //
 //     swift package benchmark --target GEMMBenchmarks
+//     swift package benchmark --target ModelBenchmarks
 //
 // See README.md here for how to read the GFLOP/s figures.
 import PackageDescription
@@ -21,6 +22,17 @@ let package = Package(
                 .product(name: "Benchmark", package: "package-benchmark"),
             ],
             path: "Benchmarks/GEMMBenchmarks",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "package-benchmark"),
+            ]
+        ),
+        .executableTarget(
+            name: "ModelBenchmarks",
+            dependencies: [
+                .product(name: "NGPT", package: "swift-ngpt"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/ModelBenchmarks",
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "package-benchmark"),
             ]

@@ -74,8 +74,7 @@ public final class AdamW {
                      "optimiser, parameters and gradients must share one layout")
         let norm = known ?? Self.gradientNorm(gradients)
         let g = gradients.base, p = parameters.base
-        var clipScale: Float = 1
-        if let clip, clip > 0, norm > clip { clipScale = clip / (norm + 1e-6) }
+        let clipScale: Float = if let clip, clip > 0, norm > clip { clip / (norm + 1e-6) } else { 1 }
         let clipping = clipScale != 1
         step += 1
         let t = Double(step)

@@ -1,0 +1,164 @@
+// Training-step, forward and sampling speed of GPT and nGPT at the shapes of docs/performance.md:
+// bench-s (d 256, 4 layers, 4 heads, context 256, batch 8) and bench-m (d 512, 8 layers, 8 heads,
+// context 512, batch 4), vocabulary 256, 2 threads.
+//
+// A training step is what `ngpt bench` times (ModelBenchmark in the library): zero the gradients,
+// forward and backward one batch, the gradient norm, AdamW with clipping and, for nGPT, the weight
+// renormalisation. Every iteration records tokens per second in a custom metric; the malloc
+// counters (MallocInterposer) show whether a step allocates.
+import Benchmark
+import Foundation
+import NGPT
+
+let benchmarks: @Sendable () -> Void = {
+    #if DEBUG
+    fatalError("ModelBenchmarks refuses to run in a debug build: use `swift package benchmark` (release)")
+    #else
+    registerModelBenchmarks()
+    #endif
+}
+
+/// Tokens processed per second by one timed iteration; larger is better.
+let tokensPerSecond = BenchmarkMetric.custom("tokens/s", polarity: .prefersLarger, useScalingFactor: false)
+
+let threads = 2
+
+struct Shape: Sendable {
+    var name: String
+    var config: @Sendable (ModelKind) -> ModelConfig
+    var batch: Int
+    var iterations: Int
+}
+
+let shapes = [
+    Shape(name: "bench-s", config: { BenchmarkSettings.small($0) }, batch: 8, iterations: 20),
+    Shape(name: "bench-m", config: { BenchmarkSettings.medium($0) }, batch: 4, iterations: 6),
+]
+
+func registerModelBenchmarks() {
+    let metrics: [BenchmarkMetric] = [.wallClock, tokensPerSecond, .mallocCountTotal, .peakMemoryResident]
+    for shape in shapes {
+        for kind in ModelKind.allCases {
+            let configuration = Benchmark.Configuration(
+                metrics: metrics, units: [tokensPerSecond: .count], warmupIterations: 2,
+                maxDuration: .seconds(60), maxIterations: shape.iterations)
+            Benchmark("Train step \(shape.name) \(kind.rawValue)", configuration: configuration) { (benchmark: Benchmark, runner: TrainingStepRunner) in
+                let tokens = runner.batch * runner.model.config.context
+                record(tokens, in: benchmark) { _ = try? runner.step() }
+            } setup: {
+                Threads.set(threads)
+                return try validatedRunner(shape, kind)
+            }
+
+            Benchmark("Forward \(shape.name) \(kind.rawValue)", configuration: configuration) { (benchmark: Benchmark, runner: TrainingStepRunner) in
+                let tokens = runner.batch * runner.model.config.context
+                record(tokens, in: benchmark) { _ = try? runner.forward() }
+            } setup: {
+                Threads.set(threads)
+                return try validatedRunner(shape, kind)
+            }
+        }
+    }
+
+    // Decoding one token at batch 1 with the key/value cache, bench-s width. An iteration appends
+    // one token; after context − 1 tokens the cache is cleared (untimed) so it is never rebuilt.
+    for kind in ModelKind.allCases {
+        for precision in DecodingPrecision.allCases {
+            let configuration = Benchmark.Configuration(
+                metrics: [.wallClock, tokensPerSecond], units: [tokensPerSecond: .count], warmupIterations: 10,
+                maxDuration: .seconds(5), maxIterations: 2_000)
+            Benchmark("Sample bench-s \(kind.rawValue) \(precision.rawValue)", configuration: configuration) { (benchmark: Benchmark, state: SamplingState) in
+                for _ in benchmark.scaledIterations {
+                    state.restartIfFull()
+                    let start = ContinuousClock.now
+                    state.next()
+                    benchmark.measurement(tokensPerSecond, rate(1, since: start))
+                }
+            } setup: {
+                Threads.set(threads)
+                return try SamplingState(kind: kind, precision: precision)
+            }
+        }
+    }
+}
+
+/// Times `body` and records its rate as tokens per second.
+@inline(__always)
+func record(_ tokens: Int, in benchmark: Benchmark, _ body: () -> Void) {
+    let start = ContinuousClock.now
+    body()
+    benchmark.measurement(tokensPerSecond, rate(tokens, since: start))
+}
+
+func rate(_ tokens: Int, since start: ContinuousClock.Instant) -> Int {
+    let elapsed = (ContinuousClock.now - start).components
+    let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+    return Int((Double(tokens) / seconds).rounded())
+}
+
+struct ValidationError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// A step runner whose model has been checked to train: the first loss on uniform random bytes is
+/// near ln V, and two steps on the same batch lower it. A broken forward, backward or update
+/// stops the run instead of being timed.
+func validatedRunner(_ shape: Shape, _ kind: ModelKind) throws -> TrainingStepRunner {
+    let config = shape.config(kind)
+    let runner = try TrainingStepRunner(model: try Transformer(config: config, seed: 0), batch: shape.batch)
+    let uniform = Float(log(Double(config.vocabularySize)))
+    let first = try runner.step()
+    guard abs(first - uniform) < 0.5 else {
+        throw ValidationError(description: "\(shape.name) \(kind.rawValue): initial loss \(first), expected near ln V = \(uniform)")
+    }
+    try runner.step()
+    let third = try runner.step()
+    guard third < first else {
+        throw ValidationError(description: "\(shape.name) \(kind.rawValue): loss did not fall on a fixed batch (\(first) → \(third))")
+    }
+    return runner
+}
+
+/// A generator at bench-s width whose cached logits were checked against a full forward pass.
+final class SamplingState {
+    let generator: Generator
+    let context: Int
+    var logits: [Float]
+    /// Tokens in the cache.
+    var count: Int
+
+    init(kind: ModelKind, precision: DecodingPrecision) throws {
+        let model = try Transformer(config: BenchmarkSettings.small(kind), seed: 0)
+        generator = Generator(model: model, precision: precision)
+        context = model.config.context
+        let prompt = [3, 1, 4, 1, 5, 9, 2, 6]
+        logits = try generator.prime(prompt)
+        count = prompt.count
+        try model.forward(tokens: prompt, targets: nil, batch: 1, sequence: prompt.count)
+        let full = model.logits
+        // bfloat16 weights round each product's inputs to 8 bits of mantissa.
+        let tolerance: Float = precision == .float32 ? 1e-4 : 5e-2
+        let scale = max(1, full.maxAbs)
+        for j in 0..<model.config.vocabularySize {
+            let want = full[0, prompt.count - 1, j]
+            guard abs(logits[j] - want) <= tolerance * scale else {
+                throw ValidationError(description: "\(kind.rawValue) \(precision.rawValue): cached logit \(j) is \(logits[j]), full forward gives \(want)")
+            }
+        }
+    }
+
+    /// Starts a new sequence once the cache holds a full context (so no step re-encodes it).
+    func restartIfFull() {
+        guard count >= context - 1 else { return }
+        logits = (try? generator.prime([0])) ?? logits
+        count = 1
+    }
+
+    /// Appends the most likely next token.
+    func next() {
+        var best = 0
+        for j in logits.indices where logits[j] > logits[best] { best = j }
+        logits = (try? generator.append(best)) ?? logits
+        count += 1
+    }
+}
