@@ -43,7 +43,7 @@ demo: corpus release
 	[ -f $(CORPUS_DIR)/train.bin ] || $$bin prepare $(CORPUS_DIR)/kjv.txt --out $(CORPUS_DIR); \
 	$$bin compare --data $(CORPUS_DIR) --out $(DEMO_OUT) \
 	  --dim 64 --layers 2 --heads 4 --context 128 --batch 16 \
-	  --budgets 250,500,1000 --seeds 3 --lr-grid 4e-3,8e-3,1.6e-2,3.2e-2 --jobs 2
+	  --budgets 250,500,1000 --seeds 3 --lr-grid 4e-3,8e-3,1.6e-2,3.2e-2,6.4e-2 --jobs 2
 
 ## test: the whole test suite (debug build)
 test:

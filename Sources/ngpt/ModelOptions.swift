@@ -12,11 +12,11 @@ extension DecodingPrecision: ExpressibleByArgument {}
 /// `--resume` can tell what was passed; unset options take the spec's defaults.
 struct ModelOptions: ParsableArguments {
     @Option(help: "Model: gpt or ngpt.") var model: ModelKind?
-    @Option(help: "Transformer blocks (default 4).") var layers: Int?
-    @Option(help: "Attention heads (default 4); must divide --dim into an even head width.") var heads: Int?
-    @Option(help: "Model width d (default 128).") var dim: Int?
-    @Option(help: "Training context length T (default 256).") var context: Int?
-    @Option(help: "Vocabulary size (default: the data's).") var vocab: Int?
+    @Option(help: "Transformer blocks (default 4; bench: the preset's).") var layers: Int?
+    @Option(help: "Attention heads (default 4; bench: the preset's); must divide --dim into an even head width.") var heads: Int?
+    @Option(help: "Model width d (default 128; bench: the preset's).") var dim: Int?
+    @Option(help: "Training context length T (default 256; bench: the preset's).") var context: Int?
+    @Option(help: "Vocabulary size (default: the data's; bench: 256).") var vocab: Int?
 
     @Option(help: "nGPT alpha (eigen learning rates): vector, scalar or fixed.") var alphaMode: ScalerMode?
     @Option(help: "nGPT alpha s_init (default 0.05).") var alphaInit: Float?
