@@ -14,28 +14,17 @@ let package = Package(
         .package(name: "swift-ngpt", path: ".."),
         .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
-    targets: [
+    targets: ["GEMMBenchmarks", "ModelBenchmarks"].map { name in
         .executableTarget(
-            name: "GEMMBenchmarks",
+            name: name,
             dependencies: [
                 .product(name: "NGPT", package: "swift-ngpt"),
                 .product(name: "Benchmark", package: "package-benchmark"),
             ],
-            path: "Benchmarks/GEMMBenchmarks",
+            path: "Benchmarks/\(name)",
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "package-benchmark"),
             ]
-        ),
-        .executableTarget(
-            name: "ModelBenchmarks",
-            dependencies: [
-                .product(name: "NGPT", package: "swift-ngpt"),
-                .product(name: "Benchmark", package: "package-benchmark"),
-            ],
-            path: "Benchmarks/ModelBenchmarks",
-            plugins: [
-                .plugin(name: "BenchmarkPlugin", package: "package-benchmark"),
-            ]
-        ),
-    ]
+        )
+    }
 )

@@ -44,20 +44,17 @@ func registerModelBenchmarks() {
             let configuration = Benchmark.Configuration(
                 metrics: metrics, units: [tokensPerSecond: .count], warmupIterations: 2,
                 maxDuration: .seconds(60), maxIterations: shape.iterations)
-            Benchmark("Train step \(shape.name) \(kind.rawValue)", configuration: configuration) { (benchmark: Benchmark, runner: TrainingStepRunner) in
-                let tokens = runner.batch * runner.model.config.context
-                record(tokens, in: benchmark) { _ = try? runner.step() }
-            } setup: {
-                Threads.set(threads)
-                return try validatedRunner(shape, kind)
-            }
-
-            Benchmark("Forward \(shape.name) \(kind.rawValue)", configuration: configuration) { (benchmark: Benchmark, runner: TrainingStepRunner) in
-                let tokens = runner.batch * runner.model.config.context
-                record(tokens, in: benchmark) { _ = try? runner.forward() }
-            } setup: {
-                Threads.set(threads)
-                return try validatedRunner(shape, kind)
+            let passes: [(String, @Sendable (TrainingStepRunner) throws -> Void)] = [
+                ("Train step", { try $0.step() }), ("Forward", { try $0.forward() }),
+            ]
+            for (name, pass) in passes {
+                Benchmark("\(name) \(shape.name) \(kind.rawValue)", configuration: configuration) { (benchmark: Benchmark, runner: TrainingStepRunner) in
+                    let tokens = runner.batch * runner.model.config.context
+                    record(tokens, in: benchmark) { _ = try? pass(runner) }
+                } setup: {
+                    Threads.set(threads)
+                    return try validatedRunner(shape, kind)
+                }
             }
         }
     }
