@@ -4,7 +4,7 @@ import PackageDescription
 
 // Opt-in: `NGPT_TARGET_CPU=native swift build -c release` (or haswell, znver4, …) compiles the
 // library for that CPU, so the kernels' vector loops use 256-bit AVX2 registers instead of SSE
-// pairs (decoding with bfloat16 weights about 1.5× faster, training steps 0–5 %; see
+// pairs (decoding with bfloat16 weights about twice as fast, training steps 0–5 %; see
 // docs/performance.md). `make release` sets it to `native`. The default build runs on any x86-64
 // or arm64, and a package that depends on this one by URL never sees the flag.
 let targetCPU = ProcessInfo.processInfo.environment["NGPT_TARGET_CPU"].flatMap { $0.isEmpty ? nil : $0 }
