@@ -50,7 +50,10 @@ func registerModelBenchmarks() {
             for (name, pass) in passes {
                 Benchmark("\(name) \(shape.name) \(kind.rawValue)", configuration: configuration) { (benchmark: Benchmark, runner: TrainingStepRunner) in
                     let tokens = runner.batch * runner.model.config.context
-                    record(tokens, in: benchmark) { _ = try? pass(runner) }
+                    record(tokens, in: benchmark) {
+                        // A failing step (a non-finite loss, say) stops the run rather than being timed.
+                        do { try pass(runner) } catch { fatalError("\(name) \(shape.name) \(kind.rawValue): \(error)") }
+                    }
                 } setup: {
                     Threads.set(threads)
                     return try validatedRunner(shape, kind)
@@ -145,7 +148,7 @@ final class SamplingState {
 
     /// Starts a new sequence from a one-token prompt.
     func restart() {
-        logits = (try? generator.prime([0])) ?? logits
+        do { logits = try generator.prime([0]) } catch { fatalError("sampling: \(error)") }
     }
 
     /// Appends the most likely next token, `tokens` times.
@@ -153,7 +156,7 @@ final class SamplingState {
         for _ in 0..<Self.tokens {
             var best = 0
             for j in logits.indices where logits[j] > logits[best] { best = j }
-            logits = (try? generator.append(best)) ?? logits
+            do { logits = try generator.append(best) } catch { fatalError("sampling: \(error)") }
         }
     }
 }
