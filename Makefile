@@ -2,8 +2,8 @@
 SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config bible-kjv
 CORPUS_DIR := data/kjv
-# Release builds compile the library for this machine's CPU (AVX2/FMA vector loops where the CPU
-# has them; see docs/performance.md). `make release TARGET_CPU=` builds the portable binary.
+# Release builds compile the library for this machine's CPU (256-bit AVX2 vector loops where the
+# CPU has them; see docs/performance.md). `make release TARGET_CPU=` builds the portable binary.
 TARGET_CPU ?= native
 RELEASE_ENV := NGPT_TARGET_CPU=$(TARGET_CPU)
 

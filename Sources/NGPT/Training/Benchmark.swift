@@ -323,7 +323,7 @@ extension ModelBenchmark {
         out.append(time("swiglu forward", calls: l) { swigluForward(p(hidden), p(uv), suv, multiplier: m, rows: n, hidden: f) })
         out.append(time("swiglu backward (recomputing h)", calls: l) {
             swigluBackward(p(duv), config.kind == .ngpt ? p(dvec) : nil, p(dh), p(uv), suv, multiplier: m, rows: n, hidden: f,
-                           recomputed: p(hidden)) })
+                           recomputed: p(hidden), overwrite: true) })
         switch config.kind {
         case .gpt:
             out.append(time("rmsnorm forward", calls: 2 * l + 1) { rmsNormForward(p(y), p(r1), p(x), p(vec), rows: n, width: d) })
