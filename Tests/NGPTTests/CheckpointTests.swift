@@ -22,14 +22,14 @@ final class CheckpointTests: XCTestCase {
         for kind in ModelKind.allCases {
             let model = try Transformer(config: config(kind), seed: 11)
             let tokens = (0..<16).map { $0 % 19 }
-            try model.forward(tokens: tokens, targets: nil, batch: 2, sequence: 8)
+            try model.forward(tokens: tokens, batch: 2, sequence: 8)
             let url = dir.appendingPathComponent("\(kind).safetensors")
             try Checkpoint.saveModel(model, step: 42, to: url)
             let (loaded, step, metadata) = try Checkpoint.loadModel(from: url)
             XCTAssertEqual(step, 42)
             XCTAssertEqual(metadata["model"], kind.rawValue)
             XCTAssertEqual(loaded.config, model.config, "\(kind): the configuration must survive the round trip")
-            try loaded.forward(tokens: tokens, targets: nil, batch: 2, sequence: 8)
+            try loaded.forward(tokens: tokens, batch: 2, sequence: 8)
             XCTAssertEqual(loaded.logits.scalars, model.logits.scalars, "\(kind): logits must be bit-identical after save/load")
         }
     }

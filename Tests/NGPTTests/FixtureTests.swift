@@ -114,11 +114,9 @@ final class FixtureTests: XCTestCase {
     func checkFirstStep(_ f: Fixture) throws {
         let m = try f.model()
         let opt = try f.optimizer(for: m)
-        try m.forward(tokens: f.tokens, targets: f.targets, batch: f.batch, sequence: f.sequence)
-        m.zeroGradients()
-        try m.backward()
-        opt.update(m.parameters, gradients: m.gradients, lr: Float(try f.double("step_lr")))
-        if f.config.kind == .ngpt { m.normalizeWeights() }
+        try TrainingStep(model: m, optimizer: opt)(lr: Float(try f.double("step_lr")), batch: f.batch, sequence: f.sequence) {
+            (f.tokens, f.targets)
+        }
         var totalOff = 0, worst: Float = 0
         defer { print("\(f.name): step1 max abs error \(worst), \(totalOff) of \(m.layout.count) elements off by more than 1e-5") }
         for e in m.layout.entries {
@@ -141,15 +139,12 @@ final class FixtureTests: XCTestCase {
         let schedule = LearningRateSchedule(maxLR: try f.double("step_lr"), warmup: Int(try f.double("trajectory_warmup")), total: steps)
         let m = try f.model()
         let opt = try f.optimizer(for: m)
+        let step = TrainingStep(model: m, optimizer: opt)
         var got = [Double]()
         for t in 0..<steps {
-            got.append(Double(try m.forward(tokens: f.tokens, targets: f.targets, batch: f.batch, sequence: f.sequence)!))
-            m.zeroGradients()
-            try m.backward()
-            opt.update(m.parameters, gradients: m.gradients, lr: Float(schedule.lr(at: t)))
-            if f.config.kind == .ngpt { m.normalizeWeights() }
+            got.append(try step(lr: Float(schedule.lr(at: t)), batch: f.batch, sequence: f.sequence) { (f.tokens, f.targets) }.loss)
         }
-        got.append(Double(try m.forward(tokens: f.tokens, targets: f.targets, batch: f.batch, sequence: f.sequence)!))
+        got.append(Double(try m.forward(tokens: f.tokens, targets: f.targets, batch: f.batch, sequence: f.sequence)))
         for (t, (g, w)) in zip(got, want).enumerated() {
             XCTAssertEqual(g, w, accuracy: 1e-3 * abs(w), "\(f.name): trajectory loss \(t)")
         }

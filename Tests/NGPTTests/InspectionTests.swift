@@ -189,14 +189,14 @@ final class InspectionTests: XCTestCase {
         assertSame(try ngpt.conditionNumbers(renormalized: true), try ngpt.conditionNumbers(), 1e-5, "seed \(seed) nGPT")
 
         // GPT: renormalising in the inspection equals normalising the weights first (spec §6's
-        // axes, by the model's own normalizeWeights), and then renormalising again is a no-op.
+        // axes, by the model's own normalizeMatrices), and then renormalising again is a no-op.
         let config = ModelConfig(kind: .gpt, vocabularySize: 32, width: 16, heads: 4, layers: 2, context: 8)
         let gpt = try Transformer(config: config, seed: seed)
         let renormalized = try gpt.conditionNumbers(renormalized: true)
         let copy = try Transformer(config: config)
         try copy.parameters.load(gpt.parameters.dictionary)
-        copy.normalizeWeights()
-        assertSame(renormalized, try copy.conditionNumbers(), 1e-5, "seed \(seed) GPT renormalised vs normalizeWeights")
+        copy.normalizeMatrices()
+        assertSame(renormalized, try copy.conditionNumbers(), 1e-5, "seed \(seed) GPT renormalised vs normalizeMatrices")
         assertSame(try copy.conditionNumbers(renormalized: true), try copy.conditionNumbers(), 1e-5, "seed \(seed) normalised GPT")
         XCTAssertTrue(renormalized.renormalized)
         // …while the raw GPT numbers do differ (the renormalisation is not a no-op).

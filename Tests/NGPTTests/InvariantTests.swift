@@ -66,14 +66,11 @@ final class InvariantTests: XCTestCase {
     func testNGPTStepKeepsVectorsOnTheSphere() throws {
         let c = ModelConfig(kind: .ngpt, vocabularySize: 17, width: 16, heads: 2, layers: 2, context: 8)
         let model = try Transformer(config: c, seed: 5)
-        let opt = AdamW(layout: model.layout, weightDecay: 0)
+        let step = TrainingStep(model: model, optimizer: AdamW(layout: model.layout, weightDecay: 0))
         var rng = SeededGenerator(seed: 6)
         let tokens = (0..<16).map { _ in Int(rng.next() % 17) }
-        try model.forward(tokens: tokens, targets: tokens.reversed(), batch: 2, sequence: 8)
-        model.zeroGradients()
-        try model.backward()
-        opt.update(model.parameters, gradients: model.gradients, lr: 0.05)
-        model.normalizeWeights()
+        try step(lr: 0.05, batch: 2, sequence: 8) { (tokens, tokens.reversed()) }
+        XCTAssertEqual(model.normalizedMatrices.count, 2 + 6 * c.layers, "every matrix of nGPT is normalised")
         for (e, alongRows) in model.normalizedMatrices {
             let m = model.parameters.tensor(e.name)!
             let vectors = alongRows ? m : m.transposed
@@ -96,10 +93,10 @@ final class InvariantTests: XCTestCase {
 
     func testOutOfRangeTokensAreRejected() throws {
         let model = try Transformer(config: ModelConfig(kind: .gpt, vocabularySize: 10, width: 8, heads: 2, layers: 1, context: 4), seed: 1)
-        XCTAssertThrowsError(try model.forward(tokens: [1, 2, 10, 3], targets: nil, batch: 1, sequence: 4)) { error in
+        XCTAssertThrowsError(try model.forward(tokens: [1, 2, 10, 3], batch: 1, sequence: 4)) { error in
             XCTAssertEqual(error as? ModelInputError, .tokenOutOfRange(position: 2, token: 10, vocabularySize: 10))
         }
-        XCTAssertThrowsError(try model.forward(tokens: [1, 2, 3], targets: nil, batch: 1, sequence: 4))
+        XCTAssertThrowsError(try model.forward(tokens: [1, 2, 3], batch: 1, sequence: 4))
         XCTAssertThrowsError(try model.backward(), "backward without a forward with targets")
     }
 

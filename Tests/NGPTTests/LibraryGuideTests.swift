@@ -13,17 +13,13 @@ final class LibraryGuideTests: XCTestCase {
         // --- build and train
 let config = ModelConfig(kind: .ngpt, vocabularySize: 64, width: 32, heads: 4, layers: 2, context: 16)
 let model = try Transformer(config: config, seed: 0)
-let recipe = TrainingRecipe.default(for: config.kind)
-let optimizer = AdamW(layout: model.layout, weightDecay: Float(recipe.weightDecay), clip: Float(recipe.clip))
+let recipe = model.architecture.recipe                          // nGPT's: no decay, no warm-up
+let train = TrainingStep(model: model, recipe: recipe)         // forward, backward, clip, AdamW, renormalise
 let schedule = recipe.schedule(steps: 20)
-var losses = [Float]()
-for step in 0..<20 {
-    let loss = try model.forward(tokens: inputs, targets: targets, batch: 2, sequence: 16)!
-    model.zeroGradients()
-    try model.backward()
-    optimizer.update(model.parameters, gradients: model.gradients, lr: Float(schedule.lr(at: step)))
-    if config.kind == .ngpt { model.normalizeWeights() }
-    losses.append(loss)
+var losses = [Double]()
+for t in 0..<20 {
+    let result = try train(lr: Float(schedule.lr(at: t)), batch: 2, sequence: 16) { (inputs, targets) }
+    losses.append(result.loss)
 }
         XCTAssertLessThan(losses.last!, losses.first! - 0.5, "20 steps on one batch must lower the loss")
 

@@ -130,7 +130,7 @@ final class SamplingState {
         generator = Generator(model: model, precision: precision)
         let prompt = [3, 1, 4, 1, 5, 9, 2, 6]
         logits = try generator.prime(prompt)
-        try model.forward(tokens: prompt, targets: nil, batch: 1, sequence: prompt.count)
+        try model.forward(tokens: prompt, batch: 1, sequence: prompt.count)
         let full = model.logits
         // bfloat16 weights round each product's inputs to 8 bits of mantissa.
         let tolerance: Float = precision == .float32 ? 1e-4 : 5e-2

@@ -1,51 +1,5 @@
 import Foundation
 
-extension ModelConfig {
-    /// The configuration a state dict's names and shapes imply (spec §1), for a file without
-    /// ngpt's metadata — one written by PyTorch, say.
-    ///
-    /// - `V`, `d` from `transformer.wte.weight` (V, d); `L` from the largest `transformer.h.{l}`.
-    /// - kind: GPT when `rmsnorm_f.weight` or `transformer.h.0.rmsnorm_att.weight` is present,
-    ///   else nGPT.
-    /// - nGPT scaler modes from their shapes: a full vector → `.vector`, shape `[1]` →
-    ///   `.scalar`, absent → `.fixed`. `s_init` and `s_scale` cannot be seen in the weights and
-    ///   take the spec's defaults: give the configuration explicitly if the run changed them.
-    /// - `H` is not in the shapes at all and must be given. The context is not either; it takes
-    ///   the default 256 (it does not affect any inspected number).
-    ///
-    /// - Throws: ``InspectionError`` when `wte` or the layers are missing, or `heads` is nil.
-    public static func inferred(fromShapes shapes: [String: [Int]], heads: Int?, source: String = "the file") throws -> ModelConfig {
-        guard let wte = shapes["transformer.wte.weight"], wte.count == 2 else {
-            throw InspectionError("\(source): no 2-D transformer.wte.weight, so the model's shape cannot be inferred; it needs NVIDIA's state-dict names (spec §1)")
-        }
-        let (v, d) = (wte[0], wte[1])
-        let layerIndices = Set(shapes.keys.compactMap { name -> Int? in
-            guard name.hasPrefix("transformer.h.") else { return nil }
-            return Int(name.dropFirst("transformer.h.".count).prefix { $0 != "." })
-        })
-        guard let last = layerIndices.max(), layerIndices.count == last + 1 else {
-            throw InspectionError("\(source): the layers transformer.h.{l} are missing or not numbered 0..<L (found \(layerIndices.sorted()))")
-        }
-        let isGPT = shapes["rmsnorm_f.weight"] != nil || shapes["transformer.h.0.rmsnorm_att.weight"] != nil
-        guard let heads else {
-            throw InspectionError("\(source) has no ngpt configuration in its metadata; its shape was inferred (\(isGPT ? "gpt" : "ngpt"), d \(d), \(last + 1) layers, vocabulary \(v)) but the number of heads cannot be. HINT: pass --heads H")
-        }
-        var c = ModelConfig(kind: isGPT ? .gpt : .ngpt, vocabularySize: v, width: d, heads: heads, layers: last + 1)
-        func mode(_ name: String) -> ScalerMode {
-            guard let s = shapes[name] else { return .fixed }
-            return s == [1] ? .scalar : .vector
-        }
-        if !isGPT {
-            c.alpha.mode = mode("transformer.h.0.attn_alpha")
-            c.sqk.mode = mode("transformer.h.0.sqk")
-            c.suv.mode = mode("transformer.h.0.suv")
-            c.sz.mode = mode("sz")
-        }
-        try c.validate()
-        return c
-    }
-}
-
 /// A model read for inspection, and what is known about where it came from.
 public struct InspectedCheckpoint {
     public var model: Transformer

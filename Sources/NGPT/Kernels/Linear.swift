@@ -95,3 +95,11 @@ func linearRowBFloat16(_ out: FloatPointer, _ x: ConstFloatPointer, _ weight: Un
         }
     }
 }
+
+/// Rounds a float to the nearest bfloat16 (ties to even), returned as float32.
+@inline(__always) func roundToBFloat16(_ x: Float) -> Float {
+    guard x.isFinite else { return x }
+    let bits = x.bitPattern
+    let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000
+    return Float(bitPattern: rounded)
+}

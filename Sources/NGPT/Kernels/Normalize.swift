@@ -1,11 +1,13 @@
 // nGPT's normalisations: per-head q/k normalisation with `sqk`, and the normalised LERP
 // residual `x ← Norm(Norm(x) + α ⊙ (Norm(h) − Norm(x)))` (spec §4).
 
-/// Positions for a RoPE rotation fused into ``qkNormForward``: rows are positions `0..<sequence`
-/// of consecutive sequences.
+/// Positions for a RoPE rotation fused into ``qkNormForward``: rows are positions
+/// `start..<start + sequence` of consecutive sequences (`start` is 0 except when decoding one
+/// position at a time with a key/value cache).
 struct Rotary {
     let table: RoPETable
     let sequence: Int
+    var start = 0
 }
 
 /// q/k normalisation, in place on the first 2C columns (q | k) of a (N, ld) buffer:
@@ -17,7 +19,7 @@ func qkNormForward(_ x: FloatPointer, _ unit: FloatPointer, _ rnorm: FloatPointe
                    _ scale: ConstFloatPointer, rows n: Int, width c: Int, heads h: Int,
                    rowStride ld: Int, normalize: Bool, rotary: Rotary? = nil) {
     let dk = c / h
-    if let rotary { precondition(rotary.sequence <= rotary.table.positions && rotary.table.headWidth == dk, "RoPE table does not fit") }
+    if let rotary { precondition(rotary.start + rotary.sequence <= rotary.table.positions && rotary.table.headWidth == dk, "RoPE table does not fit") }
     withRotaryTable(rotary) { cosBase, sinBase in
         Threads.parallelRanges(n, minimum: minimumRows(width: 2 * c)) { rows in
             for r in rows {
@@ -26,7 +28,7 @@ func qkNormForward(_ x: FloatPointer, _ unit: FloatPointer, _ rnorm: FloatPointe
                         let col = block * c + head * dk
                         let v = x + r * ld + col, u = unit + r * 2 * c + col, s = scale + head * dk
                         if let rotary {
-                            let p = r % rotary.sequence
+                            let p = rotary.start + r % rotary.sequence
                             rotateHead(v, cosBase! + p * dk, sinBase! + p * dk, width: dk, inverse: false)
                         }
                         let rn: Float = normalize ? reciprocalNorm(v, dk) : 1
@@ -89,7 +91,7 @@ func qkNormBackward(_ dx: FloatPointer, _ dscale: FloatPointer, _ unit: ConstFlo
                             vectorLoop(dk, lanes3)
                         }
                         if let rotary {
-                            let p = r % rotary.sequence
+                            let p = rotary.start + r % rotary.sequence
                             rotateHead(g, cosBase! + p * dk, sinBase! + p * dk, width: dk, inverse: true)
                         }
                     }

@@ -58,93 +58,29 @@ public final class Generator {
     /// The longest window attended to (the model's context).
     public let window: Int
     private var tokens: [Int] = []
-    private let buffer: FloatBuffer
-    private let keys: [Int], values: [Int]          // per layer: (window, C)
-    private let x: Int, a: Int, qkv: Int, attY: Int, branch: Int, xMid: Int, uv: Int, h: Int
-    private let unit: Int, scores: Int, logits: Int, logitsRaw: Int, stats: Int, scalers: [Int], sz: Int
-    private let wte: Int, lmHead: Int, finalNorm: Int?   // parameter offsets
-    private let split: Int                               // (F) x split into even | odd columns
-    /// bfloat16 pairs of the matrices (``DecodingPrecision/bfloat16`` only), by parameter offset.
-    private let packed: UnsafeMutablePointer<UInt32>?
-    private let packedOffsets: [Int: Int], packedSizes: [Int: Int]
+    /// The model's own blocks and head for one position at a time, attending to the cache.
+    private let graph: Graph
+    private let cache: KeyValueCache
+    private let packed: BFloat16Weights?
 
     public init(model: Transformer, precision: DecodingPrecision = .float32) {
         self.model = model
         self.precision = precision
         let c = model.config
-        let window = c.context
-        self.window = window
-        let (d, f, v, l) = (c.width, c.hiddenWidth, c.vocabularySize, c.layers)
-        var k = Carver()
-        var keys = [Int](), values = [Int]()
-        for _ in 0..<l { keys.append(k.take(window * d)); values.append(k.take(window * d)) }
-        self.keys = keys
-        self.values = values
-        x = k.take(d); a = k.take(d); qkv = k.take(3 * d); attY = k.take(d); branch = k.take(d)
-        xMid = k.take(d); uv = k.take(2 * f); h = k.take(f); unit = k.take(2 * d); scores = k.take(window)
-        logits = k.take(v); logitsRaw = k.take(v); stats = k.take(2 * c.heads + 8); sz = k.take(v)
-        var scalers = [Int]()
-        for _ in 0..<l { scalers.append(k.take(3 * d + 2 * f)) }
-        self.scalers = scalers
-        split = k.take(f)
-        buffer = FloatBuffer(count: k.total)
-        var offsets = [Int: Int](), sizes = [Int: Int](), words = 0
-        if precision == .bfloat16 {
-            // (parameter offset, floats): q|k|v is one (3d, d) matrix.
-            let matrices = model.layerOffsets.flatMap { [($0.qkv, 3 * d * d), ($0.attProj, d * d), ($0.fc, 2 * f * d), ($0.mlpProj, d * f)] }
-                + [(model.layout.offset("lm_head.weight"), v * d)]
-            for (o, count) in matrices {
-                offsets[o] = words
-                sizes[o] = count
-                words += count / 2
-            }
-        }
-        packedOffsets = offsets
-        packedSizes = sizes
-        packed = precision == .bfloat16 ? .allocate(capacity: max(words, 1)) : nil
-        wte = model.layout.offset("transformer.wte.weight")
-        lmHead = model.layout.offset("lm_head.weight")
-        finalNorm = model.layout.optionalOffset("rmsnorm_f.weight")
+        window = c.context
+        graph = model.makeGraph(batch: 1, sequence: 1, decoding: true)
+        cache = KeyValueCache(layers: c.layers, window: window, width: c.width)
+        packed = precision == .bfloat16 ? BFloat16Weights(maxWidth: max(2 * c.hiddenWidth, c.vocabularySize)) : nil
+        graph.pass.cache = cache
+        graph.pass.packed = packed
         reset()
     }
 
-    deinit { packed?.deallocate() }
-
-    private func p(_ o: Int) -> FloatPointer { buffer.base + o }
-
-    /// out (O) = W·x, plus out when `accumulate`, W the (O, I) parameter at `weight`; in bfloat16
-    /// from the packed copy when decoding in bfloat16.
-    private func product(_ out: FloatPointer, _ x: FloatPointer, _ weight: Int, inputs i: Int, outputs o: Int,
-                         accumulate: Bool = false) {
-        guard let packed else {
-            linearForward(out, x, model.parameters.base + weight, rows: 1, inputs: i, outputs: o, beta: accumulate ? 1 : 0)
-            return
-        }
-        let target = accumulate ? p(branch) : out   // (d) GPT's residual products; GPT leaves `branch` unused
-        linearRowBFloat16(target, x, packed + packedOffsets[weight]!, p(split), inputs: i, outputs: o)
-        if accumulate { addInPlace(out, target, count: o) }
-    }
-
-    /// Forgets the sequence; the next ``append(_:)`` starts at position 0. Reads the model's
-    /// current scalers, so a model trained further can be decoded again after a reset.
+    /// Forgets the sequence; the next ``append(_:)`` starts at position 0. Takes a new bfloat16
+    /// copy of the weights, so a model trained further can be decoded again after a reset.
     public func reset() {
         tokens.removeAll()
-        if let packed {
-            let params = model.parameters.base
-            for (offset, words) in packedOffsets {
-                packBFloat16Pairs(packed + words, params + offset, count: packedSizes[offset]!)
-            }
-        }
-        guard model.config.kind == .ngpt else { return }
-        let c = model.config, params = model.parameters.base
-        for (l, w) in model.layerOffsets.enumerated() {
-            let s = p(scalers[l])
-            scalerForward(s, w.attnAlpha.map { params + $0 }, c.alpha, count: c.width)
-            scalerForward(s + c.width, w.mlpAlpha.map { params + $0 }, c.alpha, count: c.width)
-            scalerForward(s + 2 * c.width, w.sqk.map { params + $0 }, c.sqk, count: c.width)
-            scalerForward(s + 3 * c.width, w.suv.map { params + $0 }, c.suv, count: 2 * c.hiddenWidth)
-        }
-        scalerForward(p(sz), model.layout.optionalOffset("sz").map { params + $0 }, c.sz, count: c.vocabularySize)
+        packed?.invalidate()
     }
 
     /// Feeds `prompt` from an empty sequence and returns the logits for the token after it.
@@ -174,7 +110,7 @@ public final class Generator {
                 step(t, position: i)
             }
         }
-        return buffer.copy(logits..<logits + v)
+        return graph.pass.values(graph.logits)
     }
 
     /// Generates `count` tokens after `prompt`.
@@ -190,56 +126,12 @@ public final class Generator {
         return out
     }
 
-    /// One position through every layer, writing its k, v into the caches and the logits.
-    private func step(_ token: Int, position pos: Int) {
-        let c = model.config, params = model.parameters.base
-        let (d, f, hN, v) = (c.width, c.hiddenWidth, c.heads, c.vocabularySize)
-        let xp = p(x), st = p(stats)
-        xp.update(from: params + wte + token * d, count: d)
-        for (l, w) in model.layerOffsets.enumerated() {
-            let q = p(qkv)
-            switch c.kind {
-            case .gpt:
-                rmsNormForward(p(a), st, xp, params + w.rmsAtt!, rows: 1, width: d)
-                product(q, p(a), w.qkv, inputs: d, outputs: 3 * d)
-                ropeForward(q, model.rope, rows: 1, sequence: 1, heads: hN, rowStride: 3 * d, blocks: 2, start: pos)
-            case .ngpt:
-                let s = p(scalers[l])
-                product(q, xp, w.qkv, inputs: d, outputs: 3 * d)
-                ropeForward(q, model.rope, rows: 1, sequence: 1, heads: hN, rowStride: 3 * d, blocks: 2, start: pos)
-                qkNormForward(q, p(unit), st, s + 2 * d, rows: 1, width: d, heads: hN, rowStride: 3 * d,
-                              normalize: c.qkNormalization)
-            }
-            (p(keys[l]) + pos * d).update(from: q + d, count: d)
-            (p(values[l]) + pos * d).update(from: q + 2 * d, count: d)
-            let scale = c.kind == .gpt ? 1 / Float(c.headWidth).squareRoot() : Float(c.headWidth).squareRoot()
-            cachedAttentionForward(p(attY), q, p(keys[l]), p(values[l]), p(scores), length: pos + 1,
-                                   width: d, heads: hN, scale: scale)
-            switch c.kind {
-            case .gpt:
-                product(xp, p(attY), w.attProj, inputs: d, outputs: d, accumulate: true)
-                rmsNormForward(p(a), st, xp, params + w.rmsMlp!, rows: 1, width: d)
-                product(p(uv), p(a), w.fc, inputs: d, outputs: 2 * f)
-                swigluForward(p(h), p(uv), nil, multiplier: 1, rows: 1, hidden: f)
-                product(xp, p(h), w.mlpProj, inputs: f, outputs: d, accumulate: true)
-            case .ngpt:
-                let s = p(scalers[l])
-                product(p(branch), p(attY), w.attProj, inputs: d, outputs: d)
-                lerpResidualForward(p(xMid), st, p(a), st + 1, st + 2, xp, p(branch), s, rows: 1, width: d)
-                product(p(uv), p(xMid), w.fc, inputs: d, outputs: 2 * f)
-                swigluForward(p(h), p(uv), s + 3 * d, multiplier: Float(d).squareRoot(), rows: 1, hidden: f)
-                product(p(branch), p(h), w.mlpProj, inputs: f, outputs: d)
-                lerpResidualForward(xp, st, p(a), st + 1, st + 2, p(xMid), p(branch), s + d, rows: 1, width: d)
-            }
-        }
-        switch c.kind {
-        case .gpt:
-            rmsNormForward(p(a), st, xp, params + finalNorm!, rows: 1, width: d)
-            product(p(logits), p(a), lmHead, inputs: d, outputs: v)
-        case .ngpt:
-            product(p(logitsRaw), xp, lmHead, inputs: d, outputs: v)
-            scaleColumnsForward(p(logits), p(logitsRaw), p(sz), rows: 1, columns: v)
-        }
+    /// One position through the model's blocks, writing its k, v into the cache and the logits.
+    private func step(_ token: Int, position: Int) {
+        graph.tokens[0] = Int32(token)
+        graph.hasTargets = false
+        graph.pass.position = position
+        _ = model.run(graph)
     }
 }
 
@@ -253,7 +145,7 @@ extension Transformer {
         let v = config.vocabularySize
         for _ in 0..<count {
             let window = Array(seq.suffix(config.context))
-            try forward(tokens: window, targets: nil, batch: 1, sequence: window.count)
+            try forward(tokens: window, batch: 1, sequence: window.count)
             let all = logits.scalars
             let t = options.sample(Array(all[(window.count - 1) * v..<window.count * v]), using: &rng)
             out.append(t)

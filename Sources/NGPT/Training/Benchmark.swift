@@ -96,12 +96,14 @@ public struct BenchmarkResult: Codable, Sendable {
 }
 
 /// One training step of a model on a fixed batch of seeded random tokens, as
-/// ``Trainer/trainStep()`` takes it: zero the gradients, forward and backward, the gradient norm,
-/// AdamW with the model's recipe (clipping at 1, a tenth of its learning rate) and, for nGPT,
-/// renormalising the weights. The batch is drawn once; a step allocates nothing.
+/// ``Trainer/trainStep()`` takes it (through the same ``TrainingStep``): zero the gradients,
+/// forward and backward, the gradient norm, AdamW with the architecture's recipe (clipping at 1,
+/// a tenth of its learning rate) and the architecture's update hook. The batch is drawn once; a
+/// step allocates nothing.
 public final class TrainingStepRunner {
     public let model: Transformer
-    public let optimizer: AdamW
+    public let trainingStep: TrainingStep
+    public var optimizer: AdamW { trainingStep.optimizer }
     public let batch: Int
     let inputs: [Int], targets: [Int]
     let learningRate: Float
@@ -109,11 +111,10 @@ public final class TrainingStepRunner {
     public init(model: Transformer, batch: Int, seed: UInt64 = 2) throws {
         guard batch >= 1 else { throw TrainingError.invalidOption("benchmark batch must be at least 1") }
         let c = model.config, n = batch * c.context
-        let recipe = TrainingRecipe.default(for: c.kind)
+        let recipe = model.architecture.recipe
         self.model = model
         self.batch = batch
-        optimizer = AdamW(layout: model.layout, weightDecay: Float(recipe.weightDecay), clip: Float(recipe.clip),
-                          beta1: Float(recipe.beta1), beta2: Float(recipe.beta2), epsilon: Float(recipe.epsilon))
+        trainingStep = TrainingStep(model: model, recipe: recipe)
         var rng = SeededGenerator(seed: seed)
         let stream = (0...n).map { _ in Int(rng.next() % UInt64(c.vocabularySize)) }
         inputs = Array(stream[0..<n])
@@ -124,22 +125,14 @@ public final class TrainingStepRunner {
     /// One full training step; returns the loss before the update.
     @discardableResult
     public func step() throws -> Float {
-        model.zeroGradients()
-        let loss = try forward()
-        try model.backward()
-        let norm = AdamW.gradientNorm(model.gradients)
-        guard loss.isFinite, norm.isFinite else {
-            throw TrainingError.nonFiniteLoss(step: optimizer.step + 1, loss: loss, gradientNorm: norm)
-        }
-        optimizer.update(model.parameters, gradients: model.gradients, lr: learningRate, gradientNorm: norm)
-        if model.config.kind == .ngpt { model.normalizeWeights() }
-        return loss
+        let (x, y) = (inputs, targets)
+        return Float(try trainingStep(lr: learningRate, batch: batch, sequence: model.config.context) { (x, y) }.loss)
     }
 
     /// The forward pass alone (with the loss); returns the loss.
     @discardableResult
     public func forward() throws -> Float {
-        try model.forward(tokens: inputs, targets: targets, batch: batch, sequence: model.config.context)!
+        try model.forward(tokens: inputs, targets: targets, batch: batch, sequence: model.config.context)
     }
 }
 
@@ -242,7 +235,7 @@ public enum ModelBenchmark {
         let sampleHalf = s.sampleTokens > 0 ? try samplingTokensPerSecond(model, tokens: s.sampleTokens, precision: .bfloat16) : nil
         let gflops = tokens / median * flop / 1e9
         return BenchmarkResult(
-            model: c.kind.rawValue, dim: c.width, layers: c.layers, heads: c.heads, context: c.context,
+            model: model.architecture.name, dim: c.width, layers: c.layers, heads: c.heads, context: c.context,
             batch: s.batch, vocab: c.vocabularySize, threads: Threads.count, params: model.parameterCount,
             flopPerToken: flop, steps: s.steps, stepSecondsMedian: median, stepSecondsMin: seconds.first!,
             stepSecondsMax: seconds.last!, tokensPerSecond: tokens / median, gflops: gflops,
@@ -267,32 +260,25 @@ public struct KernelTiming: Sendable {
 }
 
 extension ModelBenchmark {
-    /// Times each kernel of a training step of `config` at batch `batch` on seeded random data,
-    /// on the current ``Threads/count``: the products of the linear maps (forward and backward,
-    /// per map), attention, SwiGLU, the norms, cross-entropy, AdamW and nGPT's renormalisation.
-    /// A breakdown of where a step's time goes (the sum is close to, not equal to, a step).
+    /// Times each kernel of `repeats` training steps of `config` at batch `batch` on seeded
+    /// random data, on the current ``Threads/count``: every kernel the architecture's blocks and
+    /// head call (linear maps by shape), the embedding and cross-entropy, then the gradient
+    /// norm, AdamW, zeroing and the update hook, each timed alone. A breakdown of where a
+    /// step's time goes; the sum is close to a step, a little above it (timer overhead).
     public static func kernelTimings(_ config: ModelConfig, batch b: Int, repeats: Int = 5) throws -> [KernelTiming] {
         try config.validate()
-        let (t, d, f, v, h, l) = (config.context, config.width, config.hiddenWidth, config.vocabularySize, config.heads, config.layers)
-        let n = b * t, dk = d / h, scores = b * h * attentionScoresCount(sequence: t)
-        var k = Carver()
-        let x = k.take(n * d), y = k.take(n * d), dx = k.take(n * d), dy = k.take(n * d)
-        let qkv = k.take(n * 3 * d), dqkv = k.take(n * 3 * d), unit = k.take(n * 2 * d), rn = k.take(n * 2 * h)
-        let probs = k.take(scores), dprobs = k.take(scores)
-        let uv = k.take(n * 2 * f), duv = k.take(n * 2 * f), hidden = k.take(n * f), dh = k.take(n * f)
-        let logits = k.take(n * v), softmax = k.take(n * v), losses = k.take(n)
-        let w = k.take(2 * f * d), dw = k.take(2 * f * d), vec = k.take(2 * f), dvec = k.take(2 * f)
-        let r1 = k.take(n), r2 = k.take(n), r3 = k.take(n), r4 = k.take(n)
-        let buffer = FloatBuffer(count: k.total)
-        var rng = SeededGenerator(seed: 3)
-        let values = (0..<k.total).map { _ in Float(rng.nextNormal()) * 0.5 }
-        buffer.write(values, at: 0)
-        for i in 0..<2 * f { buffer[vec + i] = 1 + 0.1 * values[i] }
-        let targets = (0..<n).map { Int32(($0 * 7 + 1) % v) }
-        func p(_ o: Int) -> FloatPointer { buffer.base + o }
-        let rope = RoPETable(positions: t, headWidth: dk)
-
-        func time(_ name: String, calls: Int, _ body: () -> Void) -> KernelTiming {
+        let model = try Transformer(config: config, seed: 1)
+        let runner = try TrainingStepRunner(model: model, batch: b)
+        try runner.step()   // maps the activations' pages
+        let profile = KernelProfile()
+        model.profile = profile
+        for _ in 0..<repeats { try runner.step() }
+        model.profile = nil
+        var out = profile.names.map { name in
+            let (seconds, calls) = profile.totals[name]!
+            return KernelTiming(name: name, secondsPerCall: seconds / Double(calls), callsPerStep: calls / repeats)
+        }
+        func time(_ name: String, _ body: () -> Void) -> KernelTiming {
             body()
             var best = Double.infinity
             for _ in 0..<repeats {
@@ -300,70 +286,13 @@ extension ModelBenchmark {
                 body()
                 best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             }
-            return KernelTiming(name: name, secondsPerCall: best, callsPerStep: calls)
+            return KernelTiming(name: name, secondsPerCall: best, callsPerStep: 1)
         }
-        var out = [KernelTiming]()
-        let maps: [(String, Int, Int)] = [("qkv", d, 3 * d), ("att_c_proj", d, d), ("c_fc", d, 2 * f), ("mlp_c_proj", f, d)]
-        for (name, i, o) in maps {
-            out.append(time("linear forward \(name)", calls: l) { linearForward(p(duv), p(hidden), p(w), rows: n, inputs: i, outputs: o) })
-            out.append(time("linear backward \(name)", calls: l) {
-                linearBackward(p(duv), p(dw), p(uv), p(hidden), p(w), rows: n, inputs: i, outputs: o, overwriteInput: true) })
-        }
-        out.append(time("linear forward lm_head", calls: 1) { linearForward(p(logits), p(x), p(w), rows: n, inputs: d, outputs: v) })
-        out.append(time("linear backward lm_head", calls: 1) {
-            linearBackward(p(dx), p(dw), p(logits), p(x), p(w), rows: n, inputs: d, outputs: v, overwriteInput: true) })
-        let scale = 1 / Float(dk).squareRoot()
-        for i in 0..<n { for j in 0..<3 * d { buffer[qkv + i * 3 * d + j] *= 0.3 } }
-        out.append(time("attention forward", calls: l) {
-            attentionForward(p(y), p(probs), p(qkv), batch: b, sequence: t, width: d, heads: h, scale: scale) })
-        out.append(time("attention backward", calls: l) {
-            attentionBackward(p(dqkv), p(dprobs), p(dy), p(qkv), p(probs), batch: b, sequence: t, width: d, heads: h, scale: scale) })
-        let m: Float = config.kind == .ngpt ? Float(d).squareRoot() : 1
-        let suv: ConstFloatPointer? = config.kind == .ngpt ? ConstFloatPointer(p(vec)) : nil
-        out.append(time("swiglu forward", calls: l) { swigluForward(p(hidden), p(uv), suv, multiplier: m, rows: n, hidden: f) })
-        out.append(time("swiglu backward (recomputing h)", calls: l) {
-            swigluBackward(p(duv), config.kind == .ngpt ? p(dvec) : nil, p(dh), p(uv), suv, multiplier: m, rows: n, hidden: f,
-                           recomputed: p(hidden), overwrite: true) })
-        switch config.kind {
-        case .gpt:
-            out.append(time("rmsnorm forward", calls: 2 * l + 1) { rmsNormForward(p(y), p(r1), p(x), p(vec), rows: n, width: d) })
-            out.append(time("rmsnorm backward", calls: 2 * l + 1) {
-                rmsNormBackward(p(dx), p(dvec), p(dy), p(x), p(vec), p(r1), rows: n, width: d) })
-            out.append(time("rope forward", calls: l) {
-                ropeForward(p(qkv), rope, rows: n, sequence: t, heads: h, rowStride: 3 * d, blocks: 2) })
-            out.append(time("rope backward", calls: l) {
-                ropeBackward(p(dqkv), rope, rows: n, sequence: t, heads: h, rowStride: 3 * d, blocks: 2) })
-        case .ngpt:
-            let rotary = Rotary(table: rope, sequence: t)
-            out.append(time("rope + qk-norm forward", calls: l) {
-                qkNormForward(p(qkv), p(unit), p(rn), p(vec), rows: n, width: d, heads: h, rowStride: 3 * d,
-                              normalize: true, rotary: rotary) })
-            out.append(time("rope + qk-norm backward", calls: l) {
-                qkNormBackward(p(dqkv), p(dvec), p(unit), p(rn), p(vec), rows: n, width: d, heads: h, rowStride: 3 * d,
-                               normalize: true, rotary: rotary) })
-            out.append(time("lerp residual forward", calls: 2 * l) {
-                lerpResidualForward(p(y), p(r1), p(dy), p(r2), p(r3), p(x), p(dx), p(vec), rows: n, width: d) })
-            out.append(time("lerp residual backward", calls: 2 * l) {
-                lerpResidualBackward(p(dx), p(x), p(dvec), p(dqkv), p(y), p(x), p(r1), p(dy), p(r2), p(r3), p(vec), p(r4),
-                                     rows: n, width: d) })
-            out.append(time("logit scale forward", calls: 1) { scaleColumnsForward(p(softmax), p(logits), p(vec), rows: n, columns: v) })
-            out.append(time("logit scale backward", calls: 1) {
-                scaleColumnsBackward(p(duv), p(dvec), p(softmax), p(logits), p(vec), rows: n, columns: v) })
-        }
-        targets.withUnsafeBufferPointer { tg in
-            out.append(time("cross-entropy forward", calls: 1) {
-                _ = crossEntropyForward(p(losses), p(softmax), p(logits), tg.baseAddress!, rows: n, vocabulary: v) })
-            out.append(time("cross-entropy backward", calls: 1) {
-                crossEntropyBackward(p(softmax), tg.baseAddress!, dloss: 1, rows: n, vocabulary: v) })
-        }
-        let model = try Transformer(config: config, seed: 1)
-        model.gradients.storage.write((0..<model.parameterCount).map { _ in Float(rng.nextNormal()) * 1e-3 }, at: 0)
-        let recipe = TrainingRecipe.default(for: config.kind)
-        let optimizer = AdamW(layout: model.layout, weightDecay: Float(recipe.weightDecay), clip: 1)
-        out.append(time("gradient norm", calls: 1) { _ = AdamW.gradientNorm(model.gradients) })
-        out.append(time("adamw", calls: 1) { optimizer.update(model.parameters, gradients: model.gradients, lr: 1e-4, gradientNorm: 1) })
-        out.append(time("zero gradients", calls: 1) { model.gradients.zero() })
-        if config.kind == .ngpt { out.append(time("renormalise weights", calls: 1) { model.normalizeWeights() }) }
+        let optimizer = runner.optimizer
+        out.append(time("gradient norm") { _ = AdamW.gradientNorm(model.gradients) })
+        out.append(time("adamw") { optimizer.update(model.parameters, gradients: model.gradients, lr: 1e-4, gradientNorm: 1) })
+        out.append(time("zero gradients") { model.gradients.zero() })
+        out.append(time("after update (\(model.architecture.name))") { model.architecture.afterUpdate(model.parameters) })
         return out
     }
 }

@@ -11,6 +11,8 @@ public final class Trainer {
     public let run: RunConfiguration
     public let model: Transformer
     public let optimizer: AdamW
+    /// Forward, backward, clipping, AdamW and the architecture's update hook.
+    public let trainingStep: TrainingStep
     public let dataset: TokenDataset
     public let validation: ValidationSet
     private var sampler: any BatchSampler
@@ -38,14 +40,15 @@ public final class Trainer {
         if let initialWeights {
             let file = try SafeTensorsFile(contentsOf: initialWeights)
             try model.parameters.load(try Checkpoint.tensors(file, model.layout), source: initialWeights.path)
-            if run.model.kind == .ngpt { model.normalizeWeights() }
+            model.architecture.afterUpdate(model.parameters)
         }
         optimizer = AdamW(layout: model.layout, weightDecay: Float(o.weightDecay), clip: o.clip > 0 ? Float(o.clip) : nil,
                           beta1: Float(o.beta1), beta2: Float(o.beta2), epsilon: Float(o.epsilon))
+        trainingStep = TrainingStep(model: model, optimizer: optimizer, parameterPrecision: o.parameterPrecision)
         sampler = try o.sampling.makeSampler(file: dataset.train, batchSize: o.batchSize, context: run.model.context, seed: o.seed)
         validation = try ValidationSet(file: dataset.validation, batchSize: o.batchSize, context: run.model.context,
                                        batches: o.evalBatches, seed: o.evalSeed)
-        roundParameters()
+        trainingStep.roundToStoragePrecision()
     }
 
     /// Continues the run in `directory` from its last checkpoint.
@@ -91,24 +94,13 @@ public final class Trainer {
     @discardableResult
     public func trainStep() throws -> MetricsRecord {
         let start = Date()
-        let o = options, t = run.model.context
-        let accum = o.gradientAccumulation
-        model.zeroGradients()
-        var loss = 0.0
-        for _ in 0..<accum {
+        let o = options, lr = o.schedule.lr(at: step)
+        let result = try trainingStep(lr: Float(lr), batch: o.batchSize, sequence: run.model.context,
+                                      microBatches: o.gradientAccumulation) {
             let batch = sampler.next()
-            let l = try model.forward(tokens: batch.inputs, targets: batch.targets, batch: o.batchSize, sequence: t)!
-            guard l.isFinite else { throw TrainingError.nonFiniteLoss(step: step + 1, loss: l, gradientNorm: nil) }
-            loss += Double(l)
-            try model.backward(lossScale: 1 / Float(accum))
+            return (batch.inputs, batch.targets)
         }
-        loss /= Double(accum)
-        let norm = AdamW.gradientNorm(model.gradients)
-        guard norm.isFinite else { throw TrainingError.nonFiniteLoss(step: step + 1, loss: Float(loss), gradientNorm: norm) }
-        let lr = o.schedule.lr(at: step)
-        optimizer.update(model.parameters, gradients: model.gradients, lr: Float(lr), gradientNorm: norm)
-        if run.model.kind == .ngpt { model.normalizeWeights() }
-        roundParameters()
+        let (loss, norm) = (result.loss, result.gradientNorm)
         let elapsed = Date().timeIntervalSince(start)
         var r = MetricsRecord(kind: "train", step: step, tokens: step * tokensPerStep, lr: lr, trainLoss: loss,
                               gradNorm: Double(norm), seconds: seconds, tokensPerSecond: Double(tokensPerStep) / elapsed)
@@ -126,7 +118,7 @@ public final class Trainer {
                                 context: t, batches: options.evalBatches, seed: options.evalSeed)
         var total = 0.0
         for batch in set {
-            total += Double(try model.forward(tokens: batch.inputs, targets: batch.targets, batch: batch.batchSize, sequence: t)!)
+            total += Double(try model.forward(tokens: batch.inputs, targets: batch.targets, batch: batch.batchSize, sequence: t))
         }
         return total / Double(set.count)
     }
@@ -140,21 +132,12 @@ public final class Trainer {
     }
 
     private func addScalers(to r: inout MetricsRecord) {
-        guard run.model.kind == .ngpt else { return }
         let s = model.scalerSummary()
+        guard !s.isEmpty else { return }
         r.alphaA = s.map(\.alphaA); r.alphaM = s.map(\.alphaM); r.sqk = s.map(\.sqk)
         r.su = s.map(\.su); r.sv = s.map(\.sv)
         let sz = model.effectiveLogitScales()
-        r.szMean = sz.reduce(0.0) { $0 + Double($1) } / Double(max(sz.count, 1))
-    }
-
-    /// With bf16 storage, rounds the block matrices to bfloat16 (round to nearest even).
-    private func roundParameters() {
-        guard options.parameterPrecision == .bf16 else { return }
-        let p = model.parameters.base
-        for e in model.layout.entries where e.shape.count == 2 && e.name.hasPrefix("transformer.h.") {
-            for i in e.range { p[i] = roundToBFloat16(p[i]) }
-        }
+        if !sz.isEmpty { r.szMean = sz.reduce(0.0) { $0 + Double($1) } / Double(sz.count) }
     }
 
     /// Writes `model.safetensors` and `optimizer.safetensors` into `directory` (each atomically;
@@ -208,12 +191,4 @@ public final class Trainer {
             }
         }
     }
-}
-
-/// Rounds a float to the nearest bfloat16 (ties to even), returned as float32.
-public func roundToBFloat16(_ x: Float) -> Float {
-    guard x.isFinite else { return x }
-    let bits = x.bitPattern
-    let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000
-    return Float(bitPattern: rounded)
 }
