@@ -77,7 +77,7 @@ struct Train: ParsableCommand {
         let dataURL = URL(fileURLWithPath: data).standardizedFileURL
         let dataset = try TokenDataset(directory: dataURL, vocabularySize: shape.vocab)
         let config = try shape.config(vocabulary: dataset.vocabularySize)
-        let recipe = TrainingRecipe.default(for: config.kind)
+        let recipe = config.architecture().recipe
         var o = TrainingOptions(recipe: recipe, steps: steps ?? 1000, batchSize: batch ?? 16, seed: seed ?? 0)
         if let gradAccum { o.gradientAccumulation = gradAccum }
         if let lr { o.learningRate = lr }

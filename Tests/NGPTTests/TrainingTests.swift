@@ -9,7 +9,7 @@ final class TrainingTests: XCTestCase {
 
     func run(_ kind: ModelKind, steps: Int = 12, data: URL, seed: UInt64 = 0) -> RunConfiguration {
         let model = ModelConfig(kind: kind, vocabularySize: 256, width: 16, heads: 2, layers: 2, context: 16)
-        var o = TrainingOptions(recipe: .default(for: kind), steps: steps, batchSize: 4, seed: seed)
+        var o = TrainingOptions(recipe: ModelConfig(kind: kind).architecture().recipe, steps: steps, batchSize: 4, seed: seed)
         o.evalEvery = 4
         o.evalBatches = 2
         o.checkpointEvery = 4

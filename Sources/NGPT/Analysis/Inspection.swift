@@ -236,15 +236,17 @@ public struct ModelInspection: Codable, Sendable, Equatable {
         self.config = model.config
         self.configInferred = configInferred
         conditionNumbers = try model.conditionNumbers(renormalized: false)
-        renormalizedConditionNumbers = model.config.kind == .gpt && options.renormalizeGPT
+        // Only a model whose architecture does not keep its matrices normalised (GPT) is renormalised.
+        renormalizedConditionNumbers = model.normalizedMatrices.isEmpty && options.renormalizeGPT
             ? try model.conditionNumbers(renormalized: true) : nil
         embeddings = try ["transformer.wte.weight", "lm_head.weight"].map { name in
             try EmbeddingStatistics(name: name, matrix: model.parameters.tensor(name)!, options: options)
         }
-        if model.config.kind == .ngpt {
+        let summary = model.scalerSummary()
+        if !summary.isEmpty {
             let sz = model.effectiveLogitScales().map(Double.init).sorted()
             scalers = ScalerStatistics(
-                layers: model.scalerSummary().enumerated().map { LayerScalerStatistics(layer: $0.offset, $0.element) },
+                layers: summary.enumerated().map { LayerScalerStatistics(layer: $0.offset, $0.element) },
                 sortedSz: sz, sz: DistributionSummary(sorted: sz))
         } else {
             scalers = nil

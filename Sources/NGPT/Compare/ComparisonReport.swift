@@ -146,5 +146,5 @@ public enum ComparisonReport {
         return page.render()
     }
 
-    static func color(_ kind: ModelKind) -> String { kind == .gpt ? SVGChart.gptColor : SVGChart.ngptColor }
+    static func color(_ kind: ModelKind) -> String { SVGChart.color(forModel: kind.rawValue) ?? SVGChart.palette[0] }
 }

@@ -40,6 +40,13 @@ public struct GPTArchitecture: Architecture {
     }
 }
 
+extension TrainingRecipe {
+    /// GPT's: lr 2e-3, weight decay 0.1, warm-up over the first 1/15 of the steps (100 of
+    /// 1,500 in the calibration runs), cosine to 0, clip 1.
+    public static let gpt = TrainingRecipe(learningRate: 2e-3, weightDecay: 0.1, warmupFraction: 1.0 / 15,
+                                           minLR: 0, clip: 1, beta1: 0.9, beta2: 0.95, epsilon: 1e-8)
+}
+
 /// The pre-norm block:
 ///
 ///     a = RMSNorm(x)⊙g_att; q, k, v = a·Wᵀ; q, k = RoPE(q), RoPE(k)

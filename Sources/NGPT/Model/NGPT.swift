@@ -66,6 +66,13 @@ public struct NGPTArchitecture: Architecture {
     }
 }
 
+extension TrainingRecipe {
+    /// nGPT's: lr 8e-3 (its best at d 128 on byte-level text; nGPT wants a higher rate than
+    /// GPT), no weight decay, no warm-up, cosine to 0, clip 1.
+    public static let ngpt = TrainingRecipe(learningRate: 8e-3, weightDecay: 0, warmupFraction: 0,
+                                            minLR: 0, clip: 1, beta1: 0.9, beta2: 0.95, epsilon: 1e-8)
+}
+
 /// A scaler's stored parameter, if it has one: a vector of `count`, one value, or none when
 /// fixed; it starts at `s_scale` and never decays.
 struct ScalerSpec {

@@ -23,7 +23,7 @@ public enum ModelInputError: Error, Equatable, CustomStringConvertible {
 /// by the architecture's ``ParameterLayout``, activations allocated once per batch shape.
 ///
 /// ```swift
-/// let model = try Transformer(config: ModelConfig(kind: .ngpt), seed: 0)
+/// let model = try Transformer(architecture: NGPTArchitecture(config: config), seed: 0)
 /// let loss = try model.forward(tokens: x, targets: y, batch: 8, sequence: 256)
 /// model.zeroGradients()
 /// try model.backward()          // gradients of the mean loss, in model.gradients

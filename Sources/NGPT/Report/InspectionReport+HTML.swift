@@ -11,8 +11,8 @@ extension InspectionReport {
         var used = Set<String>(), out = [String]()
         var spare = SVGChart.palette.filter { $0 != SVGChart.gptColor && $0 != SVGChart.ngptColor }.makeIterator()
         for m in models {
-            let preferred = m.config.kind == .gpt ? SVGChart.gptColor : SVGChart.ngptColor
-            let c = used.contains(preferred) ? (spare.next() ?? "#444444") : preferred
+            let preferred = SVGChart.color(forModel: m.config.kind.rawValue)
+            let c = preferred.flatMap { used.contains($0) ? nil : $0 } ?? spare.next() ?? "#444444"
             used.insert(c)
             out.append(c)
         }

@@ -49,6 +49,12 @@ public struct SVGChart: Sendable {
     /// Colours used for GPT and nGPT throughout the reports.
     public static let gptColor = "#d62728"
     public static let ngptColor = "#1f77b4"
+
+    /// The colour of a model's lines in every report, by architecture name: GPT red, nGPT blue,
+    /// any other the next free colour of the palette.
+    static func color(forModel name: String) -> String? {
+        ["gpt": gptColor, "ngpt": ngptColor][name]
+    }
     public static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
     /// The SVG document.

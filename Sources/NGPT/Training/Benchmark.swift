@@ -12,7 +12,7 @@ public struct BenchmarkSettings: Codable, Sendable, Equatable {
     /// Tokens generated with the key/value cache at batch 1 (0: no sampling figure).
     public var sampleTokens: Int
 
-    public init(model: ModelConfig = BenchmarkSettings.small(.gpt), batch: Int = 8, steps: Int = 10,
+    public init(model: ModelConfig, batch: Int = 8, steps: Int = 10,
                 warmup: Int = 2, sampleTokens: Int = 0) {
         self.model = model
         self.batch = batch

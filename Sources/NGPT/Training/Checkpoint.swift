@@ -22,7 +22,7 @@ public enum Checkpoint {
     public static func saveModel(_ model: Transformer, step: Int, metadata extra: [String: String] = [:], to url: URL) throws {
         var metadata = extra
         metadata["format"] = "swift-ngpt"
-        metadata["model"] = model.config.kind.rawValue
+        metadata["model"] = model.architecture.name
         metadata["config"] = try jsonString(model.config)
         metadata["step"] = String(step)
         try SafeTensorsFile.write(model.parameters.dictionary, metadata: metadata, to: url)

@@ -131,7 +131,8 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
     }
 }
 
-/// A model's training recipe (spec §7): GPT decays weights and warms up; nGPT does neither.
+/// A model's training recipe (docs/model.md §7); each architecture has its own
+/// (``Architecture/recipe``): GPT decays weights and warms up, nGPT does neither.
 public struct TrainingRecipe: Codable, Sendable, Equatable {
     public var learningRate: Double
     public var weightDecay: Double
@@ -143,16 +144,11 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
     public var beta2: Double
     public var epsilon: Double
 
-    /// GPT: lr 2e-3, weight decay 0.1, warm-up over the first 1/15 of the steps (100 of 1,500,
-    /// as in the calibration runs of `shared/notes`), cosine to 0, clip 1.
-    public static let gpt = TrainingRecipe(learningRate: 2e-3, weightDecay: 0.1, warmupFraction: 1.0 / 15,
-                                           minLR: 0, clip: 1, beta1: 0.9, beta2: 0.95, epsilon: 1e-8)
-    /// nGPT: lr 8e-3 (its best at d 128 on byte-level text; nGPT wants a higher rate than GPT),
-    /// no weight decay, no warm-up, cosine to 0, clip 1.
-    public static let ngpt = TrainingRecipe(learningRate: 8e-3, weightDecay: 0, warmupFraction: 0,
-                                            minLR: 0, clip: 1, beta1: 0.9, beta2: 0.95, epsilon: 1e-8)
-
-    public static func `default`(for kind: ModelKind) -> TrainingRecipe { kind == .gpt ? .gpt : .ngpt }
+    /// What both of the library's recipes share, and what keys missing from older run files
+    /// take: no decay, no warm-up, cosine to 0, clip 1, β (0.9, 0.95), ε 1e-8 (the learning
+    /// rate is 0: every recipe sets its own).
+    public static let common = TrainingRecipe(learningRate: 0, weightDecay: 0, warmupFraction: 0,
+                                              minLR: 0, clip: 1, beta1: 0.9, beta2: 0.95, epsilon: 1e-8)
 
     /// The schedule for a run of `steps` steps.
     public func schedule(steps: Int) -> LearningRateSchedule {

@@ -73,7 +73,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let steps = try c.decode(Int.self, forKey: .steps)
-        self.init(recipe: .gpt, steps: steps, batchSize: try c.decode(Int.self, forKey: .batchSize),
+        self.init(recipe: .common, steps: steps, batchSize: try c.decode(Int.self, forKey: .batchSize),
                   seed: try c.decode(UInt64.self, forKey: .seed))
         gradientAccumulation = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulation) ?? 1
         learningRate = try c.decode(Double.self, forKey: .learningRate)
