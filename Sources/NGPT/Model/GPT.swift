@@ -53,7 +53,7 @@ extension TrainingRecipe {
 ///     x' = x + Attention(q, k, v; scale 1/√dk)·att_c_projᵀ
 ///     m = RMSNorm(x')⊙g_mlp; u, ν = m·c_fcᵀ
 ///     out = x' + (u ⊙ SiLU(ν))·mlp_c_projᵀ
-struct GPTBlock: TransformerBlock {
+public struct GPTBlock: TransformerBlock {
     let layer: Int, heads: Int, scale: Float
     let qkv: Weight, attProj: Weight, fc: Weight, mlpProj: Weight, gainAtt: Weight, gainMlp: Weight
     // saved for backward
@@ -62,7 +62,7 @@ struct GPTBlock: TransformerBlock {
     // scratch shared by the layers
     let hidden: Slot, dh: Slot, duv: Slot, dNormed: Slot, dXMid: Slot, dAttY: Slot, dqkv: Slot, dprobs: Slot
 
-    init(layer: Int, config c: ModelConfig, layout: ParameterLayout, plan: inout ActivationPlan) {
+    public init(layer: Int, config c: ModelConfig, layout: ParameterLayout, plan: inout ActivationPlan) {
         let p = "transformer.h.\(layer).", (d, f) = (c.width, c.hiddenWidth)
         self.layer = layer
         heads = c.heads
@@ -91,7 +91,7 @@ struct GPTBlock: TransformerBlock {
         dprobs = plan.shared("dprobs", probs.count)
     }
 
-    func forward(_ x: Slot, _ out: Slot, _ pass: Pass) {
+    public func forward(_ x: Slot, _ out: Slot, _ pass: Pass) {
         pass.rmsNorm(attNormed, rstd: attRstd, x, gain: gainAtt)
         pass.linear(qkvOut, attNormed, qkv)
         pass.rope(qkvOut, heads: heads)
@@ -105,7 +105,7 @@ struct GPTBlock: TransformerBlock {
         pass.linear(out, hidden, mlpProj, accumulate: true)
     }
 
-    func backward(_ dOut: Slot, _ dx: Slot, _ x: Slot, _ out: Slot, _ pass: Pass) {
+    public func backward(_ dOut: Slot, _ dx: Slot, _ x: Slot, _ out: Slot, _ pass: Pass) {
         // out = xMid + h·mlp_c_projᵀ; h is not kept per layer: swiglu's backward recomputes it
         pass.copy(dXMid, from: dOut)
         pass.linearInputGradient(dh, dOut, mlpProj, overwrite: true)
@@ -132,11 +132,11 @@ struct GPTBlock: TransformerBlock {
 }
 
 /// logits = RMSNorm(x)⊙g_f · lm_headᵀ.
-struct GPTHead: ModelHead {
+public struct GPTHead: ModelHead {
     let lmHead: Weight, gain: Weight
     let normed: Slot, rstd: Slot, dNormed: Slot
 
-    init(layout: ParameterLayout, plan: inout ActivationPlan) {
+    public init(layout: ParameterLayout, plan: inout ActivationPlan) {
         lmHead = layout.weight("lm_head.weight")
         gain = layout.vector("rmsnorm_f.weight")
         normed = plan.rows(lmHead.columns)
@@ -144,12 +144,12 @@ struct GPTHead: ModelHead {
         dNormed = plan.shared("dNormed", normed.count)
     }
 
-    func forward(_ x: Slot, logits: Slot, _ pass: Pass) {
+    public func forward(_ x: Slot, logits: Slot, _ pass: Pass) {
         pass.rmsNorm(normed, rstd: rstd, x, gain: gain)
         pass.linear(logits, normed, lmHead)
     }
 
-    func backward(_ dLogits: Slot, _ dx: Slot, _ x: Slot, _ pass: Pass) {
+    public func backward(_ dLogits: Slot, _ dx: Slot, _ x: Slot, _ pass: Pass) {
         pass.linearBackward(dNormed, dLogits, normed, lmHead, overwrite: true)
         pass.rmsNormBackward(dx, dNormed, x, rstd: rstd, gain: gain)
     }

@@ -75,10 +75,10 @@ extension TrainingRecipe {
 
 /// A scaler's stored parameter, if it has one: a vector of `count`, one value, or none when
 /// fixed; it starts at `s_scale` and never decays.
-struct ScalerSpec {
-    let parameter: ParameterSpec?
+public struct ScalerSpec {
+    public let parameter: ParameterSpec?
 
-    init(_ name: String, _ s: ScalerConfig, _ count: Int) {
+    public init(_ name: String, _ s: ScalerConfig, _ count: Int) {
         let shape: [Int]? = switch s.mode {
         case .vector: [count]
         case .scalar: [1]
@@ -98,7 +98,7 @@ struct ScalerSpec {
 ///     out = Norm(Norm(x') + α_M ⊙ (Norm(h_M) − Norm(x')))
 ///
 /// The effective scalers are computed from the stored parameters at the start of every forward.
-struct NGPTBlock: TransformerBlock {
+public struct NGPTBlock: TransformerBlock {
     let layer: Int, heads: Int, scale: Float, uvScale: Float, normalizeQK: Bool
     let qkv: Weight, attProj: Weight, fc: Weight, mlpProj: Weight
     let alphaA: Scaler, alphaM: Scaler, sqk: Scaler, suv: Scaler
@@ -110,7 +110,7 @@ struct NGPTBlock: TransformerBlock {
     let branch: Slot, hidden: Slot, dh: Slot, duv: Slot, dXMid: Slot, dBranch: Slot, dAttY: Slot, dqkv: Slot
     let dprobs: Slot, dScalers: Slot, lerpScratch: Slot
 
-    init(layer: Int, config c: ModelConfig, layout: ParameterLayout, plan: inout ActivationPlan) {
+    public init(layer: Int, config c: ModelConfig, layout: ParameterLayout, plan: inout ActivationPlan) {
         let p = "transformer.h.\(layer).", (d, f) = (c.width, c.hiddenWidth)
         self.layer = layer
         heads = c.heads
@@ -148,7 +148,7 @@ struct NGPTBlock: TransformerBlock {
         lerpScratch = plan.shared("lerpScratch", n)
     }
 
-    func forward(_ x: Slot, _ out: Slot, _ pass: Pass) {
+    public func forward(_ x: Slot, _ out: Slot, _ pass: Pass) {
         pass.scaler(effAlphaA, alphaA)
         pass.scaler(effAlphaM, alphaM)
         pass.scaler(effSqk, sqk)
@@ -165,7 +165,7 @@ struct NGPTBlock: TransformerBlock {
         pass.lerpResidual(out, xMid, branch, alpha: effAlphaM, saved: lerpM)
     }
 
-    func backward(_ dOut: Slot, _ dx: Slot, _ x: Slot, _ out: Slot, _ pass: Pass) {
+    public func backward(_ dOut: Slot, _ dx: Slot, _ x: Slot, _ out: Slot, _ pass: Pass) {
         let d = xMid.count / pass.rows
         let dAlphaA = dScalers.part(0, d), dAlphaM = dScalers.part(d, d), dSqk = dScalers.part(2 * d, d)
         let dSuv = dScalers.part(3 * d, effSuv.count)
@@ -204,11 +204,11 @@ struct NGPTBlock: TransformerBlock {
 }
 
 /// logits = (x·lm_headᵀ) ⊙ s_z: the stream is already unit length, so no final norm.
-struct ScaledLogitsHead: ModelHead {
+public struct ScaledLogitsHead: ModelHead {
     let lmHead: Weight, sz: Scaler
     let raw: Slot, effSz: Slot, dRaw: Slot, dSz: Slot
 
-    init(config c: ModelConfig, layout: ParameterLayout, plan: inout ActivationPlan) {
+    public init(config c: ModelConfig, layout: ParameterLayout, plan: inout ActivationPlan) {
         lmHead = layout.weight("lm_head.weight")
         sz = layout.scaler("sz", c.sz, count: c.vocabularySize)
         raw = plan.rows(c.vocabularySize)
@@ -217,13 +217,13 @@ struct ScaledLogitsHead: ModelHead {
         dSz = plan.shared("dScalers", c.vocabularySize)
     }
 
-    func forward(_ x: Slot, logits: Slot, _ pass: Pass) {
+    public func forward(_ x: Slot, logits: Slot, _ pass: Pass) {
         pass.scaler(effSz, sz)
         pass.linear(raw, x, lmHead)
         pass.scaleColumns(logits, raw, scale: effSz)
     }
 
-    func backward(_ dLogits: Slot, _ dx: Slot, _ x: Slot, _ pass: Pass) {
+    public func backward(_ dLogits: Slot, _ dx: Slot, _ x: Slot, _ pass: Pass) {
         pass.zero(dRaw)
         pass.zero(dSz)
         pass.scaleColumnsBackward(dRaw, dScale: dSz, dLogits, raw, scale: effSz)
