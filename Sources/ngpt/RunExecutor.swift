@@ -3,8 +3,9 @@ import NGPT
 
 /// Runs the planned `ngpt train` commands of a comparison as child processes, `jobs` at a time,
 /// skipping finished runs and continuing interrupted ones (`--resume-existing`), with one
-/// progress line per finished run on stderr.
-final class RunExecutor {
+/// progress line per finished run on stderr. Child processes finish on other threads; the
+/// progress counters are only touched under `lock`, hence `@unchecked Sendable`.
+final class RunExecutor: @unchecked Sendable {
     let settings: ComparisonSettings
     let runsDirectory: URL
     let jobs: Int

@@ -2,7 +2,7 @@
 /// parameters, gradients, optimiser moments and activations: allocated once, never resized, and
 /// handed to kernels as a raw pointer. Outside the library it is read and written through
 /// ``Tensor`` copies.
-public final class FloatBuffer: @unchecked Sendable {
+public final class FloatBuffer {
     public let count: Int
     let base: UnsafeMutablePointer<Float>
 
@@ -52,7 +52,7 @@ public final class FloatBuffer: @unchecked Sendable {
 
 /// A flat buffer laid out by a ``ParameterLayout``: the parameters, their gradients, or an
 /// optimiser moment. Named views copy in and out as ``Tensor``s.
-public final class ParameterBuffer: @unchecked Sendable {
+public final class ParameterBuffer {
     public let layout: ParameterLayout
     public let storage: FloatBuffer
 
