@@ -15,7 +15,7 @@ struct Info: ParsableCommand {
     func run() throws {
         if let t = threads { Threads.set(t) }
         let blas = Threads.blasDescription
-        print("ngpt \(ngptVersion)")
+        print("ngpt \(SwiftNGPT.version)")
         print("blas config:      \(blas.config)")
         print("blas core:        \(blas.core)")
         print("blas threads:     \(blas.threads)")

@@ -94,7 +94,7 @@ public enum ComparisonReport {
         let s = r.settings
         var page = HTMLReport(title: "GPT vs nGPT")
         page.paragraph("Data \(s.data); d \(s.model.width), \(s.model.layers) layers, \(s.model.heads) heads, vocabulary \(s.model.vocabularySize); batch \(s.batchSize); \(s.seeds) seed(s); parameters \(s.precision.rawValue). Learning rates: GPT \(String(format: "%.2e", r.lrGPT)), nGPT \(String(format: "%.2e", r.lrNGPT)) (\(r.lrSource)). Each point is a separate run with its own cosine schedule; losses are on the same \(s.evalBatches) validation batches.")
-        page.raw("<ul>" + answer(r).map { "<li>\(escape($0))</li>" }.joined() + "</ul>\n")
+        page.raw("<ul>" + answer(r).map { "<li>\(HTMLReport.escape($0))</li>" }.joined() + "</ul>\n")
         if !r.tuning.isEmpty {
             page.heading("Learning-rate sweep")
             var chart = SVGChart(title: "Tuning at \(s.tuneBudget) steps", xLabel: "peak learning rate", yLabel: "final validation loss (nats/token)", xScale: .log)

@@ -69,7 +69,7 @@ public struct SVGChart: Sendable {
         let ys = series.flatMap { $0.points.map(\.y) + $0.band.flatMap { [$0.low, $0.high] } }.filter { valid($0, yScale) }
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(fmt(width))\" height=\"\(fmt(height))\" viewBox=\"0 0 \(fmt(width)) \(fmt(height))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
         svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        svg += "<text x=\"\(fmt(width / 2))\" y=\"20\" class=\"chart-title\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(escape(title))</text>\n"
+        svg += "<text x=\"\(fmt(width / 2))\" y=\"20\" class=\"chart-title\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(HTMLReport.escape(title))</text>\n"
         guard let xr = Axis.range(xs, xScale), let yr = Axis.range(ys, yScale) else {
             svg += "<text x=\"\(fmt(width / 2))\" y=\"\(fmt(height / 2))\" text-anchor=\"middle\" fill=\"#888\">no data</text>\n</svg>\n"
             return svg
@@ -91,8 +91,8 @@ public struct SVGChart: Sendable {
             svg += "<text x=\"\(fmt(left - 6))\" y=\"\(fmt(y + 4))\" text-anchor=\"end\">\(label)</text>\n"
         }
         svg += "<rect x=\"\(fmt(left))\" y=\"\(fmt(top))\" width=\"\(fmt(plotW))\" height=\"\(fmt(plotH))\" fill=\"none\" stroke=\"#444\"/>\n"
-        svg += "<text x=\"\(fmt(left + plotW / 2))\" y=\"\(fmt(top + plotH + 36))\" class=\"x-label\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
-        svg += "<text transform=\"translate(16 \(fmt(top + plotH / 2))) rotate(-90)\" class=\"y-label\" text-anchor=\"middle\">\(escape(yLabel))</text>\n"
+        svg += "<text x=\"\(fmt(left + plotW / 2))\" y=\"\(fmt(top + plotH + 36))\" class=\"x-label\" text-anchor=\"middle\">\(HTMLReport.escape(xLabel))</text>\n"
+        svg += "<text transform=\"translate(16 \(fmt(top + plotH / 2))) rotate(-90)\" class=\"y-label\" text-anchor=\"middle\">\(HTMLReport.escape(yLabel))</text>\n"
         // series
         for s in series {
             let band = s.band.filter { valid($0.x, xScale) && valid($0.low, yScale) && valid($0.high, yScale) }
@@ -119,7 +119,7 @@ public struct SVGChart: Sendable {
             let x = left + Double(i % legendColumns) * (plotW / Double(legendColumns))
             let y = height - legendHeight + 4 + 18 * Double(i / legendColumns)
             svg += "<line x1=\"\(fmt(x))\" y1=\"\(fmt(y))\" x2=\"\(fmt(x + 22))\" y2=\"\(fmt(y))\" stroke=\"\(s.color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"5,4\"" : "")/>\n"
-            svg += "<text x=\"\(fmt(x + 28))\" y=\"\(fmt(y + 4))\">\(escape(s.name))</text>\n"
+            svg += "<text x=\"\(fmt(x + 28))\" y=\"\(fmt(y + 4))\">\(HTMLReport.escape(s.name))</text>\n"
         }
         return svg + "</svg>\n"
     }
@@ -216,12 +216,15 @@ extension SVGChart.Series {
     }
 }
 
-func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
+/// A coordinate with one decimal, as the figures write them.
+private func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
 
-/// Escapes text for HTML and SVG.
-public func escape(_ s: String) -> String {
+extension HTMLReport {
+    /// Escapes text for HTML and SVG.
+    public static func escape(_ s: String) -> String {
     s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
         .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
 }
 
 /// A self-contained HTML page (no external resources): headings, paragraphs, tables and inline
@@ -232,24 +235,24 @@ public struct HTMLReport: Sendable {
 
     public init(title: String) { self.title = title }
 
-    public mutating func heading(_ text: String, level: Int = 2) { body += "<h\(level)>\(escape(text))</h\(level)>\n" }
-    public mutating func paragraph(_ text: String) { body += "<p>\(escape(text))</p>\n" }
+    public mutating func heading(_ text: String, level: Int = 2) { body += "<h\(level)>\(HTMLReport.escape(text))</h\(level)>\n" }
+    public mutating func paragraph(_ text: String) { body += "<p>\(HTMLReport.escape(text))</p>\n" }
     public mutating func raw(_ html: String) { body += html }
     public mutating func figure(_ chart: SVGChart, caption: String? = nil) {
         body += "<figure>\n" + chart.render()
-        if let caption { body += "<figcaption>\(escape(caption))</figcaption>\n" }
+        if let caption { body += "<figcaption>\(HTMLReport.escape(caption))</figcaption>\n" }
         body += "</figure>\n"
     }
     public mutating func table(header: [String], rows: [[String]]) {
-        body += "<table>\n<tr>" + header.map { "<th>\(escape($0))</th>" }.joined() + "</tr>\n"
-        for r in rows { body += "<tr>" + r.map { "<td>\(escape($0))</td>" }.joined() + "</tr>\n" }
+        body += "<table>\n<tr>" + header.map { "<th>\(HTMLReport.escape($0))</th>" }.joined() + "</tr>\n"
+        for r in rows { body += "<tr>" + r.map { "<td>\(HTMLReport.escape($0))</td>" }.joined() + "</tr>\n" }
         body += "</table>\n"
     }
 
     public func render() -> String {
         """
         <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
+        <html lang="en"><head><meta charset="utf-8"><title>\(HTMLReport.escape(title))</title>
         <style>
         body { font-family: Helvetica, Arial, sans-serif; max-width: 1360px; margin: 24px auto; padding: 0 16px; color: #222; }
         h1 { font-size: 24px; } h2 { font-size: 19px; margin-top: 32px; border-bottom: 1px solid #ddd; } h3 { font-size: 16px; }
@@ -258,7 +261,7 @@ public struct HTMLReport: Sendable {
         td:first-child, th:first-child { text-align: left; }
         figure { display: inline-block; margin: 8px; vertical-align: top; } figcaption { font-size: 12px; color: #555; max-width: 640px; }
         </style></head><body>
-        <h1>\(escape(title))</h1>
+        <h1>\(HTMLReport.escape(title))</h1>
         \(body)</body></html>
 
         """

@@ -126,7 +126,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         self.model = model
         self.training = training
         self.data = data
-        version = ngptVersion
+        version = SwiftNGPT.version
     }
 }
 
