@@ -3,13 +3,19 @@ import Foundation
 import PackageDescription
 
 // Opt-in: `NGPT_TARGET_CPU=native swift build -c release` (or haswell, znver4, …) compiles the
-// library for that CPU, so the kernels' vector loops use 256-bit AVX2 registers instead of SSE
+// numerics for that CPU, so the kernels' vector loops use 256-bit AVX2 registers instead of SSE
 // pairs (decoding with bfloat16 weights about twice as fast, training steps 0–5 %; see
 // docs/performance.md). `make release` sets it to `native`. The default build runs on any x86-64
 // or arm64, and a package that depends on this one by URL never sees the flag.
 let targetCPU = ProcessInfo.processInfo.environment["NGPT_TARGET_CPU"].flatMap { $0.isEmpty ? nil : $0 }
-let librarySettings: [SwiftSetting] = targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
+let kernelSettings: [SwiftSetting] = targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
 
+// The library is layered; each target uses only those below it, so the compiler keeps the layers:
+//   _COpenBLAS    OpenBLAS (cblas) + LAPACKE behind one shim header; no API, imported by one file
+//   NGPTNumerics  tensors, GEMM, threads, kernels (forward and backward), LAPACK, safetensors
+//   NGPTModels    architectures (GPT, nGPT), the transformer, decoding, training, data
+//   NGPTStudy     comparison, parameter inspection, reports
+//   NGPT          the product: re-exports the three, so `import NGPT` gives the whole library
 let package = Package(
     name: "swift-ngpt",
     products: [
@@ -20,18 +26,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // OpenBLAS (cblas) and LAPACKE behind one shim header. Not public API: only
-        // `Sources/NGPT/Backend/BLAS.swift` imports it.
         .systemLibrary(
-            name: "COpenBLAS",
+            name: "_COpenBLAS",
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
-        .target(
-            name: "NGPT",
-            dependencies: ["COpenBLAS"],
-            swiftSettings: librarySettings
-        ),
+        .target(name: "NGPTNumerics", dependencies: ["_COpenBLAS"], swiftSettings: kernelSettings),
+        .target(name: "NGPTModels", dependencies: ["NGPTNumerics"], swiftSettings: kernelSettings),
+        .target(name: "NGPTStudy", dependencies: ["NGPTNumerics", "NGPTModels"]),
+        .target(name: "NGPT", dependencies: ["NGPTNumerics", "NGPTModels", "NGPTStudy"]),
         .executableTarget(
             name: "ngpt",
             dependencies: [

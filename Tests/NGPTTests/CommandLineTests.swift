@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import NGPT
+@testable import NGPTNumerics
+@testable import NGPTModels
+@testable import NGPTStudy
 
 /// The `ngpt` tool on bad input: each case exits non-zero with a one-line message that says what
 /// is wrong, and leaves no partial output. And an interrupted (killed) run resumes exactly.

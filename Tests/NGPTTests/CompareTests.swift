@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import NGPT
+@testable import NGPTNumerics
+@testable import NGPTModels
+@testable import NGPTStudy
 
 final class SpeedupTests: XCTestCase {
     let gpt: [(cost: Double, loss: Double)] = [(1000, 3.0), (2000, 2.5), (4000, 2.0)]

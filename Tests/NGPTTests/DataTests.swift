@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import NGPT
+@testable import NGPTNumerics
+@testable import NGPTModels
+@testable import NGPTStudy
 
 /// The data layer: `prepareBytes`, token files in nanoGPT's layout, the vocabulary rules, the
 /// samplers and the validation set. Every test works in its own temporary directory.

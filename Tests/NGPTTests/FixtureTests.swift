@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import NGPT
+@testable import NGPTNumerics
+@testable import NGPTModels
+@testable import NGPTStudy
 
 /// Checks both models against the reference fixtures (spec-defined values computed in float64):
 /// every `*.safetensors` in `$NGPT_FIXTURES`, or in this target's `Fixtures/` folder when the

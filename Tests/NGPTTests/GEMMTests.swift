@@ -1,5 +1,7 @@
 import XCTest
-@testable import NGPT
+@testable import NGPTNumerics
+@testable import NGPTModels
+@testable import NGPTStudy
 
 // GEMM against the textbook triple loop in Double.
 //

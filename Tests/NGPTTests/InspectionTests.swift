@@ -3,7 +3,9 @@ import Foundation
 import FoundationXML
 #endif
 import XCTest
-@testable import NGPT
+@testable import NGPTNumerics
+@testable import NGPTModels
+@testable import NGPTStudy
 
 // Parameter inspection (spec §9): condition numbers and their head slicing against numpy and
 // against matrices built with known singular values; embedding, scaler and renormalisation

@@ -1,5 +1,7 @@
 import XCTest
-@testable import NGPT
+@testable import NGPTNumerics
+@testable import NGPTModels
+@testable import NGPTStudy
 
 /// Finite-difference checks of every kernel's backward (see ``GradientCheck`` for the method
 /// and tolerance). Shapes are small and odd where the kernel allows it.

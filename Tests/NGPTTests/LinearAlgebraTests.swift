@@ -1,5 +1,7 @@
 import XCTest
-@testable import NGPT
+@testable import NGPTNumerics
+@testable import NGPTModels
+@testable import NGPTStudy
 
 // Singular values, condition numbers, symmetric eigenvalues and QR against values known by
 // construction (Q·diag·Vᵀ has singular values |diag|), in closed form, or from numpy (the command

@@ -1,5 +1,7 @@
 import XCTest
-@testable import NGPT
+@testable import NGPTNumerics
+@testable import NGPTModels
+@testable import NGPTStudy
 
 /// Whole-model gradient checks: for every parameter tensor, the derivative of the loss along
 /// that tensor's own gradient direction (which must equal the gradient's norm) and along a

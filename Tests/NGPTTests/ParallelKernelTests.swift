@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import NGPT
+@testable import NGPTNumerics
+@testable import NGPTModels
+@testable import NGPTStudy
 
 /// The fast paths that the small shapes of `KernelGradientTests` never reach: causal attention
 /// over several row blocks (against direct sums in Double), and every parallel split of the

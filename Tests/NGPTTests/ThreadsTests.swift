@@ -1,5 +1,7 @@
 import XCTest
-@testable import NGPT
+@testable import NGPTNumerics
+@testable import NGPTModels
+@testable import NGPTStudy
 
 final class ThreadsTests: XCTestCase {
     private var saved = 1

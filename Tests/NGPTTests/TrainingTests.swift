@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import NGPT
+@testable import NGPTNumerics
+@testable import NGPTModels
+@testable import NGPTStudy
 
 final class TrainingTests: XCTestCase {
     var dir: URL!

@@ -1,0 +1,158 @@
+import Foundation
+import NGPTNumerics
+
+/// One of the two token files of a data directory.
+public enum DatasetSplit: String, Codable, Sendable, CaseIterable {
+    case train
+    case val
+
+    /// `train.bin` or `val.bin`.
+    public var fileName: String { rawValue + ".bin" }
+}
+
+/// A prepared data directory: `train.bin` and `val.bin` memory-mapped, and the vocabulary.
+///
+/// The directory may come from `ngpt prepare` (with `meta.json`) or from nanoGPT's own
+/// `prepare.py` (token files only). The vocabulary size is, in order of precedence:
+/// 1. `vocab_size` from `meta.json` when the file exists (an explicit size that disagrees is an
+///    error rather than silently winning);
+/// 2. the explicit `vocabularySize` argument;
+/// 3. inferred from the largest id in either file: ``byteVocabularySize`` (256) if it is below
+///    256, else ``gpt2VocabularySize`` (50304) if it is below that, else an error asking for
+///    the size.
+///
+/// Both files are scanned once at open, so an id outside the vocabulary is reported with its
+/// file and offset before any training starts.
+public struct TokenDataset: Sendable {
+    /// Byte-level tokens (`ngpt prepare`).
+    public static let byteVocabularySize = 256
+    /// GPT-2's 50257 ids rounded up to a multiple of 64, as nanoGPT's models use (its
+    /// `prepare.py` for OpenWebText and Shakespeare writes GPT-2 BPE ids without a meta file).
+    public static let gpt2VocabularySize = 50304
+
+    /// Where the vocabulary size came from.
+    public enum VocabularySource: String, Sendable {
+        /// `vocab_size` in `meta.json`.
+        case metadata
+        /// The caller's explicit size.
+        case explicit
+        /// Inferred from the largest id (no `meta.json`, no explicit size).
+        case inferred
+    }
+
+    public let directory: URL
+    /// `train.bin`.
+    public let train: TokenFile
+    /// `val.bin`.
+    public let validation: TokenFile
+    /// `V`: every id in both files is in `0..<vocabularySize`.
+    public let vocabularySize: Int
+    public let vocabularySource: VocabularySource
+    /// The contents of `meta.json` when it was written by ``DatasetPreparation``; nil when the
+    /// file is absent or carries only nanoGPT's keys.
+    public let metadata: PreparedDatasetInfo?
+
+    /// Opens `directory/train.bin` and `directory/val.bin`, reads `directory/meta.json` if it
+    /// exists, and checks every id against the vocabulary.
+    ///
+    /// - Parameter vocabularySize: the vocabulary when there is no `meta.json`; must agree with
+    ///   `meta.json` when there is one.
+    /// - Throws: ``TokenDataError``.
+    public init(directory: URL, vocabularySize: Int? = nil) throws {
+        let fm = FileManager.default
+        let dirPath = directory.path
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: dirPath, isDirectory: &isDirectory) else { throw TokenDataError.directoryNotFound(path: dirPath) }
+        guard isDirectory.boolValue else { throw TokenDataError.notADirectory(path: dirPath) }
+        let contents: [String]
+        do { contents = try fm.contentsOfDirectory(atPath: dirPath) } catch {
+            throw TokenDataError.unreadable(path: dirPath, reason: error.localizedDescription)
+        }
+        guard !contents.isEmpty else { throw TokenDataError.directoryEmpty(path: dirPath) }
+        if let v = vocabularySize, !(2...65536).contains(v) { throw TokenDataError.invalidVocabularySize(v) }
+
+        let train = try TokenFile(url: directory.appendingPathComponent(DatasetSplit.train.fileName))
+        let validation = try TokenFile(url: directory.appendingPathComponent(DatasetSplit.val.fileName))
+        let metaURL = directory.appendingPathComponent(DatasetPreparation.metadataFileName)
+        var metadata: PreparedDatasetInfo?
+        let vocabulary: Int
+        let source: VocabularySource
+        if fm.fileExists(atPath: metaURL.path) {
+            let header = try Self.readMetadata(metaURL, train: train, validation: validation)
+            if let v = vocabularySize, v != header.vocabularySize {
+                throw TokenDataError.vocabularyConflict(metadata: header.vocabularySize, requested: v)
+            }
+            (vocabulary, source) = (header.vocabularySize, .metadata)
+            metadata = try? JSONDecoder().decode(PreparedDatasetInfo.self, from: Data(contentsOf: metaURL))
+        } else if let v = vocabularySize {
+            (vocabulary, source) = (v, .explicit)
+        } else {
+            let largest = max(train.largestToken, validation.largestToken)
+            if largest < Self.byteVocabularySize {
+                vocabulary = Self.byteVocabularySize
+            } else if largest < Self.gpt2VocabularySize {
+                vocabulary = Self.gpt2VocabularySize
+            } else {
+                for file in [train, validation] {
+                    if let (offset, token) = file.firstToken(atLeast: Self.gpt2VocabularySize) {
+                        throw TokenDataError.vocabularyNotInferable(path: file.url.path, offset: offset, token: token)
+                    }
+                }
+                preconditionFailure("largest id \(largest) was not found again")
+            }
+            source = .inferred
+        }
+        try train.checkVocabulary(vocabulary)
+        try validation.checkVocabulary(vocabulary)
+
+        self.directory = directory
+        self.train = train
+        self.validation = validation
+        self.vocabularySize = vocabulary
+        self.vocabularySource = source
+        self.metadata = metadata
+    }
+
+    /// The token file of `split`.
+    public subscript(split: DatasetSplit) -> TokenFile {
+        switch split {
+        case .train: return train
+        case .val: return validation
+        }
+    }
+
+    /// The keys of `meta.json` this type relies on. `vocab_size` is nanoGPT's key and the only
+    /// one required; the token counts are checked when present.
+    private struct MetadataHeader: Decodable {
+        var vocabularySize: Int
+        var trainTokens: Int?
+        var validationTokens: Int?
+        enum CodingKeys: String, CodingKey {
+            case vocabularySize = "vocab_size", trainTokens = "train_tokens", validationTokens = "val_tokens"
+        }
+    }
+
+    private static func readMetadata(_ url: URL, train: TokenFile, validation: TokenFile) throws -> MetadataHeader {
+        let path = url.path
+        let header: MetadataHeader
+        do {
+            header = try JSONDecoder().decode(MetadataHeader.self, from: Data(contentsOf: url))
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw TokenDataError.invalidMetadata(path: path, reason: "it has no \(key.stringValue)")
+        } catch let DecodingError.typeMismatch(_, context) {
+            let key = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw TokenDataError.invalidMetadata(path: path, reason: "\(key) is not an integer")
+        } catch {
+            throw TokenDataError.invalidMetadata(path: path, reason: "it is not a JSON object with vocab_size")
+        }
+        guard (2...65536).contains(header.vocabularySize) else {
+            throw TokenDataError.invalidMetadata(path: path, reason: "vocab_size \(header.vocabularySize) is outside 2...65536")
+        }
+        for (recorded, file) in [(header.trainTokens, train), (header.validationTokens, validation)] {
+            if let n = recorded, n != file.count {
+                throw TokenDataError.metadataMismatch(path: path, file: file.url.lastPathComponent, recorded: n, actual: file.count)
+            }
+        }
+        return header
+    }
+}

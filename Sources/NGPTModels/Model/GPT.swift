@@ -1,0 +1,157 @@
+/// The baseline GPT (docs/model.md §3): pre-RMSNorm residual blocks, softmax scale 1/√dk, a final
+/// RMSNorm before `lm_head`. Decays matrices and warms up (``TrainingRecipe/gpt``).
+import NGPTNumerics
+public struct GPTArchitecture: Architecture {
+    public let config: ModelConfig
+    public var name: String { "gpt" }
+    public var recipe: TrainingRecipe { .gpt }
+
+    public init(config: ModelConfig) { self.config = config }
+
+    /// `wte`, `lm_head`, per layer `query`, `key`, `value`, `att_c_proj`, `c_fc`, `mlp_c_proj`,
+    /// `rmsnorm_att`, `rmsnorm_mlp`, then `rmsnorm_f`. Matrices ~ N(0, 0.02²), the two output
+    /// projections 0.02/√(2L); gains 1.
+    public var parameters: [ParameterSpec] {
+        let c = config, (d, f) = (c.width, c.hiddenWidth)
+        let std = 0.02, projection = std / (2 * Double(c.layers)).squareRoot()
+        func matrix(_ name: String, _ shape: [Int], _ std: Double, _ axis: VectorAxis) -> ParameterSpec {
+            ParameterSpec(name: name, shape: shape, initialization: .normal(std: std), vectors: axis)
+        }
+        func gain(_ name: String) -> ParameterSpec { ParameterSpec(name: name, shape: [d], initialization: .constant(1)) }
+        var specs = [matrix("transformer.wte.weight", [c.vocabularySize, d], std, .rows),
+                     matrix("lm_head.weight", [c.vocabularySize, d], std, .rows)]
+        for l in 0..<c.layers {
+            let p = "transformer.h.\(l)."
+            specs += [matrix(p + "query.weight", [d, d], std, .rows), matrix(p + "key.weight", [d, d], std, .rows),
+                      matrix(p + "value.weight", [d, d], std, .rows),
+                      matrix(p + "att_c_proj.weight", [d, d], projection, .columns),
+                      matrix(p + "c_fc.weight", [2 * f, d], std, .rows),
+                      matrix(p + "mlp_c_proj.weight", [d, f], projection, .columns),
+                      gain(p + "rmsnorm_att.weight"), gain(p + "rmsnorm_mlp.weight")]
+        }
+        return specs + [gain("rmsnorm_f.weight")]
+    }
+
+    public func makeBlock(layer: Int, layout: ParameterLayout, plan: inout ActivationPlan) -> any TransformerBlock {
+        GPTBlock(layer: layer, config: config, layout: layout, plan: &plan)
+    }
+
+    public func makeHead(layout: ParameterLayout, plan: inout ActivationPlan) -> any ModelHead {
+        GPTHead(layout: layout, plan: &plan)
+    }
+}
+
+extension TrainingRecipe {
+    /// GPT's: lr 2e-3, weight decay 0.1, warm-up over the first 1/15 of the steps (100 of
+    /// 1,500 in the calibration runs), cosine to 0, clip 1.
+    public static let gpt = TrainingRecipe(learningRate: 2e-3, weightDecay: 0.1, warmupFraction: 1.0 / 15,
+                                           minLR: 0, clip: 1, beta1: 0.9, beta2: 0.95, epsilon: 1e-8)
+}
+
+/// The pre-norm block:
+///
+///     a = RMSNorm(x)⊙g_att; q, k, v = a·Wᵀ; q, k = RoPE(q), RoPE(k)
+///     x' = x + Attention(q, k, v; scale 1/√dk)·att_c_projᵀ
+///     m = RMSNorm(x')⊙g_mlp; u, ν = m·c_fcᵀ
+///     out = x' + (u ⊙ SiLU(ν))·mlp_c_projᵀ
+public struct GPTBlock: TransformerBlock {
+    let layer: Int, heads: Int, scale: Float
+    let qkv: Weight, attProj: Weight, fc: Weight, mlpProj: Weight, gainAtt: Weight, gainMlp: Weight
+    // saved for backward
+    let attNormed: Slot, attRstd: Slot, qkvOut: Slot, probs: Slot, attY: Slot, xMid: Slot
+    let mlpNormed: Slot, mlpRstd: Slot, uv: Slot
+    // scratch shared by the layers
+    let hidden: Slot, dh: Slot, duv: Slot, dNormed: Slot, dXMid: Slot, dAttY: Slot, dqkv: Slot, dprobs: Slot
+
+    public init(layer: Int, config c: ModelConfig, layout: ParameterLayout, plan: inout ActivationPlan) {
+        let p = "transformer.h.\(layer).", (d, f) = (c.width, c.hiddenWidth)
+        self.layer = layer
+        heads = c.heads
+        scale = 1 / Float(c.headWidth).squareRoot()
+        qkv = layout.weight(fusing: [p + "query.weight", p + "key.weight", p + "value.weight"])
+        attProj = layout.weight(p + "att_c_proj.weight")
+        fc = layout.weight(p + "c_fc.weight")
+        mlpProj = layout.weight(p + "mlp_c_proj.weight")
+        gainAtt = layout.vector(p + "rmsnorm_att.weight")
+        gainMlp = layout.vector(p + "rmsnorm_mlp.weight")
+        xMid = plan.rows(d)
+        qkvOut = plan.rows(3 * d)
+        probs = plan.attentionProbabilities(heads: c.heads)
+        attY = plan.rows(d)
+        uv = plan.rows(2 * f)
+        attNormed = plan.rows(d); attRstd = plan.rows(1)
+        mlpNormed = plan.rows(d); mlpRstd = plan.rows(1)
+        let n = plan.rows
+        hidden = plan.shared("hidden", n * f)
+        dh = plan.shared("dh", n * f)
+        duv = plan.shared("duv", n * 2 * f)
+        dNormed = plan.shared("dNormed", n * d)
+        dXMid = plan.shared("dXMid", n * d)
+        dAttY = plan.shared("dAttY", n * d)
+        dqkv = plan.shared("dqkv", n * 3 * d)
+        dprobs = plan.shared("dprobs", probs.count)
+    }
+
+    public func forward(_ x: Slot, _ out: Slot, _ pass: Pass) {
+        pass.rmsNorm(attNormed, rstd: attRstd, x, gain: gainAtt)
+        pass.linear(qkvOut, attNormed, qkv)
+        pass.rope(qkvOut, heads: heads)
+        pass.attention(attY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale, layer: layer)
+        pass.copy(xMid, from: x)
+        pass.linear(xMid, attY, attProj, accumulate: true)
+        pass.rmsNorm(mlpNormed, rstd: mlpRstd, xMid, gain: gainMlp)
+        pass.linear(uv, mlpNormed, fc)
+        pass.swiglu(hidden, uv)
+        pass.copy(out, from: xMid)
+        pass.linear(out, hidden, mlpProj, accumulate: true)
+    }
+
+    public func backward(_ dOut: Slot, _ dx: Slot, _ x: Slot, _ out: Slot, _ pass: Pass) {
+        // out = xMid + h·mlp_c_projᵀ; h is not kept per layer: swiglu's backward recomputes it
+        pass.copy(dXMid, from: dOut)
+        pass.linearInputGradient(dh, dOut, mlpProj, overwrite: true)
+        // h = u ⊙ SiLU(ν)
+        pass.swigluBackward(duv, dh, uv, recomputed: hidden, overwrite: true)
+        pass.linearBackward(nil, dOut, hidden, mlpProj)
+        // u, ν = m·c_fcᵀ
+        pass.linearBackward(dNormed, duv, mlpNormed, fc, overwrite: true)
+        // m = RMSNorm(xMid)⊙g_mlp
+        pass.rmsNormBackward(dXMid, dNormed, xMid, rstd: mlpRstd, gain: gainMlp)
+        // xMid = x + attY·att_c_projᵀ
+        pass.add(dx, dXMid)
+        pass.linearBackward(dAttY, dXMid, attY, attProj, overwrite: true)
+        // attY = Attention(q, k, v)
+        pass.zero(dqkv)
+        pass.attentionBackward(dqkv, scratch: dprobs, dAttY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale)
+        // q, k = RoPE(q), RoPE(k)
+        pass.ropeBackward(dqkv, heads: heads)
+        // q, k, v = a·Wᵀ
+        pass.linearBackward(dNormed, dqkv, attNormed, qkv, overwrite: true)
+        // a = RMSNorm(x)⊙g_att
+        pass.rmsNormBackward(dx, dNormed, x, rstd: attRstd, gain: gainAtt)
+    }
+}
+
+/// logits = RMSNorm(x)⊙g_f · lm_headᵀ.
+public struct GPTHead: ModelHead {
+    let lmHead: Weight, gain: Weight
+    let normed: Slot, rstd: Slot, dNormed: Slot
+
+    public init(layout: ParameterLayout, plan: inout ActivationPlan) {
+        lmHead = layout.weight("lm_head.weight")
+        gain = layout.vector("rmsnorm_f.weight")
+        normed = plan.rows(lmHead.columns)
+        rstd = plan.rows(1)
+        dNormed = plan.shared("dNormed", normed.count)
+    }
+
+    public func forward(_ x: Slot, logits: Slot, _ pass: Pass) {
+        pass.rmsNorm(normed, rstd: rstd, x, gain: gain)
+        pass.linear(logits, normed, lmHead)
+    }
+
+    public func backward(_ dLogits: Slot, _ dx: Slot, _ x: Slot, _ pass: Pass) {
+        pass.linearBackward(dNormed, dLogits, normed, lmHead, overwrite: true)
+        pass.rmsNormBackward(dx, dNormed, x, rstd: rstd, gain: gain)
+    }
+}

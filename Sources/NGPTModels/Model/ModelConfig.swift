@@ -1,0 +1,93 @@
+/// Which of the two architectures a model is.
+import NGPTNumerics
+public enum ModelKind: String, Codable, Sendable, CaseIterable {
+    /// The baseline: pre-RMSNorm residual blocks, softmax scale 1/√dk (spec §3).
+    case gpt
+    /// The normalized Transformer: hidden states and weight vectors on the unit sphere,
+    /// normalised LERP residuals with eigen learning rates α, softmax scale √dk (spec §4).
+    case ngpt
+}
+
+/// The shape and every switch of a GPT or nGPT model. Defaults are those of the spec.
+public struct ModelConfig: Codable, Sendable, Equatable {
+    public var kind: ModelKind
+    /// `V`: token ids are `0..<vocabularySize`.
+    public var vocabularySize: Int
+    /// `d`: the width of the residual stream.
+    public var width: Int
+    /// `H`: attention heads; `dk = width / heads` must be even (RoPE rotates pairs).
+    public var heads: Int
+    /// `L`: transformer blocks.
+    public var layers: Int
+    /// `T`: the training context length (evaluation may use longer windows).
+    public var context: Int
+
+    // nGPT switches (ignored by GPT).
+    /// The eigen learning rates of both residual updates (`attn_alpha`, `mlp_alpha`).
+    public var alpha: ScalerConfig
+    /// The per-head q/k scaling after normalisation (`sqk`).
+    public var sqk: ScalerConfig
+    /// The scaling of the MLP's `u` and `ν` (`suv`).
+    public var suv: ScalerConfig
+    /// The logit scaling (`sz`).
+    public var sz: ScalerConfig
+    /// Normalise q and k per head before `sqk` (turn off for the paper's ablation).
+    public var qkNormalization: Bool
+
+    public init(
+        kind: ModelKind, vocabularySize: Int = 256, width: Int = 128, heads: Int = 4,
+        layers: Int = 4, context: Int = 256,
+        alpha: ScalerConfig? = nil, sqk: ScalerConfig? = nil, suv: ScalerConfig? = nil,
+        sz: ScalerConfig? = nil, qkNormalization: Bool = true
+    ) {
+        self.kind = kind
+        self.vocabularySize = vocabularySize
+        self.width = width
+        self.heads = heads
+        self.layers = layers
+        self.context = context
+        let base = 1 / Float(width).squareRoot()
+        self.alpha = alpha ?? ScalerConfig(initValue: 0.05, scale: base, absolute: true)
+        self.sqk = sqk ?? ScalerConfig(initValue: 1, scale: base)
+        self.suv = suv ?? ScalerConfig(initValue: 1, scale: 1)
+        self.sz = sz ?? ScalerConfig(initValue: 1, scale: base)
+        self.qkNormalization = qkNormalization
+    }
+
+    /// `dk`, the width of one head.
+    public var headWidth: Int { width / heads }
+    /// The MLP's hidden width, `4d`.
+    public var hiddenWidth: Int { 4 * width }
+
+    /// Checks the shape, with a message that says what to change.
+    public func validate() throws {
+        func fail(_ s: String) -> ModelConfigError { ModelConfigError(message: s) }
+        guard vocabularySize >= 2 else { throw fail("vocabulary size must be at least 2, got \(vocabularySize)") }
+        guard width >= 2 else { throw fail("width must be at least 2, got \(width)") }
+        guard heads >= 1 else { throw fail("heads must be at least 1, got \(heads)") }
+        guard layers >= 1 else { throw fail("layers must be at least 1, got \(layers)") }
+        guard context >= 1 else { throw fail("context must be at least 1, got \(context)") }
+        guard width % heads == 0 else {
+            throw fail("heads (\(heads)) must divide the width (\(width)); choose e.g. --heads \(Self.divisorHint(width, heads))")
+        }
+        guard headWidth % 2 == 0 else {
+            throw fail("head width \(width)/\(heads) = \(headWidth) is odd; RoPE rotates pairs, so width/heads must be even")
+        }
+        for (name, s) in [("alpha", alpha), ("sqk", sqk), ("suv", suv), ("sz", sz)] {
+            guard s.scale.isFinite, s.scale != 0, s.initValue.isFinite else {
+                throw fail("scaler \(name): s_scale must be finite and non-zero and s_init finite, got s_init \(s.initValue), s_scale \(s.scale)")
+            }
+        }
+    }
+
+    private static func divisorHint(_ width: Int, _ heads: Int) -> Int {
+        (1...width).filter { width % $0 == 0 && (width / $0) % 2 == 0 }
+            .min { abs($0 - heads) < abs($1 - heads) } ?? 1
+    }
+}
+
+/// A model configuration that cannot be built.
+public struct ModelConfigError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public var description: String { message }
+}

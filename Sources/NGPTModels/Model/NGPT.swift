@@ -1,0 +1,234 @@
+/// The normalized Transformer (docs/model.md §4): hidden states and the d-long vectors of every
+/// matrix on the unit sphere, normalised LERP residuals with eigen learning rates α, q/k
+/// normalised per head and scaled by s_qk, softmax scale √dk, the MLP's inputs scaled by
+/// s_uv·√d, logits scaled by s_z. Renormalises its matrices after every update (§6); trains
+/// without weight decay or warm-up (``TrainingRecipe/ngpt``).
+import NGPTNumerics
+public struct NGPTArchitecture: Architecture {
+    public let config: ModelConfig
+    public var name: String { "ngpt" }
+    public var recipe: TrainingRecipe { .ngpt }
+
+    public init(config: ModelConfig) { self.config = config }
+
+    /// `wte`, `lm_head`, per layer the six matrices and the scalers `attn_alpha`, `mlp_alpha`,
+    /// `sqk`, `suv` (each a vector, one value, or absent when fixed), then `sz`. Matrices
+    /// ~ N(0, 1/d), the output projections 1/√(2Ld); scalers start at their `s_scale`.
+    public var parameters: [ParameterSpec] {
+        let c = config, (d, f) = (c.width, c.hiddenWidth)
+        let std = 1 / Double(d).squareRoot(), projection = std / (2 * Double(c.layers)).squareRoot()
+        func matrix(_ name: String, _ shape: [Int], _ std: Double, _ axis: VectorAxis) -> ParameterSpec {
+            ParameterSpec(name: name, shape: shape, initialization: .normal(std: std), vectors: axis, normalized: true)
+        }
+        var specs = [matrix("transformer.wte.weight", [c.vocabularySize, d], std, .rows),
+                     matrix("lm_head.weight", [c.vocabularySize, d], std, .rows)]
+        for l in 0..<c.layers {
+            let p = "transformer.h.\(l)."
+            specs += [matrix(p + "query.weight", [d, d], std, .rows), matrix(p + "key.weight", [d, d], std, .rows),
+                      matrix(p + "value.weight", [d, d], std, .rows),
+                      matrix(p + "att_c_proj.weight", [d, d], projection, .columns),
+                      matrix(p + "c_fc.weight", [2 * f, d], std, .rows),
+                      matrix(p + "mlp_c_proj.weight", [d, f], projection, .columns)]
+            specs += [ScalerSpec(p + "attn_alpha", c.alpha, d), ScalerSpec(p + "mlp_alpha", c.alpha, d),
+                      ScalerSpec(p + "sqk", c.sqk, d), ScalerSpec(p + "suv", c.suv, 2 * f)].compactMap(\.parameter)
+        }
+        return specs + [ScalerSpec("sz", c.sz, c.vocabularySize).parameter].compactMap { $0 }
+    }
+
+    public func makeBlock(layer: Int, layout: ParameterLayout, plan: inout ActivationPlan) -> any TransformerBlock {
+        NGPTBlock(layer: layer, config: config, layout: layout, plan: &plan)
+    }
+
+    public func makeHead(layout: ParameterLayout, plan: inout ActivationPlan) -> any ModelHead {
+        ScaledLogitsHead(config: config, layout: layout, plan: &plan)
+    }
+
+    /// Per layer the mean |effective| α_A, α_M, s_qk, s_u, s_ν (docs/model.md §9).
+    public func scalerSummary(_ parameters: ParameterBuffer) -> [LayerScalerSummary] {
+        let (d, f) = (config.width, config.hiddenWidth)
+        func meanAbs(_ v: ArraySlice<Float>) -> Double { v.reduce(0.0) { $0 + Double(abs($1)) } / Double(v.count) }
+        func effective(_ name: String, _ s: ScalerConfig, _ n: Int) -> [Float] {
+            parameters.effectiveScaler(parameters.layout.scaler(name, s, count: n))
+        }
+        return (0..<config.layers).map { l in
+            let p = "transformer.h.\(l)."
+            let suv = effective(p + "suv", config.suv, 2 * f)
+            return LayerScalerSummary(
+                alphaA: meanAbs(effective(p + "attn_alpha", config.alpha, d)[...]),
+                alphaM: meanAbs(effective(p + "mlp_alpha", config.alpha, d)[...]),
+                sqk: meanAbs(effective(p + "sqk", config.sqk, d)[...]),
+                su: meanAbs(suv[0..<f]), sv: meanAbs(suv[f...]))
+        }
+    }
+
+    /// The effective s_z (V values).
+    public func logitScales(_ parameters: ParameterBuffer) -> [Float] {
+        parameters.effectiveScaler(parameters.layout.scaler("sz", config.sz, count: config.vocabularySize))
+    }
+}
+
+extension TrainingRecipe {
+    /// nGPT's: lr 8e-3 (its best at d 128 on byte-level text; nGPT wants a higher rate than
+    /// GPT), no weight decay, no warm-up, cosine to 0, clip 1.
+    public static let ngpt = TrainingRecipe(learningRate: 8e-3, weightDecay: 0, warmupFraction: 0,
+                                            minLR: 0, clip: 1, beta1: 0.9, beta2: 0.95, epsilon: 1e-8)
+}
+
+/// A scaler's stored parameter, if it has one: a vector of `count`, one value, or none when
+/// fixed; it starts at `s_scale` and never decays.
+public struct ScalerSpec {
+    public let parameter: ParameterSpec?
+
+    public init(_ name: String, _ s: ScalerConfig, _ count: Int) {
+        let shape: [Int]? = switch s.mode {
+        case .vector: [count]
+        case .scalar: [1]
+        case .fixed: nil
+        }
+        parameter = shape.map { ParameterSpec(name: name, shape: $0, decays: false, initialization: .constant(s.scale)) }
+    }
+}
+
+/// The normalized block, with every hidden state on the unit sphere:
+///
+///     q, k, v = x·Wᵀ; q_h, k_h = s_qk,h ⊙ Norm(RoPE(q_h)), s_qk,h ⊙ Norm(RoPE(k_h))
+///     h_A = Attention(q, k, v; scale √dk)·att_c_projᵀ
+///     x' = Norm(Norm(x) + α_A ⊙ (Norm(h_A) − Norm(x)))
+///     u, ν = (x'·c_fcᵀ) ⊙ s_uv · √d
+///     h_M = (u ⊙ SiLU(ν))·mlp_c_projᵀ
+///     out = Norm(Norm(x') + α_M ⊙ (Norm(h_M) − Norm(x')))
+///
+/// The effective scalers are computed from the stored parameters at the start of every forward.
+public struct NGPTBlock: TransformerBlock {
+    let layer: Int, heads: Int, scale: Float, uvScale: Float, normalizeQK: Bool
+    let qkv: Weight, attProj: Weight, fc: Weight, mlpProj: Weight
+    let alphaA: Scaler, alphaM: Scaler, sqk: Scaler, suv: Scaler
+    // saved for backward
+    let qkvOut: Slot, qkUnit: Slot, qkRnorm: Slot, probs: Slot, attY: Slot, xMid: Slot, uv: Slot
+    let lerpA: LerpSaved, lerpM: LerpSaved
+    let effAlphaA: Slot, effAlphaM: Slot, effSqk: Slot, effSuv: Slot
+    // scratch shared by the layers
+    let branch: Slot, hidden: Slot, dh: Slot, duv: Slot, dXMid: Slot, dBranch: Slot, dAttY: Slot, dqkv: Slot
+    let dprobs: Slot, dScalers: Slot, lerpScratch: Slot
+
+    public init(layer: Int, config c: ModelConfig, layout: ParameterLayout, plan: inout ActivationPlan) {
+        let p = "transformer.h.\(layer).", (d, f) = (c.width, c.hiddenWidth)
+        self.layer = layer
+        heads = c.heads
+        scale = Float(c.headWidth).squareRoot()
+        uvScale = Float(d).squareRoot()
+        normalizeQK = c.qkNormalization
+        qkv = layout.weight(fusing: [p + "query.weight", p + "key.weight", p + "value.weight"])
+        attProj = layout.weight(p + "att_c_proj.weight")
+        fc = layout.weight(p + "c_fc.weight")
+        mlpProj = layout.weight(p + "mlp_c_proj.weight")
+        alphaA = layout.scaler(p + "attn_alpha", c.alpha, count: d)
+        alphaM = layout.scaler(p + "mlp_alpha", c.alpha, count: d)
+        sqk = layout.scaler(p + "sqk", c.sqk, count: d)
+        suv = layout.scaler(p + "suv", c.suv, count: 2 * f)
+        xMid = plan.rows(d)
+        qkvOut = plan.rows(3 * d)
+        probs = plan.attentionProbabilities(heads: c.heads)
+        attY = plan.rows(d)
+        uv = plan.rows(2 * f)
+        qkUnit = plan.rows(2 * d); qkRnorm = plan.rows(2 * c.heads)
+        lerpA = LerpSaved(&plan, width: d)
+        lerpM = LerpSaved(&plan, width: d)
+        effAlphaA = plan.reserve(d); effAlphaM = plan.reserve(d); effSqk = plan.reserve(d); effSuv = plan.reserve(2 * f)
+        let n = plan.rows
+        branch = plan.shared("branch", n * d)
+        hidden = plan.shared("hidden", n * f)
+        dh = plan.shared("dh", n * f)
+        duv = plan.shared("duv", n * 2 * f)
+        dXMid = plan.shared("dXMid", n * d)
+        dBranch = plan.shared("dBranch", n * d)
+        dAttY = plan.shared("dAttY", n * d)
+        dqkv = plan.shared("dqkv", n * 3 * d)
+        dprobs = plan.shared("dprobs", probs.count)
+        dScalers = plan.shared("dScalers", 3 * d + 2 * f)
+        lerpScratch = plan.shared("lerpScratch", n)
+    }
+
+    public func forward(_ x: Slot, _ out: Slot, _ pass: Pass) {
+        pass.scaler(effAlphaA, alphaA)
+        pass.scaler(effAlphaM, alphaM)
+        pass.scaler(effSqk, sqk)
+        pass.scaler(effSuv, suv)
+        // q, k, v = x·Wᵀ; q_h, k_h = s_qk ⊙ Norm(RoPE(·)) in one pass
+        pass.linear(qkvOut, x, qkv)
+        pass.qkNorm(qkvOut, unit: qkUnit, rnorm: qkRnorm, scale: effSqk, heads: heads, normalize: normalizeQK)
+        pass.attention(attY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale, layer: layer)
+        pass.linear(branch, attY, attProj)
+        pass.lerpResidual(xMid, x, branch, alpha: effAlphaA, saved: lerpA)
+        pass.linear(uv, xMid, fc)
+        pass.swiglu(hidden, uv, scale: effSuv, multiplier: uvScale)
+        pass.linear(branch, hidden, mlpProj)
+        pass.lerpResidual(out, xMid, branch, alpha: effAlphaM, saved: lerpM)
+    }
+
+    public func backward(_ dOut: Slot, _ dx: Slot, _ x: Slot, _ out: Slot, _ pass: Pass) {
+        let d = xMid.count / pass.rows
+        let dAlphaA = dScalers.part(0, d), dAlphaM = dScalers.part(d, d), dSqk = dScalers.part(2 * d, d)
+        let dSuv = dScalers.part(3 * d, effSuv.count)
+        pass.zero(dScalers)
+        // out = Norm(Norm(xMid) + α_M ⊙ (Norm(h_M) − Norm(xMid)))
+        pass.zero(dXMid)
+        pass.zero(dBranch)
+        pass.lerpResidualBackward(dXMid, dBranch, dAlpha: dAlphaM, dOut, out, xMid, alpha: effAlphaM, saved: lerpM,
+                                  scratch: lerpScratch)
+        // h_M = h·mlp_c_projᵀ; h is not kept per layer: swiglu's backward recomputes it
+        pass.linearInputGradient(dh, dBranch, mlpProj, overwrite: true)
+        // h = u ⊙ SiLU(ν), u, ν = uv ⊙ s_uv·√d
+        pass.swigluBackward(duv, dScale: dSuv, dh, uv, scale: effSuv, multiplier: uvScale, recomputed: hidden, overwrite: true)
+        pass.linearBackward(nil, dBranch, hidden, mlpProj)
+        // uv = xMid·c_fcᵀ
+        pass.linearBackward(dXMid, duv, xMid, fc)
+        // xMid = Norm(Norm(x) + α_A ⊙ (Norm(h_A) − Norm(x)))
+        pass.zero(dBranch)
+        pass.lerpResidualBackward(dx, dBranch, dAlpha: dAlphaA, dXMid, xMid, x, alpha: effAlphaA, saved: lerpA,
+                                  scratch: lerpScratch)
+        // h_A = attY·att_c_projᵀ
+        pass.linearBackward(dAttY, dBranch, attY, attProj, overwrite: true)
+        // attY = Attention(q, k, v)
+        pass.zero(dqkv)
+        pass.attentionBackward(dqkv, scratch: dprobs, dAttY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale)
+        // q_h, k_h = s_qk ⊙ Norm(RoPE(·))
+        pass.qkNormBackward(dqkv, dScale: dSqk, unit: qkUnit, rnorm: qkRnorm, scale: effSqk, heads: heads, normalize: normalizeQK)
+        // q, k, v = x·Wᵀ
+        pass.linearBackward(dx, dqkv, x, qkv)
+        // effective scalers → stored parameters
+        pass.scalerBackward(dAlphaA, alphaA)
+        pass.scalerBackward(dAlphaM, alphaM)
+        pass.scalerBackward(dSqk, sqk)
+        pass.scalerBackward(dSuv, suv)
+    }
+}
+
+/// logits = (x·lm_headᵀ) ⊙ s_z: the stream is already unit length, so no final norm.
+public struct ScaledLogitsHead: ModelHead {
+    let lmHead: Weight, sz: Scaler
+    let raw: Slot, effSz: Slot, dRaw: Slot, dSz: Slot
+
+    public init(config c: ModelConfig, layout: ParameterLayout, plan: inout ActivationPlan) {
+        lmHead = layout.weight("lm_head.weight")
+        sz = layout.scaler("sz", c.sz, count: c.vocabularySize)
+        raw = plan.rows(c.vocabularySize)
+        effSz = plan.reserve(c.vocabularySize)
+        dRaw = plan.rows(c.vocabularySize)
+        dSz = plan.shared("dScalers", c.vocabularySize)
+    }
+
+    public func forward(_ x: Slot, logits: Slot, _ pass: Pass) {
+        pass.scaler(effSz, sz)
+        pass.linear(raw, x, lmHead)
+        pass.scaleColumns(logits, raw, scale: effSz)
+    }
+
+    public func backward(_ dLogits: Slot, _ dx: Slot, _ x: Slot, _ pass: Pass) {
+        pass.zero(dRaw)
+        pass.zero(dSz)
+        pass.scaleColumnsBackward(dRaw, dScale: dSz, dLogits, raw, scale: effSz)
+        pass.scalerBackward(dSz, sz)
+        pass.linearBackward(dx, dRaw, x, lmHead)
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import NGPTNumerics
+
+/// Why a checkpoint could not be read or does not fit.
+public struct CheckpointError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public var description: String { message }
+    init(_ message: String) { self.message = message }
+}
+
+/// Model and optimiser checkpoints as safetensors files.
+///
+/// `model.safetensors` holds the parameters under their spec names with `__metadata__`
+/// `format = swift-ngpt`, `config` (the ``ModelConfig`` as JSON), `model` (gpt | ngpt) and `step`;
+/// it loads in PyTorch as NVIDIA's state dict. `optimizer.safetensors` holds Adam's moments as
+/// `exp_avg.<name>` and `exp_avg_sq.<name>` with `step` and caller-supplied state (sampler, RNG)
+/// in its metadata. Each file is written atomically (temporary file, fsync, rename).
+public enum Checkpoint {
+    public static let modelFile = "model.safetensors"
+    public static let optimizerFile = "optimizer.safetensors"
+
+    /// Writes the model's parameters and configuration.
+    public static func saveModel(_ model: Transformer, step: Int, metadata extra: [String: String] = [:], to url: URL) throws {
+        var metadata = extra
+        metadata["format"] = "swift-ngpt"
+        metadata["model"] = model.architecture.name
+        metadata["config"] = try jsonString(model.config)
+        metadata["step"] = String(step)
+        try SafeTensorsFile.write(model.parameters.dictionary, metadata: metadata, to: url)
+    }
+
+    /// Reads a model written by ``saveModel(_:step:metadata:to:)``. A file without a `config`
+    /// (one written by PyTorch, say) needs `config`.
+    public static func loadModel(from url: URL, config given: ModelConfig? = nil) throws -> (model: Transformer, step: Int, metadata: [String: String]) {
+        let file = try SafeTensorsFile(contentsOf: url)
+        let config: ModelConfig
+        if let given {
+            config = given
+        } else if let json = file.metadata["config"] {
+            do { config = try JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)) } catch {
+                throw CheckpointError("\(url.path): the model configuration in its metadata is unreadable (\(error)); HINT: pass the shape explicitly")
+            }
+        } else {
+            throw CheckpointError("\(url.path) has no model configuration in its metadata (not written by ngpt?); HINT: give the shape (--model --dim --heads --layers --vocab) explicitly")
+        }
+        let model = try Transformer(config: config)
+        try model.parameters.load(tensors(file, model.layout), source: url.path)
+        return (model, Int(file.metadata["step"] ?? "0") ?? 0, file.metadata)
+    }
+
+    /// Reads the tensors of `file` that `layout` names (and reports the rest as unexpected).
+    package static func tensors(_ file: SafeTensorsFile, _ layout: ParameterLayout, prefix: String = "") throws -> [String: Tensor] {
+        var out = [String: Tensor]()
+        for name in file.names where name.hasPrefix(prefix) {
+            out[String(name.dropFirst(prefix.count))] = try file.tensor(name)
+        }
+        return out
+    }
+
+    /// Writes Adam's moments, the step and `state` (strings, e.g. the sampler's JSON).
+    public static func saveOptimizer(_ optimizer: AdamW, state: [String: String], to url: URL) throws {
+        var values = [String: Tensor]()
+        for (name, t) in optimizer.firstMoment.namedTensors { values["exp_avg." + name] = t }
+        for (name, t) in optimizer.secondMoment.namedTensors { values["exp_avg_sq." + name] = t }
+        var metadata = state
+        metadata["format"] = "swift-ngpt-adamw"
+        metadata["step"] = String(optimizer.step)
+        try SafeTensorsFile.write(values, metadata: metadata, to: url)
+    }
+
+    /// Restores moments and step into `optimizer`; returns the file's metadata.
+    @discardableResult
+    public static func loadOptimizer(into optimizer: AdamW, from url: URL) throws -> [String: String] {
+        let file = try SafeTensorsFile(contentsOf: url)
+        let isMoment = { (n: String) in n.hasPrefix("exp_avg.") || n.hasPrefix("exp_avg_sq.") }
+        var first = [String: Tensor](), second = [String: Tensor]()
+        for name in file.names {
+            guard isMoment(name) else { throw CheckpointError("\(url.path): unexpected tensor \(name) in an optimizer checkpoint") }
+            if name.hasPrefix("exp_avg_sq.") { second[String(name.dropFirst("exp_avg_sq.".count))] = try file.tensor(name) }
+            else { first[String(name.dropFirst("exp_avg.".count))] = try file.tensor(name) }
+        }
+        try optimizer.firstMoment.load(first, source: url.path + " (exp_avg)")
+        try optimizer.secondMoment.load(second, source: url.path + " (exp_avg_sq)")
+        guard let step = file.metadata["step"].flatMap(Int.init), step >= 0 else {
+            throw CheckpointError("\(url.path): metadata has no valid step")
+        }
+        optimizer.restore(step: step)
+        return file.metadata
+    }
+
+    static func jsonString<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}

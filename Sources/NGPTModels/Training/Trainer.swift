@@ -1,0 +1,195 @@
+import Foundation
+import NGPTNumerics
+
+/// Trains one model on one dataset: the loop behind `ngpt train` and every run of
+/// `ngpt compare`.
+///
+/// A step draws `gradientAccumulation` micro-batches from the sampler, averages their
+/// gradients, clips, applies AdamW at the scheduled rate and, for nGPT, renormalises the
+/// weights. A run directory holds `config.json`, `metrics.jsonl`, `model.safetensors` and
+/// `optimizer.safetensors`; resuming from it continues bit for bit.
+public final class Trainer {
+    public let run: RunConfiguration
+    public let model: Transformer
+    public let optimizer: AdamW
+    /// Forward, backward, clipping, AdamW and the architecture's update hook.
+    public let trainingStep: TrainingStep
+    public let dataset: TokenDataset
+    public let validation: ValidationSet
+    private var sampler: any BatchSampler
+    /// Wall-clock seconds spent training before this process (for resumed runs).
+    private var previousSeconds: Double = 0
+    private var clockStart = Date()
+
+    public var step: Int { optimizer.step }
+    public var options: TrainingOptions { run.training }
+    public var tokensPerStep: Int { options.batchSize * options.gradientAccumulation * run.model.context }
+
+    /// A fresh run: parameters from `seed` (or from `initialWeights`, checked by name and shape).
+    public init(run: RunConfiguration, dataset: TokenDataset, initialWeights: URL? = nil) throws {
+        try run.model.validate()
+        try run.training.validate()
+        guard dataset.vocabularySize <= run.model.vocabularySize else {
+            throw TrainingError.invalidOption("the data's vocabulary (\(dataset.vocabularySize)) is larger than the model's (\(run.model.vocabularySize)); use --vocab \(dataset.vocabularySize)")
+        }
+        try dataset.train.checkVocabulary(run.model.vocabularySize)
+        try dataset.validation.checkVocabulary(run.model.vocabularySize)
+        self.run = run
+        self.dataset = dataset
+        let o = run.training
+        model = try Transformer(config: run.model, seed: o.seed)
+        if let initialWeights {
+            let file = try SafeTensorsFile(contentsOf: initialWeights)
+            try model.parameters.load(try Checkpoint.tensors(file, model.layout), source: initialWeights.path)
+            model.architecture.afterUpdate(model.parameters)
+        }
+        optimizer = AdamW(layout: model.layout, weightDecay: Float(o.weightDecay), clip: o.clip > 0 ? Float(o.clip) : nil,
+                          beta1: Float(o.beta1), beta2: Float(o.beta2), epsilon: Float(o.epsilon))
+        trainingStep = TrainingStep(model: model, optimizer: optimizer, parameterPrecision: o.parameterPrecision)
+        sampler = try o.sampling.makeSampler(file: dataset.train, batchSize: o.batchSize, context: run.model.context, seed: o.seed)
+        validation = try ValidationSet(file: dataset.validation, batchSize: o.batchSize, context: run.model.context,
+                                       batches: o.evalBatches, seed: o.evalSeed)
+        trainingStep.roundToStoragePrecision()
+    }
+
+    /// Continues the run in `directory` from its last checkpoint.
+    public convenience init(resuming directory: URL, dataset: TokenDataset? = nil) throws {
+        let run = try Self.readConfiguration(directory)
+        let data = try dataset ?? TokenDataset(directory: URL(fileURLWithPath: run.data), vocabularySize: run.model.vocabularySize)
+        try self.init(run: run, dataset: data)
+        let modelURL = directory.appendingPathComponent(Checkpoint.modelFile)
+        let optimizerURL = directory.appendingPathComponent(Checkpoint.optimizerFile)
+        guard FileManager.default.fileExists(atPath: modelURL.path), FileManager.default.fileExists(atPath: optimizerURL.path) else {
+            throw TrainingError.resume("\(directory.path) has no checkpoint yet (model.safetensors and optimizer.safetensors); start the run again without --resume")
+        }
+        let file = try SafeTensorsFile(contentsOf: modelURL)
+        if let json = file.metadata["config"], let saved = try? JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)), saved != run.model {
+            throw TrainingError.resume("\(modelURL.path) was written by a different model configuration than \(directory.path)/config.json")
+        }
+        try model.parameters.load(try Checkpoint.tensors(file, model.layout), source: modelURL.path)
+        let state = try Checkpoint.loadOptimizer(into: optimizer, from: optimizerURL)
+        guard let modelStep = file.metadata["step"].flatMap(Int.init), modelStep == optimizer.step else {
+            throw TrainingError.resume("\(directory.path): model.safetensors (step \(file.metadata["step"] ?? "?")) and optimizer.safetensors (step \(optimizer.step)) are from different steps; the run was interrupted between the two writes — restart it")
+        }
+        guard let json = state["sampler"] else { throw TrainingError.resume("\(optimizerURL.path) has no sampler state") }
+        try sampler.restore(try JSONDecoder().decode(SamplerState.self, from: Data(json.utf8)))
+        previousSeconds = Double(state["seconds"] ?? "0") ?? 0
+    }
+
+    /// Reads `RUN/config.json`.
+    public static func readConfiguration(_ directory: URL) throws -> RunConfiguration {
+        let url = directory.appendingPathComponent("config.json")
+        guard let data = try? Data(contentsOf: url) else {
+            throw TrainingError.resume("\(url.path) not found: \(directory.path) is not a run directory (made by ngpt train --out)")
+        }
+        do { return try JSONDecoder().decode(RunConfiguration.self, from: data) } catch {
+            throw TrainingError.resume("\(url.path) is not a valid run configuration (\(error))")
+        }
+    }
+
+    /// Wall-clock seconds of training, including earlier processes of a resumed run.
+    public var seconds: Double { previousSeconds + Date().timeIntervalSince(clockStart) }
+
+    /// One optimiser step. Throws ``TrainingError/nonFiniteLoss(step:loss:gradientNorm:)``
+    /// before changing anything when the loss or the gradient is not finite.
+    @discardableResult
+    public func trainStep() throws -> MetricsRecord {
+        let start = Date()
+        let o = options, lr = o.schedule.lr(at: step)
+        let result = try trainingStep(lr: Float(lr), batch: o.batchSize, sequence: run.model.context,
+                                      microBatches: o.gradientAccumulation) {
+            let batch = sampler.next()
+            return (batch.inputs, batch.targets)
+        }
+        let (loss, norm) = (result.loss, result.gradientNorm)
+        let elapsed = Date().timeIntervalSince(start)
+        var r = MetricsRecord(kind: "train", step: step, tokens: step * tokensPerStep, lr: lr, trainLoss: loss,
+                              gradNorm: Double(norm), seconds: seconds, tokensPerSecond: Double(tokensPerStep) / elapsed)
+        addScalers(to: &r)
+        return r
+    }
+
+    /// Mean loss over the validation windows, optionally at another context for length
+    /// extrapolation: windows of `context` tokens, `max(1, batchSize·T/context)` per batch, from
+    /// the same seed, so every run evaluated at that context sees the same tokens.
+    public func evaluate(context: Int? = nil) throws -> Double {
+        let t = context ?? run.model.context
+        let set = t == run.model.context ? validation
+            : try ValidationSet(file: dataset.validation, batchSize: max(1, options.batchSize * run.model.context / t),
+                                context: t, batches: options.evalBatches, seed: options.evalSeed)
+        var total = 0.0
+        for batch in set {
+            total += Double(try model.forward(tokens: batch.inputs, targets: batch.targets, batch: batch.batchSize, sequence: t))
+        }
+        return total / Double(set.count)
+    }
+
+    /// An evaluation record for the current step.
+    public func evaluationRecord(context: Int? = nil) throws -> MetricsRecord {
+        let v = try evaluate(context: context)
+        var r = MetricsRecord(kind: "eval", step: step, tokens: step * tokensPerStep, valLoss: v, seconds: seconds)
+        if let context, context != run.model.context { r.context = context } else { addScalers(to: &r) }
+        return r
+    }
+
+    private func addScalers(to r: inout MetricsRecord) {
+        let s = model.scalerSummary()
+        guard !s.isEmpty else { return }
+        r.alphaA = s.map(\.alphaA); r.alphaM = s.map(\.alphaM); r.sqk = s.map(\.sqk)
+        r.su = s.map(\.su); r.sv = s.map(\.sv)
+        let sz = model.effectiveLogitScales()
+        if !sz.isEmpty { r.szMean = sz.reduce(0.0) { $0 + Double($1) } / Double(sz.count) }
+    }
+
+    /// Writes `model.safetensors` and `optimizer.safetensors` into `directory` (each atomically;
+    /// the optimiser first, so a model file is never newer than the state that continues it).
+    public func saveCheckpoint(to directory: URL) throws {
+        let samplerJSON = try Checkpoint.jsonString(sampler.state)
+        try Checkpoint.saveOptimizer(optimizer, state: ["sampler": samplerJSON, "seconds": String(seconds)],
+                                     to: directory.appendingPathComponent(Checkpoint.optimizerFile))
+        try Checkpoint.saveModel(model, step: step, metadata: ["seconds": String(seconds)],
+                                 to: directory.appendingPathComponent(Checkpoint.modelFile))
+    }
+
+    /// Runs to the end of the schedule, writing `config.json`, metrics and checkpoints into
+    /// `directory`, and calling `progress` with every record. A resumed trainer continues where
+    /// its checkpoint left off.
+    public func train(directory: URL, progress: (MetricsRecord) -> Void = { _ in }) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        let configURL = directory.appendingPathComponent("config.json")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try encoder.encode(run).write(to: configURL, options: .atomic)
+        let resuming = step > 0
+        let log = try MetricsLog(url: directory.appendingPathComponent("metrics.jsonl"), keepingStepsThrough: resuming ? step : nil)
+        clockStart = Date()
+        let o = options
+        if !resuming {
+            let r = try evaluationRecord()
+            try log.append(r)
+            progress(r)
+        }
+        while step < o.steps {
+            let r = try trainStep()
+            try log.append(r)
+            progress(r)
+            let last = step == o.steps
+            if last || (o.evalEvery > 0 && step % o.evalEvery == 0) {
+                let e = try evaluationRecord()
+                try log.append(e)
+                progress(e)
+            }
+            if last {
+                for m in o.extrapolation {
+                    let e = try evaluationRecord(context: m * run.model.context)
+                    try log.append(e)
+                    progress(e)
+                }
+            }
+            if last || (o.checkpointEvery > 0 && step % o.checkpointEvery == 0) {
+                try saveCheckpoint(to: directory)
+            }
+        }
+    }
+}
