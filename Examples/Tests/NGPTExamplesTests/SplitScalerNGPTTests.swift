@@ -104,10 +104,10 @@ final class SplitScalerNGPTTests: XCTestCase {
         let step = TrainingStep(model: model, recipe: model.architecture.recipe)
         try step(lr: 0.05, batch: 1, sequence: 5) { ([1, 2, 3, 4, 5], [2, 3, 4, 5, 6]) }
         let w = model.parameters.tensor("transformer.h.0.c_fc.weight")!
-        for r in 0..<w.shape[0] {
-            let norm = (0..<w.shape[1]).reduce(Float(0)) { $0 + w[r, $1] * w[r, $1] }.squareRoot()
-            XCTAssertEqual(norm, 1, accuracy: 1e-5, "row \(r) of c_fc after a step")
-        }
+        let worst = (0..<w.shape[0]).map { r in
+            abs((0..<w.shape[1]).reduce(Float(0)) { $0 + w[r, $1] * w[r, $1] }.squareRoot() - 1)
+        }.max()!
+        XCTAssertLessThan(worst, 1e-5, "largest |‖row‖ − 1| of c_fc after a step")
     }
 
     func testCachedDecodingEqualsFullForward() throws {
