@@ -57,14 +57,12 @@ func tinyConfig(_ kind: ModelKind) -> ModelConfig {
     ModelConfig(kind: kind, vocabularySize: 11, width: 8, heads: 2, layers: 2, context: 5)
 }
 
-/// Fails for every comparison of the library's finite-difference check (with step `h`) that does
-/// not pass, and returns the largest |backward − finite differences| relative to its tolerance.
+/// Fails for every comparison of the library's finite-difference check that does not pass, and
+/// returns the largest |backward − finite differences| relative to its tolerance.
 @discardableResult
-func checkGradients(_ model: Transformer, seed: UInt64, label: String, step h: Float = 1e-2,
+func checkGradients(_ model: Transformer, seed: UInt64, label: String,
                     file: StaticString = #filePath, line: UInt = #line) throws -> Double {
-    var check = FiniteDifferenceCheck()
-    check.step = h
-    let results = try check.run(model, batch: 2, sequence: 5, seed: seed)
+    let results = try FiniteDifferenceCheck().run(model, batch: 2, sequence: 5, seed: seed)
     XCTAssertEqual(results.filter { $0.direction == "random" }.count, model.layout.entries.count,
                    "\(label): every tensor checked", file: file, line: line)
     for r in results where !r.passed {
