@@ -7,7 +7,7 @@ CORPUS_DIR := data/kjv
 TARGET_CPU ?= native
 RELEASE_ENV := NGPT_TARGET_CPU=$(TARGET_CPU)
 
-.PHONY: setup deps build release test bench info clean corpus demo check-report
+.PHONY: setup deps build release test test-examples bench info clean corpus demo check-report
 
 ## setup: install the system packages if missing, build the release binary
 setup: deps release corpus
@@ -45,9 +45,15 @@ demo: corpus release
 	  --dim 64 --layers 2 --heads 4 --context 128 --batch 16 \
 	  --budgets 250,500,1000 --seeds 3 --lr-grid 4e-3,8e-3,1.6e-2,3.2e-2,6.4e-2 --jobs 2
 
-## test: the whole test suite (debug build)
+## test: the whole test suite (debug build): the library's, then Examples/'s
 test:
 	$(SWIFT) test
+	$(MAKE) test-examples
+
+## test-examples: the architectures written outside the library (Examples/, a package of its own
+## that depends on this one by path): gradient checks, decoding and training tests
+test-examples:
+	cd Examples && $(SWIFT) test
 
 ## check-report: render an `ngpt inspect` and an `ngpt compare` report in headless Chromium and
 ## check their figures (scripts/check-report.sh; needs Debian's chromium package and python3)
@@ -63,4 +69,4 @@ info: release
 	$$($(SWIFT) build -c release --show-bin-path)/ngpt info
 
 clean:
-	rm -rf .build Benchmarks/.build
+	rm -rf .build Benchmarks/.build Examples/.build

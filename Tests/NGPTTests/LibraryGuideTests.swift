@@ -67,14 +67,128 @@ let sampled = try generator.generate(prompt: [1, 2, 3], count: 10, options: Samp
         XCTAssertEqual(sampled.count, 10)
     }
 
+    func testGuideArchitecture() throws {
+        let inputs = self.inputs, targets = self.targets
+let tiny = ModelConfig(kind: .gpt, vocabularySize: 11, width: 8, heads: 2, layers: 2, context: 5)
+let probe = try Transformer(architecture: QKNormSketch(config: tiny), seed: 1)
+// The loss does not depend on the scale of W_q, W_k; at GPT's initial 0.02 the q_h are so short
+// that Norm(q_h) curves too sharply for central differences, so check an equivalent model.
+for name in probe.layout.names where name.hasSuffix(".query.weight") || name.hasSuffix(".key.weight") {
+    let w = probe.parameters.tensor(name)!
+    probe.parameters.set(name, Tensor(shape: w.shape, scalars: w.scalars.map { 10 * $0 }))
+}
+let comparisons = try FiniteDifferenceCheck().run(probe, sequence: 5, seed: 2)
+let failed = comparisons.filter { !$0.passed }       // every tensor: backward against central differences
+
+let shape = ModelConfig(kind: .gpt, vocabularySize: 64, width: 32, heads: 4, layers: 2, context: 16)  // kind: unused
+let sketch = try Transformer(architecture: QKNormSketch(config: shape), seed: 0)
+let sketchRecipe = sketch.architecture.recipe                      // GPT's: decay, warm-up
+let trainSketch = TrainingStep(model: sketch, recipe: sketchRecipe)   // afterUpdate included (nothing, here)
+let sketchSchedule = sketchRecipe.schedule(steps: 20)
+var sketchLosses = [Double]()
+for t in 0..<20 {
+    sketchLosses.append(try trainSketch(lr: Float(sketchSchedule.lr(at: t)), batch: 2, sequence: 16) { (inputs, targets) }.loss)
+}
+let decoded = try Generator(model: sketch).prime([1, 2, 3])       // the same block, reading a key/value cache
+        XCTAssertEqual(Set(comparisons.map(\.parameter)).count, 19, "every tensor of a 2-layer GPT")
+        XCTAssertEqual(failed.map(\.description), [])
+        XCTAssertEqual(sketch.parameterCount, try Transformer(config: shape).parameterCount)
+        XCTAssertLessThan(sketchLosses.last!, sketchLosses.first! - 0.3, "20 steps on one batch must lower the loss")
+        XCTAssertEqual(decoded.count, 64)
+    }
+
     func testGuideSnippetsAreHere() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let guide = try String(contentsOf: root.appendingPathComponent("docs/library.md"), encoding: .utf8)
         let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
         let blocks = guide.components(separatedBy: "```swift\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
-        XCTAssertGreaterThanOrEqual(blocks.count, 5, "the guide's Swift blocks")
+        XCTAssertGreaterThanOrEqual(blocks.count, 7, "the guide's Swift blocks")
         for block in blocks {
             XCTAssertTrue(source.contains(block), "docs/library.md block not compiled by LibraryGuideTests:\n\(block)")
         }
+    }
+}
+
+// The guide's own architecture ("Write your own architecture").
+/// GPT with its queries and keys RMS-normalised per head before RoPE (without the learnable gain
+/// of Examples/QKNormGPT.swift):
+///
+///     a = RMSNorm(x)⊙g_att; q, k, v = a·Wᵀ; q_h, k_h = √dk·Norm(q_h), √dk·Norm(k_h)
+///     x' = x + Attention(RoPE(q), RoPE(k), v; scale 1/√dk)·att_c_projᵀ
+///     out = x' + SwiGLU(RMSNorm(x')⊙g_mlp·c_fcᵀ)·mlp_c_projᵀ
+struct QKNormSketch: Architecture {
+    let config: ModelConfig
+    var name: String { "gpt-qknorm-sketch" }
+    var recipe: TrainingRecipe { .gpt }
+    var parameters: [ParameterSpec] { GPTArchitecture(config: config).parameters }   // GPT's tensors
+
+    func makeBlock(layer: Int, layout: ParameterLayout, plan: inout ActivationPlan) -> any TransformerBlock {
+        QKNormSketchBlock(layer: layer, config: config, layout: layout, plan: &plan)
+    }
+
+    func makeHead(layout: ParameterLayout, plan: inout ActivationPlan) -> any ModelHead {
+        GPTHead(layout: layout, plan: &plan)                                             // final RMSNorm, lm_head
+    }
+}
+
+struct QKNormSketchBlock: TransformerBlock {
+    let layer: Int, heads: Int, scale: Float
+    let qkv, attProj, fc, mlpProj, gainAtt, gainMlp: Weight
+    let qkScale: Scaler                                                                  // fixed √dk: no parameter
+    let attNormed, attRstd, qkvOut, qkUnit, qkRnorm, effScale, probs, attY, xMid, mlpNormed, mlpRstd, uv: Slot
+    let hidden, dh, duv, dNormed, dXMid, dAttY, dqkv, dprobs, dScale: Slot             // scratch for all layers
+
+    init(layer: Int, config c: ModelConfig, layout: ParameterLayout, plan: inout ActivationPlan) {
+        let p = "transformer.h.\(layer).", (d, f, n) = (c.width, c.hiddenWidth, plan.rows)
+        self.layer = layer
+        heads = c.heads
+        scale = 1 / Float(c.headWidth).squareRoot()
+        qkv = layout.weight(fusing: [p + "query.weight", p + "key.weight", p + "value.weight"])
+        attProj = layout.weight(p + "att_c_proj.weight")
+        fc = layout.weight(p + "c_fc.weight")
+        mlpProj = layout.weight(p + "mlp_c_proj.weight")
+        gainAtt = layout.vector(p + "rmsnorm_att.weight")
+        gainMlp = layout.vector(p + "rmsnorm_mlp.weight")
+        qkScale = layout.scaler(p + "qk_scale", ScalerConfig(mode: .fixed, initValue: 1 / scale, scale: 1), count: d)
+        attNormed = plan.rows(d); attRstd = plan.rows(1); qkvOut = plan.rows(3 * d)
+        qkUnit = plan.rows(2 * d); qkRnorm = plan.rows(2 * heads); effScale = plan.reserve(d)
+        probs = plan.attentionProbabilities(heads: heads); attY = plan.rows(d); xMid = plan.rows(d)
+        mlpNormed = plan.rows(d); mlpRstd = plan.rows(1); uv = plan.rows(2 * f)
+        hidden = plan.shared("hidden", n * f); dh = plan.shared("dh", n * f); duv = plan.shared("duv", n * 2 * f)
+        dNormed = plan.shared("dNormed", n * d); dXMid = plan.shared("dXMid", n * d); dAttY = plan.shared("dAttY", n * d)
+        dqkv = plan.shared("dqkv", n * 3 * d); dprobs = plan.shared("dprobs", probs.count); dScale = plan.shared("dScale", d)
+    }
+
+    func forward(_ x: Slot, _ out: Slot, _ pass: Pass) {
+        pass.scaler(effScale, qkScale)
+        pass.rmsNorm(attNormed, rstd: attRstd, x, gain: gainAtt)
+        pass.linear(qkvOut, attNormed, qkv)
+        pass.qkNorm(qkvOut, unit: qkUnit, rnorm: qkRnorm, scale: effScale, heads: heads, rotary: false)
+        pass.rope(qkvOut, heads: heads)
+        pass.attention(attY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale, layer: layer)
+        pass.copy(xMid, from: x)
+        pass.linear(xMid, attY, attProj, accumulate: true)
+        pass.rmsNorm(mlpNormed, rstd: mlpRstd, xMid, gain: gainMlp)
+        pass.linear(uv, mlpNormed, fc)
+        pass.swiglu(hidden, uv)
+        pass.copy(out, from: xMid)
+        pass.linear(out, hidden, mlpProj, accumulate: true)
+    }
+
+    func backward(_ dOut: Slot, _ dx: Slot, _ x: Slot, _ out: Slot, _ pass: Pass) {
+        pass.copy(dXMid, from: dOut)                                                     // the MLP's residual
+        pass.linearInputGradient(dh, dOut, mlpProj, overwrite: true)
+        pass.swigluBackward(duv, dh, uv, recomputed: hidden, overwrite: true)
+        pass.linearBackward(nil, dOut, hidden, mlpProj)
+        pass.linearBackward(dNormed, duv, mlpNormed, fc, overwrite: true)
+        pass.rmsNormBackward(dXMid, dNormed, xMid, rstd: mlpRstd, gain: gainMlp)
+        pass.add(dx, dXMid)                                                              // attention's residual
+        pass.linearBackward(dAttY, dXMid, attY, attProj, overwrite: true)
+        pass.zero(dqkv)
+        pass.attentionBackward(dqkv, scratch: dprobs, dAttY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale)
+        pass.ropeBackward(dqkv, heads: heads)
+        pass.qkNormBackward(dqkv, dScale: dScale, unit: qkUnit, rnorm: qkRnorm, scale: effScale, heads: heads, rotary: false)
+        pass.linearBackward(dNormed, dqkv, attNormed, qkv, overwrite: true)
+        pass.rmsNormBackward(dx, dNormed, x, rstd: attRstd, gain: gainAtt)
     }
 }

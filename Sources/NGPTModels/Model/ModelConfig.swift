@@ -90,4 +90,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 public struct ModelConfigError: Error, CustomStringConvertible, Equatable {
     public var message: String
     public var description: String { message }
+
+    /// `message` says what to change (an architecture outside the library checks its own
+    /// switches with it).
+    public init(message: String) { self.message = message }
 }
