@@ -34,8 +34,8 @@ save_file({
     "ids": np.arange(6, dtype=np.int64).reshape(2, 3),
 }, os.path.join(out, "pytorch_matrices.safetensors"))
 
-# 2. A tiny nGPT state dict under NVIDIA's names (spec §1), no metadata: d 8, 2 heads, 1 layer,
-#    vocabulary 16. Matrices normalised along d (spec §6); scalers at their initial values.
+# 2. A tiny nGPT state dict under NVIDIA's names (docs/model.md §1), no metadata: d 8, 2 heads, 1 layer,
+#    vocabulary 16. Matrices normalised along d (docs/model.md §6); scalers at their initial values.
 d, v, layers = 8, 16, 1
 def rows_unit(m):
     return (m / np.linalg.norm(m, axis=1, keepdims=True)).astype(np.float32)

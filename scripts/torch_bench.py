@@ -1,4 +1,4 @@
-# PyTorch counterpart of `ngpt bench`: the same GPT / nGPT training step (spec sections 3-7:
+# PyTorch counterpart of `ngpt bench`: the same GPT / nGPT training step (docs/model.md sections 3-7:
 # forward, backward, gradient clipping, AdamW and, for nGPT, the weight renormalisation), float32,
 # eager, scaled_dot_product_attention, 2 threads, on seeded random bytes. Prints one JSON line with
 # the keys `ngpt bench` uses. Needs `pip install torch`; the project itself never imports it.

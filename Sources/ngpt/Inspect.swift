@@ -4,7 +4,7 @@ import NGPT
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Condition numbers, embedding geometry and scalers of checkpoints (spec §9), as JSON and an HTML report.",
+        abstract: "Condition numbers, embedding geometry and scalers of checkpoints (docs/model.md §9), as JSON and an HTML report.",
         discussion: """
         CHECKPOINT is a run directory (its model.safetensors) or a model .safetensors file; give \
         several (e.g. a GPT and an nGPT run of the same shape) to overlay them. DIR gets \

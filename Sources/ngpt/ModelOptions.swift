@@ -8,8 +8,8 @@ extension SamplingMode: ExpressibleByArgument {}
 extension ParameterPrecision: ExpressibleByArgument {}
 extension DecodingPrecision: ExpressibleByArgument {}
 
-/// The model's shape and the nGPT ablation switches (spec §8). Every option is optional so that
-/// `--resume` can tell what was passed; unset options take the spec's defaults.
+/// The model's shape and the nGPT ablation switches (docs/model.md §8). Every option is optional so that
+/// `--resume` can tell what was passed; unset options take the defaults of docs/model.md.
 struct ModelOptions: ParsableArguments {
     @Option(help: "Model: gpt or ngpt.") var model: ModelKind?
     @Option(help: "Transformer blocks (default 4; bench: the preset's).") var layers: Int?

@@ -6,7 +6,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a GPT or nGPT model on a prepared data directory.",
         discussion: """
-        Defaults are each model's recipe (spec §7): GPT lr 2e-3, weight decay 0.1, warm-up over the
+        Defaults are each model's recipe (docs/model.md §7): GPT lr 2e-3, weight decay 0.1, warm-up over the
         first 1/15 of the steps; nGPT lr 8e-3, no weight decay, no warm-up; both cosine to 0, clip 1.
         RUN gets config.json, metrics.jsonl, model.safetensors and optimizer.safetensors.
         `ngpt train --resume RUN` continues an interrupted run exactly.

@@ -4,7 +4,7 @@ import XCTest
 @testable import NGPTModels
 @testable import NGPTStudy
 
-/// Checks both models against the reference fixtures (spec-defined values computed in float64):
+/// Checks both models against the reference fixtures (values of docs/model.md's definitions computed in float64):
 /// every `*.safetensors` in `$NGPT_FIXTURES`, or in this target's `Fixtures/` folder when the
 /// variable is unset. Tolerances are those of the fixtures' README:
 /// logits and loss 1e-5 relative; each gradient within 1e-4 of its own max-abs value; `step1`

@@ -7,7 +7,7 @@ import XCTest
 @testable import NGPTModels
 @testable import NGPTStudy
 
-// Parameter inspection (spec §9): condition numbers and their head slicing against numpy and
+// Parameter inspection (docs/model.md §9): condition numbers and their head slicing against numpy and
 // against matrices built with known singular values; embedding, scaler and renormalisation
 // invariants; configuration inference for files written outside ngpt; the report's figures;
 // and `ngpt cond` / `ngpt inspect` run as processes on files written by the `safetensors`
@@ -82,7 +82,7 @@ final class InspectionTests: XCTestCase {
         let byColumns = try LinearAlgebra.headSummaries(stacked.transposed, heads: 3, axis: .columns)
         assertRelative(byColumns.map(\.cond), want, 1e-10, "seed \(seed): column blocks of the transpose")
 
-        // The model slices query/key/value by rows and att_c_proj by columns (spec §9).
+        // The model slices query/key/value by rows and att_c_proj by columns (docs/model.md §9).
         let config = ModelConfig(kind: .gpt, vocabularySize: 16, width: 12, heads: 3, layers: 1, context: 8)
         let model = try Transformer(config: config, seed: 1)
         let asTensor = { (m: DoubleMatrix) in Tensor(shape: [m.rows, m.columns], scalars: m.elements.map(Float.init)) }
@@ -190,7 +190,7 @@ final class InspectionTests: XCTestCase {
         let ngpt = try Transformer(config: ModelConfig(kind: .ngpt, vocabularySize: 32, width: 16, heads: 4, layers: 2, context: 8), seed: seed)
         assertSame(try ngpt.conditionNumbers(renormalized: true), try ngpt.conditionNumbers(), 1e-5, "seed \(seed) nGPT")
 
-        // GPT: renormalising in the inspection equals normalising the weights first (spec §6's
+        // GPT: renormalising in the inspection equals normalising the weights first (docs/model.md §6's
         // axes, by the model's own normalizeMatrices), and then renormalising again is a no-op.
         let config = ModelConfig(kind: .gpt, vocabularySize: 32, width: 16, heads: 4, layers: 2, context: 8)
         let gpt = try Transformer(config: config, seed: seed)
@@ -212,7 +212,7 @@ final class InspectionTests: XCTestCase {
         let fresh = try ModelInspection(model: try Transformer(config: config, seed: 2), label: "nGPT")
         let scalers = try XCTUnwrap(fresh.scalers)
         XCTAssertEqual(scalers.layers.map(\.layer), [0, 1, 2])
-        // At initialisation every effective value is its s_init (spec §4): α 0.05, s_qk 1, s_u = s_ν = 1, s_z 1.
+        // At initialisation every effective value is its s_init (docs/model.md §4): α 0.05, s_qk 1, s_u = s_ν = 1, s_z 1.
         for l in scalers.layers {
             XCTAssertEqual(l.alphaA, 0.05, accuracy: 1e-7); XCTAssertEqual(l.alphaM, 0.05, accuracy: 1e-7)
             XCTAssertEqual(l.sqk, 1, accuracy: 1e-6); XCTAssertEqual(l.su, 1); XCTAssertEqual(l.sv, 1)

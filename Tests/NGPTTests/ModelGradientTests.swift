@@ -7,7 +7,7 @@ import XCTest
 /// that tensor's own gradient direction (which must equal the gradient's norm) and along a
 /// seeded random direction, by central differences with h = 1e-2 in float32 (the library's
 /// ``FiniteDifferenceCheck``). Covers GPT, nGPT
-/// and each ablation of spec §8; the per-kernel checks are in `KernelGradientTests`.
+/// and each ablation of docs/model.md §8; the per-kernel checks are in `KernelGradientTests`.
 final class ModelGradientTests: XCTestCase {
     static func tiny(_ kind: ModelKind) -> ModelConfig {
         ModelConfig(kind: kind, vocabularySize: 11, width: 8, heads: 2, layers: 2, context: 5)

@@ -77,7 +77,7 @@ extension ModelConfig {
 }
 
 extension ModelConfig {
-    /// The configuration a state dict's names and shapes imply (spec §1), for a file without
+    /// The configuration a state dict's names and shapes imply (docs/model.md §1), for a file without
     /// ngpt's metadata — one written by PyTorch, say.
     ///
     /// - `V`, `d` from `transformer.wte.weight` (V, d); `L` from the largest `transformer.h.{l}`.
@@ -85,14 +85,14 @@ extension ModelConfig {
     ///   else nGPT.
     /// - nGPT scaler modes from their shapes: a full vector → `.vector`, shape `[1]` →
     ///   `.scalar`, absent → `.fixed`. `s_init` and `s_scale` cannot be seen in the weights and
-    ///   take the spec's defaults: give the configuration explicitly if the run changed them.
+    ///   take the defaults of docs/model.md §8: give the configuration explicitly if the run changed them.
     /// - `H` is not in the shapes at all and must be given. The context is not either; it takes
     ///   the default 256 (it does not affect any inspected number).
     ///
     /// - Throws: ``ModelConfigError`` when `wte` or the layers are missing, or `heads` is nil.
     public static func inferred(fromShapes shapes: [String: [Int]], heads: Int?, source: String = "the file") throws -> ModelConfig {
         guard let wte = shapes["transformer.wte.weight"], wte.count == 2 else {
-            throw ModelConfigError(message: "\(source): no 2-D transformer.wte.weight, so the model's shape cannot be inferred; it needs NVIDIA's state-dict names (spec §1)")
+            throw ModelConfigError(message: "\(source): no 2-D transformer.wte.weight, so the model's shape cannot be inferred; it needs NVIDIA's state-dict names (docs/model.md §1)")
         }
         let (v, d) = (wte[0], wte[1])
         let layerIndices = Set(shapes.keys.compactMap { name -> Int? in

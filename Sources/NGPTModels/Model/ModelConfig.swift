@@ -1,14 +1,14 @@
 /// Which of the two architectures a model is.
 import NGPTNumerics
 public enum ModelKind: String, Codable, Sendable, CaseIterable {
-    /// The baseline: pre-RMSNorm residual blocks, softmax scale 1/√dk (spec §3).
+    /// The baseline: pre-RMSNorm residual blocks, softmax scale 1/√dk (docs/model.md §3).
     case gpt
     /// The normalized Transformer: hidden states and weight vectors on the unit sphere,
-    /// normalised LERP residuals with eigen learning rates α, softmax scale √dk (spec §4).
+    /// normalised LERP residuals with eigen learning rates α, softmax scale √dk (docs/model.md §4).
     case ngpt
 }
 
-/// The shape and every switch of a GPT or nGPT model. Defaults are those of the spec.
+/// The shape and every switch of a GPT or nGPT model. Defaults are those of docs/model.md.
 public struct ModelConfig: Codable, Sendable, Equatable {
     public var kind: ModelKind
     /// `V`: token ids are `0..<vocabularySize`.

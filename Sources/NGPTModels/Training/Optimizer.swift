@@ -1,7 +1,7 @@
 import Foundation
 import NGPTNumerics
 
-/// AdamW with PyTorch's semantics (spec §7), over the flat parameter buffer.
+/// AdamW with PyTorch's semantics (docs/model.md §7), over the flat parameter buffer.
 ///
 /// One step: clip the global gradient norm; for every parameter, decoupled weight decay
 /// `p ← p − lr·wd·p` (rank ≥ 2 tensors only), then Adam with bias correction. The two moments
@@ -88,7 +88,7 @@ public final class AdamW {
     }
 }
 
-/// Linear warm-up then cosine decay (spec §7), with `t` counted from 0:
+/// Linear warm-up then cosine decay (docs/model.md §7), with `t` counted from 0:
 /// `lr(t) = maxLR·t/W` for `t < W`, else `minLR + ½(1 + cos(π·(t−W)/(total−W)))·(maxLR − minLR)`.
 public struct LearningRateSchedule: Codable, Sendable, Equatable {
     public var maxLR: Double

@@ -20,7 +20,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Micro-batches per optimiser step (their gradients are averaged).
     public var gradientAccumulation: Int
     public var learningRate: Double
-    /// Linear warm-up steps (spec §7).
+    /// Linear warm-up steps (docs/model.md §7).
     public var warmup: Int
     public var minLR: Double
     public var weightDecay: Double

@@ -9,6 +9,6 @@
 package typealias FloatPointer = UnsafeMutablePointer<Float>
 package typealias ConstFloatPointer = UnsafePointer<Float>
 
-/// `Norm(x) = x / (‖x‖ + normEpsilon)`, spec's tiny epsilon: it keeps a zero vector finite and
+/// `Norm(x) = x / (‖x‖ + normEpsilon)`, the tiny epsilon of docs/model.md §4: it keeps a zero vector finite and
 /// changes nothing at float32 precision for any vector that is not nearly zero.
 package let normEpsilon: Float = 1e-12

@@ -1,5 +1,5 @@
 // nGPT's normalisations: per-head q/k normalisation with `sqk`, and the normalised LERP
-// residual `x ← Norm(Norm(x) + α ⊙ (Norm(h) − Norm(x)))` (spec §4).
+// residual `x ← Norm(Norm(x) + α ⊙ (Norm(h) − Norm(x)))` (docs/model.md §4).
 
 /// Positions for a RoPE rotation fused into ``qkNormForward``: rows are positions
 /// `start..<start + sequence` of consecutive sequences (`start` is 0 except when decoding one

@@ -1,4 +1,4 @@
-/// RMSNorm epsilon of spec §3: `x / sqrt(mean(x²) + 1e-6)`.
+/// RMSNorm epsilon of docs/model.md §3: `x / sqrt(mean(x²) + 1e-6)`.
 package let rmsNormEpsilon: Float = 1e-6
 
 /// out (N, C) = x · rstd ⊙ weight with rstd (N) = 1/sqrt(mean(x²) + 1e-6), saved for backward.

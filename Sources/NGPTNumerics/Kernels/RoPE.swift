@@ -1,7 +1,7 @@
 import Foundation
 
 /// cos/sin of the rotary angles `p·θᵢ`, `θᵢ = 10000^(−2i/dk)`, for positions `0..<positions`
-/// and pairs `0..<dk/2` (spec §2), computed in Double and stored as float32.
+/// and pairs `0..<dk/2` (docs/model.md §2), computed in Double and stored as float32.
 ///
 /// They are stored once per element of a head, so a head rotates with whole vectors:
 /// `cos` holds (cᵢ, cᵢ) at elements 2i, 2i+1 and `sin` holds (−sᵢ, sᵢ); then

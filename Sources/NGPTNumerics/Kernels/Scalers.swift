@@ -1,4 +1,4 @@
-/// How an nGPT scaler (`alpha`, `sqk`, `suv`, `sz`) is parameterised (spec §8, paper Tables 4–6).
+/// How an nGPT scaler (`alpha`, `sqk`, `suv`, `sz`) is parameterised (docs/model.md §8, paper Tables 4–6).
 public enum ScalerMode: String, Codable, Sendable, CaseIterable {
     /// One learnable value per dimension (the default).
     case vector
@@ -33,7 +33,7 @@ public struct ScalerConfig: Codable, Sendable, Equatable {
     public var factor: Float { initValue / scale }
 }
 
-/// Effective values of an nGPT scaler (spec §4): eff[i] = f(p[i or 0]) · s_init/s_scale with
+/// Effective values of an nGPT scaler (docs/model.md §4): eff[i] = f(p[i or 0]) · s_init/s_scale with
 /// f = |·| when `absolute`, or the constant s_init when the scaler is fixed (`param == nil`).
 package func scalerForward(_ eff: FloatPointer, _ param: ConstFloatPointer?, _ config: ScalerConfig, count n: Int) {
     guard let param, config.mode != .fixed else {

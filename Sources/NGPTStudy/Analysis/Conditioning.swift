@@ -10,7 +10,7 @@ public struct InspectionError: Error, CustomStringConvertible, Equatable {
     public init(_ message: String) { self.message = message }
 }
 
-/// Which axis of a matrix is cut into equal per-head blocks (spec §9).
+/// Which axis of a matrix is cut into equal per-head blocks (docs/model.md §9).
 ///
 /// `query`, `key` and `value` are `(d, d)` with head `h` in rows `h·dk..<(h+1)·dk` (a dk×d
 /// block); `att_c_proj` is `(d, d)` with head `h` in columns `h·dk..<(h+1)·dk` (a d×dk block).
@@ -75,7 +75,7 @@ extension DoubleMatrix {
         return DoubleMatrix(rows: rows, columns: range.count, elements: out)
     }
 
-    /// Every row (`alongRows`) or every column divided by its 2-norm plus 1e-12, as spec §6
+    /// Every row (`alongRows`) or every column divided by its 2-norm plus 1e-12, as docs/model.md §6
     /// normalises nGPT's matrices; a zero vector stays zero.
     public func normalizingVectors(alongRows: Bool) -> DoubleMatrix {
         var out = self

@@ -46,7 +46,7 @@ public struct CosineSimilarities: Codable, Sendable, Equatable {
     }
 }
 
-/// The geometry of one embedding matrix (`wte` or `lm_head`, V×d), spec §9 and the paper's
+/// The geometry of one embedding matrix (`wte` or `lm_head`, V×d), docs/model.md §9 and the paper's
 /// embedding figures.
 public struct EmbeddingStatistics: Codable, Sendable, Equatable {
     public var name: String

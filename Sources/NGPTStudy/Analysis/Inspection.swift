@@ -2,12 +2,12 @@ import Foundation
 import NGPTNumerics
 import NGPTModels
 
-// Parameter inspection, spec §9 (the paper's Figures 4–6 and 10–12): condition numbers of the
+// Parameter inspection, docs/model.md §9 (the paper's Figures 4–6 and 10–12): condition numbers of the
 // attention and MLP matrices, the geometry of the two embeddings, and the nGPT scalers.
 // Everything is computed from a model's parameters (a checkpoint loaded into a `Transformer`),
 // in Double.
 
-/// One of the matrix kinds whose condition numbers spec §9 reports.
+/// One of the matrix kinds whose condition numbers docs/model.md §9 reports.
 public enum MatrixKind: String, Codable, Sendable, CaseIterable {
     /// `query.weight`, per head: rows `h·dk..<(h+1)·dk` (dk×d).
     case query
@@ -41,7 +41,7 @@ public enum MatrixKind: String, Codable, Sendable, CaseIterable {
     }
 
     /// The matrix of layer `l` this kind is cut from, the axis its d-long vectors lie along
-    /// (spec §6), and the rows of it that belong to the kind.
+    /// (docs/model.md §6), and the rows of it that belong to the kind.
     func source(layer l: Int, width d: Int) -> (name: String, alongRows: Bool, rows: Range<Int>?) {
         let p = "transformer.h.\(l)."
         switch self {
@@ -78,7 +78,7 @@ public struct LayerConditioning: Codable, Sendable, Equatable {
 /// `w_u`, `w_nu`, `mlp_c_proj`), each an array of ``LayerConditioning`` in layer order, plus
 /// `renormalized`.
 public struct ConditionNumbers: Codable, Sendable, Equatable {
-    /// Whether the matrices were renormalised along their d axis first (spec §9's GPT variant).
+    /// Whether the matrices were renormalised along their d axis first (docs/model.md §9's GPT variant).
     public var renormalized: Bool
     private var kinds: [String: [LayerConditioning]]
 
@@ -118,7 +118,7 @@ public struct ConditionNumbers: Codable, Sendable, Equatable {
     }
 }
 
-/// One layer's nGPT scalers: mean |effective value| over their dimensions (spec §9).
+/// One layer's nGPT scalers: mean |effective value| over their dimensions (docs/model.md §9).
 public struct LayerScalerStatistics: Codable, Sendable, Equatable {
     public var layer: Int
     /// mean |α_A|, mean |α_M|: the eigen learning rates of the two residual updates.
@@ -198,7 +198,7 @@ public struct InspectionOptions: Codable, Sendable, Equatable {
     }
 }
 
-/// Every statistic of spec §9 for one model.
+/// Every statistic of docs/model.md §9 for one model.
 ///
 /// ```swift
 /// let inspection = try ModelInspection(model: model, label: "nGPT")
@@ -217,7 +217,7 @@ public struct ModelInspection: Codable, Sendable, Equatable {
     public var configInferred: Bool
     /// Condition numbers of the matrices as they are.
     public var conditionNumbers: ConditionNumbers
-    /// GPT only: the same after renormalising every matrix along its d axis (spec §6's axes);
+    /// GPT only: the same after renormalising every matrix along its d axis (docs/model.md §6's axes);
     /// nil for nGPT, whose matrices are already normalised.
     public var renormalizedConditionNumbers: ConditionNumbers?
     /// `transformer.wte.weight` then `lm_head.weight`.
@@ -266,12 +266,12 @@ public struct ModelInspection: Codable, Sendable, Equatable {
 }
 
 extension Transformer {
-    /// The condition numbers of spec §9 for every layer: per head for `query`, `key`, `value`
+    /// The condition numbers of docs/model.md §9 for every layer: per head for `query`, `key`, `value`
     /// (row blocks) and `att_c_proj` (column blocks); whole `W_u`, `W_ν` and `mlp_c_proj`.
     ///
     /// With `renormalized`, each matrix first has its d-long vectors made unit length (rows of
     /// `query`, `key`, `value`, `c_fc`; columns of `att_c_proj`, `mlp_c_proj` — the axes of
-    /// spec §6), in Double. That is the paper's dotted GPT lines; an already-normalised matrix
+    /// docs/model.md §6), in Double. That is the paper's dotted GPT lines; an already-normalised matrix
     /// (any nGPT) is unchanged by it up to float32 round-off of its norms (~1e-7 relative).
     ///
     /// - Throws: ``InspectionError`` naming the tensor and head when a block holds NaN/Inf or

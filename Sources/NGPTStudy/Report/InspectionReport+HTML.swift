@@ -137,7 +137,7 @@ extension InspectionReport {
         if scaled.isEmpty {
             page.paragraph("No nGPT model was inspected; GPT has no scalers.")
         } else {
-            page.paragraph("Mean |effective value| per layer (spec §4: the stored parameter times s_init/s_scale; s_u and s_ν without the √d factor). GPT has no scalers.")
+            page.paragraph("Mean |effective value| per layer (docs/model.md §4: the stored parameter times s_init/s_scale; s_u and s_ν without the √d factor). GPT has no scalers.")
             let titles = ["alpha_a": "α_A (attention eigen learning rate)", "alpha_m": "α_M (MLP eigen learning rate)",
                           "s_qk": "s_qk (query-key scaling)", "s_u": "s_u (MLP u scaling)", "s_nu": "s_ν (MLP ν scaling)"]
             for key in LayerScalerStatistics.keys {
