@@ -281,7 +281,9 @@ extension Transformer {
         var out = [MatrixKind: [LayerConditioning]]()
         for kind in MatrixKind.allCases {
             out[kind] = try (0..<config.layers).map { l in
-                let (name, alongRows, rows) = kind.source(layer: l, width: d)
+                let (name, defaultAlongRows, rows) = kind.source(layer: l, width: d)
+                // The axis the architecture declares for the matrix (docs/model.md §6).
+                let alongRows = layout.entry(name)?.spec.vectors.map { $0 == .rows } ?? defaultAlongRows
                 var m = DoubleMatrix(parameters.tensor(name)!)
                 if let rows { m = m.rowBlock(rows) }
                 if renormalized { m = m.normalizingVectors(alongRows: alongRows) }
