@@ -73,7 +73,12 @@ public final class Trainer {
         try model.parameters.load(try Checkpoint.tensors(file, model.layout), source: files.model.path)
         let state = try Checkpoint.loadOptimizer(into: optimizer, from: files.optimizer)
         guard let modelStep = file.metadata["step"].flatMap(Int.init), modelStep == optimizer.step, files.step.map({ $0 == modelStep }) ?? true else {
-            throw TrainingError.resume("\(directory.path): \(files.model.path) (step \(file.metadata["step"] ?? "?")) and \(files.optimizer.path) (step \(optimizer.step)) are not from the same step; the checkpoint is damaged — remove it to resume from an older one, or start the run again")
+            let found = "\(files.model.path) (step \(file.metadata["step"] ?? "?")) and \(files.optimizer.path) (step \(optimizer.step)) are not from the same step"
+            if files.step == nil {
+                // the old layout wrote its two files one after the other; a kill between them left this
+                throw TrainingError.resume("\(found): an older ngpt was stopped between its two writes; remove both files and start the run again with --out \(directory.path)")
+            }
+            throw TrainingError.resume("\(found): the checkpoint is damaged; remove \(files.model.deletingLastPathComponent().path) and resume from an older checkpoint if one is left, else start the run again with --out \(directory.path)")
         }
         guard let json = state["sampler"] else { throw TrainingError.resume("\(files.optimizer.path) has no sampler state") }
         try sampler.restore(try JSONDecoder().decode(SamplerState.self, from: Data(json.utf8)))
