@@ -127,6 +127,34 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertEqual(names(runDir.appendingPathComponent("checkpoints")), ["step-000012"])
     }
 
+    /// An old two-file run killed between its two writes (the issue that step directories fix)
+    /// is refused with what to do; so is a step directory whose files disagree.
+    func testMismatchedPairsSayWhatToRemove() throws {
+        let data = try makeTextDataset(in: dir)
+        let config = configuration(data: data)
+        let runDir = dir.appendingPathComponent("old")
+        try FileManager.default.createDirectory(at: runDir, withIntermediateDirectories: true)
+        try JSONEncoder().encode(config).write(to: runDir.appendingPathComponent("config.json"))
+        let trainer = try Trainer(run: config, dataset: try TokenDataset(directory: data))
+        try trainer.trainStep()
+        try trainer.saveCheckpoint(to: runDir)
+        let optimizer = runDir.appendingPathComponent("checkpoints/step-000001/optimizer.safetensors")
+        try trainer.trainStep()
+        try Checkpoint.saveModel(trainer.model, step: 2, to: runDir.appendingPathComponent("checkpoints/step-000001/model.safetensors"))
+        XCTAssertThrowsError(try Trainer(resuming: runDir)) { error in
+            XCTAssertTrue("\(error)".contains("the checkpoint is damaged; remove \(runDir.path)/checkpoints/step-000001"), "\(error)")
+        }
+        try FileManager.default.moveItem(at: optimizer, to: runDir.appendingPathComponent("optimizer.safetensors"))
+        try FileManager.default.moveItem(at: optimizer.deletingLastPathComponent().appendingPathComponent("model.safetensors"),
+                                         to: runDir.appendingPathComponent("model.safetensors.new"))
+        try FileManager.default.removeItem(at: runDir.appendingPathComponent("checkpoints"))
+        try? FileManager.default.removeItem(at: runDir.appendingPathComponent("model.safetensors"))
+        try FileManager.default.moveItem(at: runDir.appendingPathComponent("model.safetensors.new"), to: runDir.appendingPathComponent("model.safetensors"))
+        XCTAssertThrowsError(try Trainer(resuming: runDir)) { error in
+            XCTAssertTrue("\(error)".contains("stopped between its two writes; remove both files"), "\(error)")
+        }
+    }
+
     /// Within a process the lock is shared (the CLI and the trainer both ask for it); it is
     /// released when the last holder goes.
     func testLockIsReentrantAndReleased() throws {
