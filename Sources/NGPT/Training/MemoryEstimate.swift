@@ -4,8 +4,10 @@ import Foundation
 /// without overflowing (a size that does not fit in `Int` saturates at `Int.max`).
 ///
 /// The activation term mirrors what `Activations` carves for one (B, T) (streams, q|k|v,
-/// attention probabilities, the MLP's u|ν, logits and the backward's scratch). At bench-s and
-/// bench-m it comes within 2 % of the peak resident memory `ngpt bench` measures.
+/// attention probabilities, the MLP's u|ν, logits and the backward's scratch). Parameters,
+/// gradients, moments and activations come within 5 % below the peak resident memory
+/// `ngpt bench` measures at bench-s and bench-m (which writes no checkpoint); the total adds a
+/// checkpoint's copies of the parameters and moments, and 32 MB for the process.
 public struct MemoryEstimate: Sendable, Equatable {
     /// Parameters, gradients, Adam's two moments, and the copies a checkpoint write makes.
     public var parameterBytes: Int
