@@ -112,6 +112,11 @@ struct Compare: ParsableCommand {
             batchSize: batch, evalBatches: evalBatches, evalPoints: evalPoints, extrapolation: extra,
             precision: paramPrecision, threadsPerRun: threadsPerRun ?? max(1, cores / max(1, jobs)))
         try s.validate()
+        let (perModel, o1) = ctx.count.multipliedReportingOverflow(by: s.budgets.count)
+        let (runCount, o2) = perModel.multipliedReportingOverflow(by: s.seeds)
+        guard !o1, !o2, runCount <= 1_000_000 else {
+            throw TrainingError.invalidOption("--seeds \(s.seeds) with \(ctx.count) context(s) and \(s.budgets.count) budget(s) makes more than a million runs per model; use fewer seeds or budgets")
+        }
         // every run must fit (in memory, with `jobs` at once) and every window it reads must
         // exist: fail now, not after hours of training
         let available = AvailableMemory.bytes().map { $0 / max(1, jobs) }
@@ -120,7 +125,7 @@ struct Compare: ParsableCommand {
                 var model = config
                 model.kind = kind
                 model.context = t
-                var o = TrainingOptions(recipe: .default(for: kind), steps: s.budgets.max() ?? 1, batchSize: batch)
+                var o = TrainingOptions(recipe: .default(for: kind), steps: max(s.budgets.max() ?? 1, s.tuneBudget), batchSize: batch)
                 o.evalBatches = evalBatches
                 o.extrapolation = extra
                 try Trainer.preflight(RunConfiguration(model: model, training: o, data: dataURL.path), dataset: dataset,

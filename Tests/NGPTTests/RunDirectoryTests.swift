@@ -232,7 +232,7 @@ final class RunDirectoryTests: XCTestCase {
         }
         var steps = config
         steps.training.steps = Int.max / 2
-        XCTAssertThrowsError(try Trainer.preflight(steps, dataset: dataset)) { XCTAssertTrue("\($0)".contains("--steps"), "\($0)") }
+        XCTAssertThrowsError(try Trainer.preflight(steps, dataset: dataset)) { XCTAssertTrue("\($0)".contains("use fewer steps"), "\($0)") }
     }
 
     /// The estimate's activation term against the buffer the model really allocates, and the

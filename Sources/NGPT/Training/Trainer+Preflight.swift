@@ -34,7 +34,7 @@ extension Trainer {
         let (perStep, o1) = o.batchSize.multipliedReportingOverflow(by: o.gradientAccumulation)
         let (tokensPerStep, o2) = perStep.multipliedReportingOverflow(by: c.context)
         guard !o1, !o2, !tokensPerStep.multipliedReportingOverflow(by: o.steps).overflow else {
-            throw TrainingError.invalidOption("--steps \(o.steps) × --batch \(o.batchSize) × --grad-accum \(o.gradientAccumulation) × --context \(c.context) tokens is more than this machine can count; use fewer steps or a smaller batch")
+            throw TrainingError.invalidOption("\(o.steps) steps of \(o.batchSize) × \(o.gradientAccumulation) sequences of \(c.context) tokens are more tokens than this machine can count; use fewer steps or a smaller batch")
         }
     }
 
