@@ -36,10 +36,12 @@ public final class RunLock: @unchecked Sendable {
     }
 
     deinit {
+        // unlock first: a thread acquiring meanwhile finds no live holder and must not find the
+        // file still locked by this process
+        close(fd)
         Self.registry.lock()
         if Self.held[key]?.lock == nil { Self.held[key] = nil }
         Self.registry.unlock()
-        close(fd)
     }
 
     /// Locks `directory` (creating it first when `creating`), or throws
