@@ -40,7 +40,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Threads.set(threads) }
+        try applyThreads(threads)
         let kind = shape.model ?? .gpt
         var c = preset == .s ? BenchmarkSettings.small(kind) : BenchmarkSettings.medium(kind)
         let given = try shape.config(kind: kind, vocabulary: c.vocabularySize)
@@ -52,15 +52,20 @@ struct Bench: ParsableCommand {
         c.layers = shape.layers ?? preset.layers
         c.heads = shape.heads ?? preset.heads
         c.context = shape.context ?? preset.context
+        let batch = self.batch ?? (self.preset == .s ? 8 : 4)
+        if let available = AvailableMemory.bytes(), MemoryEstimate.training(c, batch: batch).totalBytes > available {
+            let needed = MemoryEstimate.training(c, batch: batch).totalBytes
+            throw TrainingError.invalidOption("this shape needs \(MemoryEstimate.format(needed)) of memory at batch \(batch), this machine has \(MemoryEstimate.format(available)) available; reduce --batch, --context or --dim")
+        }
         try c.validate()
         #if DEBUG
         printError("warning: a debug build; build with `swift build -c release` for meaningful figures")
         #endif
         if kernels {
-            for k in try ModelBenchmark.kernelTimings(c, batch: batch ?? (self.preset == .s ? 8 : 4)) { print(k.jsonLine) }
+            for k in try ModelBenchmark.kernelTimings(c, batch: batch) { print(k.jsonLine) }
             return
         }
-        let settings = BenchmarkSettings(model: c, batch: batch ?? (self.preset == .s ? 8 : 4), steps: steps,
+        let settings = BenchmarkSettings(model: c, batch: batch, steps: steps,
                                          warmup: warmup, sampleTokens: sample ? (sampleTokens ?? c.context - 1) : 0)
         print(try ModelBenchmark.run(settings).jsonLine)
     }

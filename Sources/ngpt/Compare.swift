@@ -39,7 +39,12 @@ struct Compare: ParsableCommand {
     @Flag(help: "Build the report from finished run directories (REPORT/settings.json).") var collect = false
 
     func run() throws {
-        let report = URL(fileURLWithPath: out).standardizedFileURL
+        let report = try pathOption(out, "--out").standardizedFileURL
+        guard jobs >= 1, jobs <= maximumThreads else {
+            throw TrainingError.invalidOption("--jobs must be between 1 and \(maximumThreads) (4 per core on this machine), got \(jobs)")
+        }
+        _ = try checkedThreads(threadsPerRun, option: "--threads-per-run")
+        let lock: RunLock
         let runs = report.appendingPathComponent("runs")
         let settingsURL = report.appendingPathComponent("settings.json")
         let settings: ComparisonSettings
@@ -48,16 +53,24 @@ struct Compare: ParsableCommand {
                 throw TrainingError.invalidOption("\(settingsURL.path) not found: --collect needs a report directory made by `ngpt compare` or `ngpt compare --plan`")
             }
             settings = try JSONDecoder().decode(ComparisonSettings.self, from: d)
+            lock = try RunLock.acquire(report)
         } else {
             settings = try makeSettings()
-            if let d = try? Data(contentsOf: settingsURL), let saved = try? JSONDecoder().decode(ComparisonSettings.self, from: d), saved != settings {
-                throw TrainingError.invalidOption("\(report.path) holds a comparison with other settings; use another --out (or the same options to resume it)")
+            lock = try RunLock.acquire(report, creating: true)
+            do {
+                if let d = try? Data(contentsOf: settingsURL), let saved = try? JSONDecoder().decode(ComparisonSettings.self, from: d), saved != settings {
+                    throw TrainingError.invalidOption("\(report.path) holds a comparison with other settings; use another --out (or the same options to resume it)")
+                }
+                try FileManager.default.createDirectory(at: runs, withIntermediateDirectories: true)
+            } catch {
+                lock.discardIfCreated()
+                throw error
             }
-            try FileManager.default.createDirectory(at: runs, withIntermediateDirectories: true)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(settings).write(to: settingsURL, options: .atomic)
         }
+        defer { withExtendedLifetime(lock) {} }
         let executor = RunExecutor(settings: settings, runsDirectory: runs, jobs: max(1, jobs))
         if plan { return try writePlan(settings, executor, report) }
         if !collect {
@@ -99,7 +112,26 @@ struct Compare: ParsableCommand {
             batchSize: batch, evalBatches: evalBatches, evalPoints: evalPoints, extrapolation: extra,
             precision: paramPrecision, threadsPerRun: threadsPerRun ?? max(1, cores / max(1, jobs)))
         try s.validate()
-        // every window the runs will read must exist: fail now, not after hours of training
+        let (perModel, o1) = ctx.count.multipliedReportingOverflow(by: s.budgets.count)
+        let (runCount, o2) = perModel.multipliedReportingOverflow(by: s.seeds)
+        guard !o1, !o2, runCount <= 1_000_000 else {
+            throw TrainingError.invalidOption("--seeds \(s.seeds) with \(ctx.count) context(s) and \(s.budgets.count) budget(s) makes more than a million runs per model; use fewer seeds or budgets")
+        }
+        // every run must fit (in memory, with `jobs` at once) and every window it reads must
+        // exist: fail now, not after hours of training
+        let available = AvailableMemory.bytes().map { $0 / max(1, jobs) }
+        for t in ctx {
+            for kind in ModelKind.allCases {
+                var model = config
+                model.kind = kind
+                model.context = t
+                var o = TrainingOptions(recipe: model.architecture().recipe, steps: max(s.budgets.max() ?? 1, s.tuneBudget), batchSize: batch)
+                o.evalBatches = evalBatches
+                o.extrapolation = extra
+                try Trainer.preflight(RunConfiguration(model: model, training: o, data: dataURL.path), dataset: dataset,
+                                      availableMemory: available, hint: jobs > 1 ? "that is per run, with --jobs \(jobs) at a time; reduce --jobs, --batch, --contexts or --dim" : "reduce --batch, --contexts or --dim")
+            }
+        }
         for t in ctx {
             try dataset.train.checkWindow(context: t)
             try dataset.validation.checkWindow(context: t * (extra.max() ?? 1))

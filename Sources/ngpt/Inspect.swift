@@ -30,15 +30,16 @@ struct Inspect: ParsableCommand {
             throw ValidationError("--label was given \(labels.count) times for \(checkpoints.count) checkpoints; give one per checkpoint or none")
         }
         if let heads, heads < 1 { throw ValidationError("--heads must be at least 1, got \(heads)") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     }
 
     func run() throws {
-        if let threads { Threads.set(threads) }
+        try applyThreads(threads)
+        let dir = try pathOption(out, "--out")
         let options = InspectionOptions(allPairsLimit: allPairsLimit, sampledPairs: pairs, seed: seed, histogramBins: bins)
         try options.validate()
-        let loaded = try checkpoints.map { try InspectedCheckpoint.load($0, heads: heads) }
-        let names = labels.isEmpty ? defaultLabels(loaded) : labels
+        // a run directory: its newest checkpoint's model
+        let loaded = try checkpoints.map { try InspectedCheckpoint.load(RunDirectory.newestModel(in: URL(fileURLWithPath: $0))?.path ?? $0, heads: heads) }
+        let names = labels.isEmpty ? defaultLabels(loaded, sources: checkpoints) : labels
         var models = [ModelInspection]()
         for (c, label) in zip(loaded, names) {
             printError("inspecting \(label): \(c.url.path)")
@@ -46,7 +47,6 @@ struct Inspect: ParsableCommand {
                                               configInferred: c.configInferred, options: options))
         }
         let report = InspectionReport(models: models, options: options)
-        let dir = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let json = dir.appendingPathComponent("inspect.json"), html = dir.appendingPathComponent("report.html")
         try report.jsonData().write(to: json, options: .atomic)
@@ -56,13 +56,13 @@ struct Inspect: ParsableCommand {
     }
 
     /// GPT / nGPT when each kind appears once; otherwise the kind and the run's directory name.
-    private func defaultLabels(_ loaded: [InspectedCheckpoint]) -> [String] {
+    private func defaultLabels(_ loaded: [InspectedCheckpoint], sources: [String]) -> [String] {
         let kinds = loaded.map(\.model.config.kind)
-        return loaded.map { c in
+        return zip(loaded, sources).map { c, source in
             let kind = c.model.config.kind == .gpt ? "GPT" : "nGPT"
             guard kinds.filter({ $0 == c.model.config.kind }).count > 1 else { return kind }
-            let file = c.url.lastPathComponent
-            let name = file == Checkpoint.modelFile ? c.url.deletingLastPathComponent().lastPathComponent : file
+            let file = URL(fileURLWithPath: source).lastPathComponent
+            let name = file == Checkpoint.modelFile ? URL(fileURLWithPath: source).deletingLastPathComponent().lastPathComponent : file
             return "\(kind) \(name)"
         }
     }

@@ -56,9 +56,50 @@ struct ModelOptions: ParsableArguments {
         apply(&c.sz, szMode, szInit, szScale)
         if signedAlpha { c.alpha.absolute = false }
         if noQkNorm { c.qkNormalization = false }
+        try checkModelMemory(c)
         try c.validate()
         return c
     }
+
+    /// Refuses a shape whose parameters alone (with gradients and Adam's moments) do not fit in
+    /// memory, before anything is allocated or looped over.
+    private func checkModelMemory(_ c: ModelConfig) throws {
+        guard [c.vocabularySize, c.width, c.heads, c.layers, c.context].allSatisfy({ $0 >= 1 }),
+              let available = AvailableMemory.bytes() else { return }
+        let needed = MemoryEstimate.model(c).totalBytes
+        guard needed <= available else {
+            throw TrainingError.invalidOption("--dim \(c.width), --layers \(c.layers) and a vocabulary of \(c.vocabularySize) need \(MemoryEstimate.format(needed)) for the parameters, gradients and Adam's moments alone; this machine has \(MemoryEstimate.format(available)) available; reduce --dim or --layers")
+        }
+    }
+}
+
+/// The most threads a command accepts: more than a few per core only adds contention, and
+/// OpenBLAS's per-thread buffers can exhaust a memory limit.
+var maximumThreads: Int { 4 * ProcessInfo.processInfo.activeProcessorCount }
+
+/// Sets the thread count from `--threads` (nothing when not given), refusing counts below 1 or
+/// above ``maximumThreads``.
+func applyThreads(_ requested: Int?, option: String = "--threads") throws {
+    guard let n = try checkedThreads(requested, option: option) else { return }
+    Threads.set(n)
+}
+
+/// `requested`, checked as ``applyThreads(_:option:)`` does.
+func checkedThreads(_ requested: Int?, option: String) throws -> Int? {
+    guard let n = requested else { return nil }
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    guard n >= 1 else { throw TrainingError.invalidOption("\(option) must be at least 1, got \(n)") }
+    guard n <= maximumThreads else {
+        throw TrainingError.invalidOption("\(option) \(n) is more than this machine can serve (\(cores) cores, at most \(maximumThreads) threads); use \(option) \(cores)")
+    }
+    return n
+}
+
+/// A path option's value as a URL; an empty value is refused rather than meaning the current
+/// directory.
+func pathOption(_ value: String, _ option: String) throws -> URL {
+    guard !value.isEmpty else { throw TrainingError.invalidOption("\(option) is empty; give a path") }
+    return URL(fileURLWithPath: value)
 }
 
 func printError(_ s: String) {

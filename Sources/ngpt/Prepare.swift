@@ -23,7 +23,7 @@ struct Prepare: ParsableCommand {
 
     func run() throws {
         let info = try DatasetPreparation.prepareBytes(
-            files: text.map { URL(fileURLWithPath: $0) }, outputDirectory: URL(fileURLWithPath: out),
+            files: text.map { URL(fileURLWithPath: $0) }, outputDirectory: try pathOption(out, "--out"),
             validationFraction: valFraction)
         let dir = URL(fileURLWithPath: out)
         print("\(dir.appendingPathComponent("train.bin").path): \(info.trainTokens) tokens")

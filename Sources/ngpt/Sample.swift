@@ -5,7 +5,7 @@ import NGPT
 struct Sample: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate text from a trained model (key/value cache).",
-        discussion: "SOURCE is a run directory (its model.safetensors) or a model .safetensors file written by ngpt.")
+        discussion: "SOURCE is a run directory (its newest checkpoint's model) or a model .safetensors file written by ngpt.")
 
     @Argument(help: "Run directory or model file.") var source: String
     @Option(help: "Prompt text (its UTF-8 bytes are the tokens of a byte-level model).") var prompt: String = "\n"
@@ -18,15 +18,16 @@ struct Sample: ParsableCommand {
     @Option(help: "Threads (default: OPENBLAS_NUM_THREADS, else all cores).") var threads: Int?
 
     func run() throws {
-        if let threads { Threads.set(max(1, threads)) }
+        try applyThreads(threads)
+        if let topK, topK < 1 { throw TrainingError.invalidOption("--top-k must be at least 1, got \(topK); omit it to sample among all tokens") }
         guard tokens >= 0 else { throw TrainingError.invalidOption("--tokens must be ≥ 0") }
         guard temperature >= 0, temperature.isFinite else { throw TrainingError.invalidOption("--temperature must be ≥ 0") }
-        var url = URL(fileURLWithPath: source)
+        var url = try pathOption(source, "SOURCE")
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw TrainingError.invalidOption("\(source) does not exist; give a run directory or a model .safetensors file")
         }
-        if isDirectory.boolValue { url = url.appendingPathComponent(Checkpoint.modelFile) }
+        if isDirectory.boolValue { url = RunDirectory.newestModel(in: url) ?? url.appendingPathComponent(Checkpoint.modelFile) }
         let (model, _, _) = try Checkpoint.loadModel(from: url)
         let promptTokens: [Int] = try promptIds.map { try parseList($0, "--prompt-ids") } ?? Array(prompt.utf8).map(Int.init)
         guard !promptTokens.isEmpty else { throw TrainingError.invalidOption("--prompt must not be empty") }

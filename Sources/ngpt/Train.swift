@@ -8,8 +8,11 @@ struct Train: ParsableCommand {
         discussion: """
         Defaults are each model's recipe (docs/model.md §7): GPT lr 2e-3, weight decay 0.1, warm-up over the
         first 1/15 of the steps; nGPT lr 8e-3, no weight decay, no warm-up; both cosine to 0, clip 1.
-        RUN gets config.json, metrics.jsonl, model.safetensors and optimizer.safetensors.
-        `ngpt train --resume RUN` continues an interrupted run exactly.
+        RUN gets config.json, metrics.jsonl, checkpoints/step-N/ (model.safetensors and
+        optimizer.safetensors) and model.safetensors (the newest checkpoint's model).
+        `ngpt train --resume RUN` continues an interrupted run exactly, with its own settings; of
+        the training options only --checkpoint-every may change on resume. One process at a time
+        may write RUN.
         """)
 
     @Option(help: "Data directory with train.bin and val.bin (from `ngpt prepare` or nanoGPT).") var data: String?
@@ -36,11 +39,9 @@ struct Train: ParsableCommand {
     @Flag(help: "If --out already holds this same run, continue it (or do nothing if it is finished) instead of failing; for scripted sweeps.") var resumeExisting = false
 
     func run() throws {
-        if let threads {
-            guard threads >= 1 else { throw TrainingError.invalidOption("--threads must be at least 1") }
-            Threads.set(threads)
-        }
-        let (trainer, directory) = try makeTrainer()
+        try applyThreads(threads)
+        let (trainer, directory, lock) = try makeTrainer()
+        defer { withExtendedLifetime(lock) {} }
         if trainer.step >= trainer.options.steps {
             printError("\(directory.path) is already finished (\(trainer.step) steps)")
             return
@@ -51,9 +52,10 @@ struct Train: ParsableCommand {
         printError("done: \(directory.path)")
     }
 
-    private func makeTrainer() throws -> (Trainer, URL) {
+    /// The trainer, its directory and the directory's lock (held until the process ends).
+    private func makeTrainer() throws -> (Trainer, URL, RunLock) {
         if let resume {
-            let dir = URL(fileURLWithPath: resume)
+            let dir = try pathOption(resume, "--resume")
             let saved = try Trainer.readConfiguration(dir)
             if shape.anyGiven {
                 let asked = try shape.config(kind: saved.model.kind, vocabulary: saved.model.vocabularySize)
@@ -61,45 +63,96 @@ struct Train: ParsableCommand {
                     throw TrainingError.resume("\(resume) was trained with a different model configuration (\(describe(saved.model))) than the options given (\(describe(asked))); drop the shape options to resume it as it was")
                 }
             }
-            if let out, URL(fileURLWithPath: out).standardizedFileURL != dir.standardizedFileURL {
+            if let out, try pathOption(out, "--out").standardizedFileURL != dir.standardizedFileURL {
                 throw TrainingError.invalidOption("--out must be omitted (or equal --resume) when resuming")
             }
-            let dataset = try TokenDataset(directory: URL(fileURLWithPath: data ?? saved.data), vocabularySize: saved.model.vocabularySize)
-            return (try Trainer(resuming: dir, dataset: dataset), dir)
+            if resumeExisting { throw TrainingError.invalidOption("--resume-existing goes with --out (for scripted sweeps); drop it when using --resume") }
+            if self.`init` != nil { throw TrainingError.invalidOption("--init only starts a new run; --resume \(resume) continues from its own checkpoint, so drop --init") }
+            var training = saved.training
+            let changed = try apply(to: &training)
+            let refused = changed.filter { $0.option != "--checkpoint-every" }
+            if !refused.isEmpty {
+                let list = refused.map { "\($0.option) \($0.given) (the run has \($0.stored))" }.joined(separator: ", ")
+                throw TrainingError.resume("--resume \(resume) continues the run with its own settings, and \(list) would change it (the learning-rate schedule, batches and evaluations are fixed when a run starts); drop \(refused.count == 1 ? "that option" : "those options"), or start a new run with --out")
+            }
+            let dataset = try TokenDataset(directory: try data.map { try pathOption($0, "--data") } ?? URL(fileURLWithPath: saved.data),
+                                           vocabularySize: saved.model.vocabularySize)
+            let lock = try RunLock.acquire(dir)
+            try training.validate()
+            if let change = changed.first {
+                // only when to checkpoint changes, never what is computed
+                var run = saved
+                run.training = training
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+                try encoder.encode(run).write(to: dir.appendingPathComponent("config.json"), options: .atomic)
+                printError("note: \(change.option) is now \(change.given) for \(resume) (was \(change.stored))")
+            }
+            return (try Trainer(resuming: dir, dataset: dataset), dir, lock)
         }
         guard let data else { throw TrainingError.invalidOption("--data DIR is required (a directory made by `ngpt prepare`)") }
         guard let out else { throw TrainingError.invalidOption("--out RUN is required: the directory for the run") }
-        let dir = URL(fileURLWithPath: out)
-        let existing = FileManager.default.fileExists(atPath: dir.appendingPathComponent(Checkpoint.modelFile).path)
-        if existing && !resumeExisting {
-            throw TrainingError.invalidOption("\(out) already holds a run; use --resume \(out) to continue it, or another --out")
-        }
-        let dataURL = URL(fileURLWithPath: data).standardizedFileURL
+        let dir = try pathOption(out, "--out")
+        let dataURL = try pathOption(data, "--data").standardizedFileURL
+        let initURL = try self.`init`.map { try pathOption($0, "--init") }
         let dataset = try TokenDataset(directory: dataURL, vocabularySize: shape.vocab)
         let config = try shape.config(vocabulary: dataset.vocabularySize)
         let recipe = config.architecture().recipe
         var o = TrainingOptions(recipe: recipe, steps: steps ?? 1000, batchSize: batch ?? 16, seed: seed ?? 0)
-        if let gradAccum { o.gradientAccumulation = gradAccum }
-        if let lr { o.learningRate = lr }
-        if let warmup { o.warmup = warmup }
-        if let minLr { o.minLR = minLr }
-        if let weightDecay { o.weightDecay = weightDecay }
-        if let clip { o.clip = clip }
-        if let sampler { o.sampling = sampler }
-        if let evalEvery { o.evalEvery = evalEvery }
-        if let evalBatches { o.evalBatches = evalBatches }
-        if let checkpointEvery { o.checkpointEvery = checkpointEvery }
-        if let paramPrecision { o.parameterPrecision = paramPrecision }
-        if let extrapolate { o.extrapolation = try parseList(extrapolate, "--extrapolate") }
+        _ = try apply(to: &o)
         let run = RunConfiguration(model: config, training: o, data: dataURL.path)
-        if existing {
-            let saved = try Trainer.readConfiguration(dir)
-            guard saved.model == run.model && saved.training == run.training else {
-                throw TrainingError.resume("\(out) holds a run with other settings; remove it or choose another --out")
+        try Trainer.preflight(run, dataset: dataset)
+        let lock = try RunLock.acquire(dir, creating: true)
+        do {
+            let runDirectory = RunDirectory(dir)
+            runDirectory.removeStaleTemporaries()
+            if runDirectory.hasCheckpoint {
+                guard resumeExisting else {
+                    throw TrainingError.invalidOption("\(out) already holds a run; use --resume \(out) to continue it, or another --out")
+                }
+                let saved = try Trainer.readConfiguration(dir)
+                guard saved.model == run.model && saved.training == run.training else {
+                    throw TrainingError.resume("\(out) holds a run with other settings; remove it or choose another --out")
+                }
+                return (try Trainer(resuming: dir, dataset: dataset), dir, lock)
             }
-            return (try Trainer(resuming: dir, dataset: dataset), dir)
+            return (try Trainer(run: run, dataset: dataset, initialWeights: initURL), dir, lock)
+        } catch {
+            lock.discardIfCreated()
+            throw error
         }
-        return (try Trainer(run: run, dataset: dataset, initialWeights: self.`init`.map { URL(fileURLWithPath: $0) }), dir)
+    }
+
+    /// Sets the training options that were given; returns those that differ from `o`'s values.
+    private func apply(to o: inout TrainingOptions) throws -> [(option: String, given: String, stored: String)] {
+        var changed = [(option: String, given: String, stored: String)]()
+        func set<T: Equatable>(_ option: String, _ value: T?, _ field: WritableKeyPath<TrainingOptions, T>) {
+            guard let value, value != o[keyPath: field] else { return }
+            changed.append((option, "\(value)", "\(o[keyPath: field])"))
+            o[keyPath: field] = value
+        }
+        set("--steps", steps, \.steps)
+        set("--batch", batch, \.batchSize)
+        set("--seed", seed, \.seed)
+        set("--grad-accum", gradAccum, \.gradientAccumulation)
+        set("--lr", lr, \.learningRate)
+        set("--warmup", warmup, \.warmup)
+        set("--min-lr", minLr, \.minLR)
+        set("--weight-decay", weightDecay, \.weightDecay)
+        set("--clip", clip, \.clip)
+        set("--sampler", sampler, \.sampling)
+        set("--eval-every", evalEvery, \.evalEvery)
+        set("--eval-batches", evalBatches, \.evalBatches)
+        set("--checkpoint-every", checkpointEvery, \.checkpointEvery)
+        set("--param-precision", paramPrecision, \.parameterPrecision)
+        if let extrapolate {
+            let list: [Int] = try parseList(extrapolate, "--extrapolate")
+            if list != o.extrapolation {
+                changed.append(("--extrapolate", extrapolate, o.extrapolation.map(String.init).joined(separator: ",")))
+                o.extrapolation = list
+            }
+        }
+        return changed
     }
 
     private func describe(_ c: ModelConfig) -> String {

@@ -168,6 +168,7 @@ final class CompareCommandTests: CommandTestCase {
         let partial = dir.appendingPathComponent("report/runs/\(res.runs[5].id)")
         try FileManager.default.removeItem(at: partial.appendingPathComponent("metrics.jsonl"))
         try FileManager.default.removeItem(at: partial.appendingPathComponent("model.safetensors"))
+        try FileManager.default.removeItem(at: partial.appendingPathComponent("checkpoints"))
         let resumed = try runProcess(binary, args("report"))
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stderr.contains("2 run(s) to do"), resumed.stderr)

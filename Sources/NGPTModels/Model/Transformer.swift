@@ -217,18 +217,35 @@ final class Graph {
     var hasTargets = false
 
     init(_ model: Transformer, batch: Int, sequence: Int, decoding: Bool) {
-        let a = model.architecture, c = a.config
-        var plan = ActivationPlan(config: c, batch: batch, sequence: sequence, decoding: decoding)
-        let (n, d, v) = (plan.rows, c.width, c.vocabularySize)
-        stream = (0...c.layers).map { _ in plan.rows(d) }
-        blocks = (0..<c.layers).map { a.makeBlock(layer: $0, layout: model.layout, plan: &plan) }
-        head = a.makeHead(layout: model.layout, plan: &plan)
-        logits = plan.rows(v)
-        probs = plan.rows(v)
-        losses = plan.rows(1)
-        dStream = (plan.shared("dStream0", n * d), plan.shared("dStream1", n * d))
+        var plan = ActivationPlan(config: model.config, batch: batch, sequence: sequence, decoding: decoding)
+        let n = plan.rows
+        (stream, blocks, head, logits, probs, losses, dStream) = Self.reserve(model.architecture, model.layout, &plan)
         tokens = [Int32](repeating: 0, count: n)
         targets = [Int32](repeating: 0, count: n)
         pass = Pass(plan: plan, parameters: model.parameters, gradients: model.gradients, rope: model.rope)
+    }
+
+    /// Everything a pass of `plan`'s shape holds: the streams, the blocks' and head's own
+    /// activations, logits, probabilities, losses and the gradient streams.
+    static func reserve(_ a: any Architecture, _ layout: ParameterLayout, _ plan: inout ActivationPlan)
+        -> (stream: [Slot], blocks: [any TransformerBlock], head: any ModelHead, logits: Slot, probs: Slot, losses: Slot,
+            dStream: (Slot, Slot)) {
+        let c = a.config, (n, d, v) = (plan.rows, c.width, c.vocabularySize)
+        let stream = (0...c.layers).map { _ in plan.rows(d) }
+        let blocks = (0..<c.layers).map { a.makeBlock(layer: $0, layout: layout, plan: &plan) }
+        let head = a.makeHead(layout: layout, plan: &plan)
+        let logits = plan.rows(v), probs = plan.rows(v), losses = plan.rows(1)
+        let dStream = (plan.shared("dStream0", n * d), plan.shared("dStream1", n * d))
+        return (stream, blocks, head, logits, probs, losses, dStream)
+    }
+}
+
+extension Architecture {
+    /// Floats of activations a training pass of `batch` sequences of `sequence` positions holds,
+    /// without allocating them.
+    public func activationCount(batch: Int, sequence: Int) -> Int {
+        var plan = ActivationPlan(config: config, batch: batch, sequence: sequence, decoding: false)
+        _ = Graph.reserve(self, layout, &plan)
+        return plan.sizes.reduce(0, +)
     }
 }

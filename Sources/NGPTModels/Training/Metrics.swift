@@ -43,12 +43,13 @@ public final class MetricsLog {
     }()
 
     /// Opens `url` for appending. With `keepingStepsThrough`, lines of later steps (written after
-    /// the checkpoint a run resumes from) are dropped first, atomically.
+    /// the checkpoint a run resumes from) are dropped first, atomically, and so is a last line
+    /// without its newline (a write cut short by a kill).
     public init(url: URL, keepingStepsThrough lastStep: Int? = nil) throws {
         self.url = url
         let fm = FileManager.default
         if let lastStep, fm.fileExists(atPath: url.path) {
-            let kept = try Self.read(url).filter { $0.step <= lastStep }
+            let kept = try Self.read(url, droppingUnfinishedLine: true).filter { $0.step <= lastStep }
             let e = JSONEncoder()
             e.outputFormatting = [.sortedKeys]
             var text = ""
@@ -70,9 +71,12 @@ public final class MetricsLog {
         try handle.write(contentsOf: line)
     }
 
-    /// Every record of a metrics file.
-    public static func read(_ url: URL) throws -> [MetricsRecord] {
-        let text = try String(contentsOf: url, encoding: .utf8)
+    /// Every record of a metrics file (but an unterminated last line when `droppingUnfinishedLine`).
+    public static func read(_ url: URL, droppingUnfinishedLine: Bool = false) throws -> [MetricsRecord] {
+        var text = try String(contentsOf: url, encoding: .utf8)
+        if droppingUnfinishedLine, !text.isEmpty, !text.hasSuffix("\n") {
+            text = String(text[..<(text.lastIndex(of: "\n").map { text.index(after: $0) } ?? text.startIndex)])
+        }
         let decoder = JSONDecoder()
         return try text.split(separator: "\n").map { try decoder.decode(MetricsRecord.self, from: Data($0.utf8)) }
     }

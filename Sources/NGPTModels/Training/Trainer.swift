@@ -6,8 +6,9 @@ import NGPTNumerics
 ///
 /// A step draws `gradientAccumulation` micro-batches from the sampler, averages their
 /// gradients, clips, applies AdamW at the scheduled rate and, for nGPT, renormalises the
-/// weights. A run directory holds `config.json`, `metrics.jsonl`, `model.safetensors` and
-/// `optimizer.safetensors`; resuming from it continues bit for bit.
+/// weights. A run directory holds `config.json`, `metrics.jsonl` and checkpoints
+/// (``RunDirectory``); resuming from it continues bit for bit. One process at a time writes a
+/// run directory (``RunLock``).
 public final class Trainer {
     public let run: RunConfiguration
     public let model: Transformer
@@ -20,6 +21,8 @@ public final class Trainer {
     /// Wall-clock seconds spent training before this process (for resumed runs).
     private var previousSeconds: Double = 0
     private var clockStart = Date()
+    /// Held from resuming until the trainer is released.
+    private var runLock: RunLock?
 
     public var step: Int { optimizer.step }
     public var options: TrainingOptions { run.training }
@@ -52,28 +55,40 @@ public final class Trainer {
         trainingStep.roundToStoragePrecision()
     }
 
-    /// Continues the run in `directory` from its last checkpoint.
+    /// Continues the run in `directory` from its newest complete checkpoint (either layout), after
+    /// locking the directory, removing what killed writes left and checking the run
+    /// (``preflight(_:dataset:availableMemory:hint:)``).
     public convenience init(resuming directory: URL, dataset: TokenDataset? = nil) throws {
         let run = try Self.readConfiguration(directory)
+        let lock = try RunLock.acquire(directory)
+        let runDirectory = RunDirectory(directory)
+        runDirectory.removeStaleTemporaries()
         let data = try dataset ?? TokenDataset(directory: URL(fileURLWithPath: run.data), vocabularySize: run.model.vocabularySize)
+        try Self.preflight(run, dataset: data, hint: "free memory or resume on a larger machine (a resumed run keeps its shape)")
+        guard let files = runDirectory.latestCheckpoint() else {
+            throw TrainingError.resume("\(directory.path) has no checkpoint yet (it was stopped before its first one); start the run again with --out \(directory.path)")
+        }
         try self.init(run: run, dataset: data)
-        let modelURL = directory.appendingPathComponent(Checkpoint.modelFile)
-        let optimizerURL = directory.appendingPathComponent(Checkpoint.optimizerFile)
-        guard FileManager.default.fileExists(atPath: modelURL.path), FileManager.default.fileExists(atPath: optimizerURL.path) else {
-            throw TrainingError.resume("\(directory.path) has no checkpoint yet (model.safetensors and optimizer.safetensors); start the run again without --resume")
-        }
-        let file = try SafeTensorsFile(contentsOf: modelURL)
+        runLock = lock
+        let file = try SafeTensorsFile(contentsOf: files.model)
         if let json = file.metadata["config"], let saved = try? JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)), saved != run.model {
-            throw TrainingError.resume("\(modelURL.path) was written by a different model configuration than \(directory.path)/config.json")
+            throw TrainingError.resume("\(files.model.path) was written by a different model configuration than \(directory.path)/config.json")
         }
-        try model.parameters.load(try Checkpoint.tensors(file, model.layout), source: modelURL.path)
-        let state = try Checkpoint.loadOptimizer(into: optimizer, from: optimizerURL)
-        guard let modelStep = file.metadata["step"].flatMap(Int.init), modelStep == optimizer.step else {
-            throw TrainingError.resume("\(directory.path): model.safetensors (step \(file.metadata["step"] ?? "?")) and optimizer.safetensors (step \(optimizer.step)) are from different steps; the run was interrupted between the two writes — restart it")
+        try model.parameters.load(try Checkpoint.tensors(file, model.layout), source: files.model.path)
+        let state = try Checkpoint.loadOptimizer(into: optimizer, from: files.optimizer)
+        guard let modelStep = file.metadata["step"].flatMap(Int.init), modelStep == optimizer.step, files.step.map({ $0 == modelStep }) ?? true else {
+            let found = "\(files.model.path) (step \(file.metadata["step"] ?? "?")) and \(files.optimizer.path) (step \(optimizer.step)) are not from the same step"
+            if files.step == nil {
+                // the old layout wrote its two files one after the other; a kill between them left this
+                throw TrainingError.resume("\(found): an older ngpt was stopped between its two writes; remove both files and start the run again with --out \(directory.path)")
+            }
+            throw TrainingError.resume("\(found): the checkpoint is damaged; remove \(files.model.deletingLastPathComponent().path) and resume from an older checkpoint if one is left, else start the run again with --out \(directory.path)")
         }
-        guard let json = state["sampler"] else { throw TrainingError.resume("\(optimizerURL.path) has no sampler state") }
+        guard let json = state["sampler"] else { throw TrainingError.resume("\(files.optimizer.path) has no sampler state") }
         try sampler.restore(try JSONDecoder().decode(SamplerState.self, from: Data(json.utf8)))
         previousSeconds = Double(state["seconds"] ?? "0") ?? 0
+        // after a kill between a commit and the link refresh, RUN/model.safetensors lags behind
+        try runDirectory.refreshTopLevelModel()
     }
 
     /// Reads `RUN/config.json`.
@@ -141,22 +156,28 @@ public final class Trainer {
         if !sz.isEmpty { r.szMean = sz.reduce(0.0) { $0 + Double($1) } / Double(sz.count) }
     }
 
-    /// Writes `model.safetensors` and `optimizer.safetensors` into `directory` (each atomically;
-    /// the optimiser first, so a model file is never newer than the state that continues it).
+    /// Commits a checkpoint of the current step into `directory` (``RunDirectory``):
+    /// `model.safetensors` and `optimizer.safetensors` (moments, sampler state, elapsed time) in
+    /// one step directory, which appears whole or not at all. The model file carries no time, so
+    /// equal runs write equal bytes.
     public func saveCheckpoint(to directory: URL) throws {
+        let lock = try RunLock.acquire(directory)
         let samplerJSON = try Checkpoint.jsonString(sampler.state)
-        try Checkpoint.saveOptimizer(optimizer, state: ["sampler": samplerJSON, "seconds": String(seconds)],
-                                     to: directory.appendingPathComponent(Checkpoint.optimizerFile))
-        try Checkpoint.saveModel(model, step: step, metadata: ["seconds": String(seconds)],
-                                 to: directory.appendingPathComponent(Checkpoint.modelFile))
+        let state = ["sampler": samplerJSON, "seconds": String(seconds)]
+        try RunDirectory(directory).commitCheckpoint(step: step) { dir in
+            try Checkpoint.saveOptimizer(optimizer, state: state, to: dir.appendingPathComponent(Checkpoint.optimizerFile))
+            try Checkpoint.saveModel(model, step: step, to: dir.appendingPathComponent(Checkpoint.modelFile))
+        }
+        withExtendedLifetime(lock) {}
     }
 
     /// Runs to the end of the schedule, writing `config.json`, metrics and checkpoints into
     /// `directory`, and calling `progress` with every record. A resumed trainer continues where
     /// its checkpoint left off.
     public func train(directory: URL, progress: (MetricsRecord) -> Void = { _ in }) throws {
-        let fm = FileManager.default
-        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        let lock = try RunLock.acquire(directory, creating: true)
+        defer { withExtendedLifetime(lock) {} }
+        RunDirectory(directory).removeStaleTemporaries()
         let configURL = directory.appendingPathComponent("config.json")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]

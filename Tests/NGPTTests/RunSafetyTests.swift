@@ -1,0 +1,266 @@
+import Foundation
+import XCTest
+@testable import NGPTNumerics
+@testable import NGPTModels
+@testable import NGPTStudy
+
+/// `ngpt` as a process against kills, a second writer, options a resumed run cannot honour,
+/// and sizes no machine can serve.
+final class RunSafetyTests: CommandTestCase {
+    let tiny = ["--dim", "16", "--heads", "2", "--layers", "1", "--context", "16", "--batch", "2", "--eval-batches", "1"]
+
+    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+    func train(_ out: String, _ extra: [String]) -> [String] {
+        ["train", "--data", data.path, "--out", path(out)] + tiny + extra
+    }
+
+    /// Starts `ngpt` with `arguments` (stdout and stderr discarded).
+    func start(_ arguments: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    /// Waits until `run`'s lock file names a process; returns it.
+    func waitForLockOwner(_ run: String, timeout: TimeInterval = 60) throws -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: path(run) + "/.lock", encoding: .utf8),
+               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) { return pid }
+            usleep(5_000)
+        }
+        throw TestSetupError(description: "\(run) was never locked")
+    }
+
+    /// `status ≠ 0`, one line of stderr containing every one of `expected`.
+    func assertRefused(_ r: (status: Int32, stdout: String, stderr: String), _ expected: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, 1, "must fail with status 1: \(r.stderr)", file: file, line: line)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "one line of error, got: \(r.stderr)", file: file, line: line)
+        for e in expected { XCTAssertTrue(r.stderr.contains(e), "message should say \"\(e)\", got: \(r.stderr)", file: file, line: line) }
+    }
+
+    func trainRecords(_ run: String) throws -> [MetricsRecord] {
+        try MetricsLog.read(URL(fileURLWithPath: path(run) + "/metrics.jsonl")).filter { $0.kind == "train" }
+    }
+
+    /// SIGKILL at many random moments (seeded) of a run that checkpoints every step — during
+    /// start-up, steps, evaluations, checkpoint writes, commits and resumes — each time resumed
+    /// with `--resume` (or started again when no checkpoint was committed yet). The run ends
+    /// with the same bytes as an uninterrupted one.
+    func testKilledAtRandomMomentsResumesBitIdentical() throws {
+        let steps = 80
+        let args = ["--model", "ngpt", "--steps", "\(steps)", "--checkpoint-every", "1", "--eval-every", "10",
+                    "--extrapolate", "2", "--seed", "3"]
+        var begin = Date()
+        let whole = try runProcess(binary, train("whole", args))
+        let wholeSeconds = Date().timeIntervalSince(begin)
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        // start-up (resume included) and one step, to spread the kills over both
+        begin = Date()
+        let again = try runProcess(binary, ["train", "--resume", path("whole")])
+        let startSeconds = Date().timeIntervalSince(begin)
+        XCTAssertTrue(again.status == 0 && again.stderr.contains("already finished"), again.stderr)
+        let stepSeconds = max(0.001, (wholeSeconds - startSeconds) / Double(steps))
+        let maxDelay = startSeconds + 4 * stepSeconds
+
+        var rng = SeededGenerator(seed: 14)
+        var kills = 0, attempts = 0, finished = false, committed = 0
+        let run = dir.appendingPathComponent("killed")
+        while kills < 30 && attempts < 200 && !finished {
+            attempts += 1
+            let resume = RunDirectory(run).hasCheckpoint
+            let p = try start(resume ? ["train", "--resume", run.path] : train("killed", args))
+            usleep(useconds_t(rng.nextUniform() * maxDelay * 1e6))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            let newest = RunDirectory(run).latestCheckpoint()?.step ?? 0
+            XCTAssertGreaterThanOrEqual(newest, committed, "kill \(kills + 1) lost the committed checkpoint of step \(committed)")
+            committed = newest
+            if p.terminationReason == .uncaughtSignal {
+                kills += 1
+            } else {
+                XCTAssertEqual(p.terminationStatus, 0, "attempt \(attempts) failed instead of being killed")
+                finished = true
+            }
+        }
+        XCTAssertGreaterThanOrEqual(kills, 20, "\(kills) kills in \(attempts) attempts (whole run \(wholeSeconds) s)")
+        if !finished {
+            let resume = RunDirectory(run).hasCheckpoint
+            let last = try runProcess(binary, resume ? ["train", "--resume", run.path] : train("killed", args))
+            XCTAssertEqual(last.status, 0, last.stderr)
+        }
+        print(String(format: "kill test: %d kills in %d attempts, %d of %d steps done under kills; uninterrupted run %.2f s, start-up %.2f s, step %.3f s",
+                     kills, attempts, committed, steps, wholeSeconds, startSeconds, stepSeconds))
+
+        let a = try Data(contentsOf: URL(fileURLWithPath: path("whole") + "/model.safetensors"))
+        let b = try Data(contentsOf: run.appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(a, b, "model.safetensors must be byte-identical to the uninterrupted run's")
+        let stepName = "checkpoints/" + RunDirectory.stepName(steps)
+        XCTAssertEqual(try Data(contentsOf: run.appendingPathComponent(stepName + "/model.safetensors")), a)
+        let oa = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: path("whole") + "/" + stepName + "/optimizer.safetensors"))
+        let ob = try SafeTensorsFile(contentsOf: run.appendingPathComponent(stepName + "/optimizer.safetensors"))
+        XCTAssertEqual(oa.names, ob.names)
+        for name in oa.names { XCTAssertEqual(try oa.tensor(name), try ob.tensor(name), name) }
+        XCTAssertEqual(oa.metadata["sampler"], ob.metadata["sampler"])
+
+        let wholeRecords = try trainRecords("whole"), killedRecords = try trainRecords("killed")
+        XCTAssertEqual(killedRecords.map(\.step), Array(1...steps), "every step logged once: metrics cut back to the checkpoint on resume")
+        XCTAssertEqual(killedRecords.map(\.trainLoss), wholeRecords.map(\.trainLoss))
+        let evals = { (r: String) in try MetricsLog.read(URL(fileURLWithPath: self.path(r) + "/metrics.jsonl")).filter { $0.kind == "eval" }.map { "\($0.step) \($0.context ?? 0) \($0.valLoss!)" } }
+        XCTAssertEqual(try evals("killed"), try evals("whole"))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path), [RunDirectory.stepName(steps)])
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: run.path)),
+                       ["checkpoints", "config.json", "metrics.jsonl", "model.safetensors", ".lock"], "no temporaries left")
+    }
+
+    /// While one process trains a run, a second `train --resume`, `train --out` or `compare` on
+    /// that directory is refused with the holder's PID; once the holder dies the lock is gone.
+    func testSecondWriterIsRefused() throws {
+        let holder = try start(train("run", ["--steps", "1000000", "--eval-every", "0", "--checkpoint-every", "20"]))
+        defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() } }
+        let pid = try waitForLockOwner("run")
+        XCTAssertEqual(pid, holder.processIdentifier)
+        let deadline = Date().addingTimeInterval(60)
+        while !RunDirectory(dir.appendingPathComponent("run")).hasCheckpoint && Date() < deadline { usleep(10_000) }
+
+        assertRefused(try runProcess(binary, ["train", "--resume", path("run")]), ["in use by process \(pid)", path("run")])
+        assertRefused(try runProcess(binary, train("run", ["--steps", "5", "--resume-existing"])), ["in use by process \(pid)"])
+        assertRefused(try runProcess(binary, train("run", ["--steps", "5"])), ["in use by process \(pid)"])
+        assertRefused(try runProcess(binary, ["compare", "--data", data.path, "--out", path("run"), "--budgets", "2", "--seeds", "1",
+                                              "--lr-gpt", "1e-3", "--lr-ngpt", "1e-3", "--dim", "16", "--heads", "2", "--layers", "1",
+                                              "--context", "16"]),
+                      ["in use by process \(pid)"])
+        XCTAssertTrue(holder.isRunning)
+
+        kill(holder.processIdentifier, SIGKILL)
+        holder.waitUntilExit()
+        let lock = try RunLock.acquire(dir.appendingPathComponent("run"))
+        XCTAssertNotNil(lock, "a killed holder leaves no lock")
+    }
+
+    /// Two fresh runs into the same --out at once: one trains, the other is refused, and the
+    /// directory holds the winner's run only.
+    func testTwoFreshRunsIntoOneDirectory() throws {
+        for trial in 0..<3 {
+            let out = "race\(trial)"
+            let pa = Process(), pb = Process()
+            let ea = Pipe(), eb = Pipe()
+            for (p, e, seed) in [(pa, ea, "1"), (pb, eb, "2")] {
+                p.executableURL = binary
+                p.arguments = train(out, ["--steps", "40", "--eval-every", "20", "--checkpoint-every", "5", "--seed", seed])
+                p.standardError = e
+                p.standardOutput = FileHandle.nullDevice
+            }
+            try pa.run()
+            try pb.run()
+            let errA = String(decoding: ea.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let errB = String(decoding: eb.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            pa.waitUntilExit()
+            pb.waitUntilExit()
+            XCTAssertEqual([pa.terminationStatus, pb.terminationStatus].sorted(), [0, 1], "exactly one wins: \(errA) | \(errB)")
+            let (winnerSeed, loserError) = pa.terminationStatus == 0 ? (UInt64(1), errB) : (UInt64(2), errA)
+            XCTAssertEqual(loserError.split(separator: "\n").count, 1, loserError)
+            XCTAssertTrue(loserError.contains("in use by process") || loserError.contains("already holds a run"), loserError)
+            let run = dir.appendingPathComponent(out)
+            XCTAssertEqual(try Trainer.readConfiguration(run).training.seed, winnerSeed)
+            XCTAssertEqual(try trainRecords(out).map(\.step), Array(1...40))
+            let resumed = try Trainer(resuming: run)
+            XCTAssertEqual(resumed.step, 40)
+            XCTAssertEqual(resumed.run.training.seed, winnerSeed)
+        }
+    }
+
+    /// `--resume` with options that would change the run is refused, naming each; the
+    /// checkpoint interval may change and is reported; options equal to the run's are fine.
+    func testResumeWithOptionsThatChangeTheRun() throws {
+        let ok = try runProcess(binary, train("run", ["--steps", "6", "--eval-every", "0", "--checkpoint-every", "2"]))
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        let run = dir.appendingPathComponent("run")
+        let checkpoints = run.appendingPathComponent("checkpoints")
+        let r = try runProcess(binary, ["train", "--resume", run.path, "--steps", "10", "--lr", "0.5", "--batch", "4"])
+        assertRefused(r, ["--steps 10 (the run has 6)", "--lr 0.5 (the run has", "--batch 4 (the run has 2)", "drop those options"])
+        assertRefused(try runProcess(binary, ["train", "--resume", run.path, "--extrapolate", "2"]), ["--extrapolate 2"])
+        assertRefused(try runProcess(binary, ["train", "--resume", run.path, "--init", path("x.safetensors")]), ["--init"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: checkpoints.path), ["step-000006"], "nothing changed")
+
+        let same = try runProcess(binary, ["train", "--resume", run.path, "--steps", "6", "--batch", "2"])
+        XCTAssertEqual(same.status, 0, same.stderr)
+        XCTAssertTrue(same.stderr.contains("already finished"), same.stderr)
+
+        let interval = try runProcess(binary, ["train", "--resume", run.path, "--checkpoint-every", "3"])
+        XCTAssertEqual(interval.status, 0, interval.stderr)
+        XCTAssertTrue(interval.stderr.contains("--checkpoint-every is now 3") && interval.stderr.contains("was 2"), interval.stderr)
+        XCTAssertEqual(try Trainer.readConfiguration(run).training.checkpointEvery, 3)
+    }
+
+    func testEmptyPathsAndCountsThatMeanNothing() throws {
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("cwd"), withIntermediateDirectories: true)
+        let cases: [([String], [String])] = [
+            (["train", "--data", data.path, "--out", ""] + tiny, ["--out is empty"]),
+            (["train", "--data", "", "--out", path("run")] + tiny, ["--data is empty"]),
+            (["train", "--resume", ""], ["--resume is empty"]),
+            (["prepare", path("data/train.bin"), "--out", ""], ["--out is empty"]),
+            (["compare", "--data", data.path, "--out", ""], ["--out is empty"]),
+            (["inspect", path("nothing"), "--out", ""], ["--out is empty"]),
+            (["sample", path("nothing"), "--top-k", "0"], ["--top-k must be at least 1"]),
+            (["compare", "--data", data.path, "--out", path("report"), "--jobs", "0"], ["--jobs must be between 1 and"]),
+            (["compare", "--data", data.path, "--out", path("report"), "--threads-per-run", "1000"], ["--threads-per-run 1000 is more than this machine can serve"]),
+            (train("run", ["--threads", "100"]), ["--threads 100 is more than this machine can serve"]),
+            (train("run", ["--threads", "0"]), ["--threads must be at least 1"]),
+            (["sample", path("nothing"), "--threads", "100"], ["--threads 100"]),
+            (["inspect", path("nothing"), "--out", path("i"), "--threads", "100"], ["--threads 100"]),
+            (["bench", "--threads", "100"], ["--threads 100"]),
+        ]
+        for (arguments, expected) in cases {
+            let p = Process()
+            p.executableURL = binary
+            p.arguments = arguments
+            p.currentDirectoryURL = dir.appendingPathComponent("cwd")
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            assertRefused((p.terminationStatus, "", text), expected)
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("cwd")), [], "nothing written to the current directory")
+        for name in ["run", "report", "i"] { XCTAssertFalse(FileManager.default.fileExists(atPath: path(name)), name) }
+    }
+
+    /// Sizes no machine can serve end with the figure, in well under a second each, never in
+    /// the allocator or an overflow trap; nothing is left behind.
+    func testImpossibleSizesAreRefusedBeforeTraining() throws {
+        let cases: [([String], [String])] = [
+            (train("run", ["--dim", "1000000", "--heads", "2"]), ["need 384.0 TB", "available", "reduce --dim"]),
+            (train("run", ["--batch", "1000000000"]), ["this run needs", "available", "reduce --batch"]),
+            (train("run", ["--dim", "4611686018427387904", "--heads", "2"]), ["more than 9.2 EB"]),
+            (train("run", ["--dim", "1000001", "--heads", "3"]), ["need", "available"]),
+            (train("run", ["--context", "9223372036854775807"]), ["--context"]),
+            (train("run", ["--batch", "9223372036854775807"]), ["needs more than 9.2 EB"]),
+            (train("run", ["--eval-batches", "9223372036854775807"]), ["needs"]),
+            (train("run", ["--vocab", "9223372036854775807"]), ["vocab"]),
+            (train("run", ["--steps", "9223372036854775807"]), ["use fewer steps"]),
+            (["compare", "--data", data.path, "--out", path("report"), "--tune-budget", "9223372036854775807"], ["use fewer steps"]),
+            (["compare", "--data", data.path, "--out", path("report"), "--seeds", "1000000000000", "--plan"], ["--seeds", "runs"]),
+            (train("run", ["--extrapolate", "1000", "--steps", "3"]), ["--extrapolate 1000", "val.bin"]),
+            (train("run", ["--extrapolate", "4611686018427387904"]), ["--extrapolate"]),
+            (["compare", "--data", data.path, "--out", path("report"), "--batch", "1000000000"], ["needs", "available"]),
+            (["compare", "--data", data.path, "--out", path("report"), "--contexts", "16", "--extrapolate", "1000"], ["--extrapolate 1000"]),
+            (["bench", "--dim", "1000000", "--heads", "2"], ["need", "available"]),
+            (["bench", "--batch", "1000000000"], ["needs", "available"]),
+        ]
+        for (arguments, expected) in cases {
+            let begin = Date()
+            let r = try runProcess(binary, arguments)
+            assertRefused(r, expected)
+            XCTAssertLessThan(Date().timeIntervalSince(begin), 5, "\(arguments): refused at once")
+        }
+        for name in ["run", "report"] { XCTAssertFalse(FileManager.default.fileExists(atPath: path(name)), name) }
+    }
+}
