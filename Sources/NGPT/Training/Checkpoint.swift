@@ -32,27 +32,31 @@ public enum Checkpoint {
     /// (one written by PyTorch, say) needs `config`. A configuration from the metadata is checked
     /// against the file's tensors before the model is allocated; every tensor must be finite.
     public static func loadModel(from url: URL, config given: ModelConfig? = nil) throws -> (model: Transformer, step: Int, metadata: [String: String]) {
-        let file = try SafeTensorsFile(contentsOf: url)
+        try loadModel(SafeTensorsFile(contentsOf: url), config: given)
+    }
+
+    /// ``loadModel(from:config:)`` of a file already read (the fuzz test's in-memory files).
+    static func loadModel(_ file: SafeTensorsFile, config given: ModelConfig? = nil) throws -> (model: Transformer, step: Int, metadata: [String: String]) {
         let config: ModelConfig
         if let given {
             config = given
         } else if let json = file.metadata["config"] {
             do { config = try JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)) } catch {
-                throw CheckpointError("\(url.path): the model configuration in its metadata is unreadable (\(ErrorText.reason(error))). HINT: the file is damaged; re-create it or use another one")
+                throw CheckpointError("\(file.source): the model configuration in its metadata is unreadable (\(ErrorText.reason(error))). HINT: the file is damaged; re-create it or use another one")
             }
             try checkConfiguration(config, against: file)
         } else {
-            throw CheckpointError("\(url.path) has no model configuration in its metadata (not written by ngpt?). HINT: `ngpt sample` reads models written by `ngpt train`; other weights can be read by `ngpt inspect FILE --heads H` and `ngpt cond FILE`, or trained further with `ngpt train --init FILE` and their shape")
+            throw CheckpointError("\(file.source) has no model configuration in its metadata (not written by ngpt?). HINT: `ngpt sample` reads models written by `ngpt train`; other weights can be read by `ngpt inspect FILE --heads H` and `ngpt cond FILE`, or trained further with `ngpt train --init FILE` and their shape")
         }
         let model = try Transformer(config: config)
         do {
-            try model.parameters.load(tensors(file, model.layout), source: url.path)
+            try model.parameters.load(tensors(file, model.layout), source: file.source)
         } catch let error as ParameterLoadError where given == nil {
-            throw CheckpointError("\(url.path): its tensors do not match the configuration in its own metadata: \(error.problems). HINT: the file was edited or damaged; re-create it or use another one")
+            throw CheckpointError("\(file.source): its tensors do not match the configuration in its own metadata: \(error.problems). HINT: the file was edited or damaged; re-create it or use another one")
         }
         let step = file.metadata["step"].map { Int($0) ?? -1 } ?? 0
         guard step >= 0 else {
-            throw CheckpointError("\(url.path): the step in its metadata is '\(ErrorText.cut(file.metadata["step"]!))', not a count of steps. HINT: the file is damaged; re-create it or use another one")
+            throw CheckpointError("\(file.source): the step in its metadata is '\(ErrorText.cut(file.metadata["step"]!))', not a count of steps. HINT: the file is damaged; re-create it or use another one")
         }
         return (model, step, file.metadata)
     }
