@@ -115,6 +115,22 @@ final class FuzzTests: XCTestCase {
         }
     }
 
+    /// `data` (a JSON object) with the value at one of `paths` set to a size near the limits,
+    /// half the time; otherwise any mutation of ``mutateJSONText(_:)``.
+    func mutateSizes(_ data: Data, paths: [[String]]) -> Data {
+        guard int(2) == 0, let tree = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return mutateJSONText(data) }
+        let path = pick(paths)
+        let big: Any = pick([Int.max, Int.max / 2, 1 << 31, 1 << 32, 1 << 40, 1_000_000_000, -1, 0, 3] as [Any])
+        let value: Any = int(3) == 0 ? [big, big] : big
+        func set(_ object: [String: Any], _ keys: ArraySlice<String>) -> [String: Any] {
+            var o = object
+            guard let key = keys.first else { return o }
+            o[key] = keys.count == 1 ? value : set(o[key] as? [String: Any] ?? [:], keys.dropFirst())
+            return o
+        }
+        return (try? JSONSerialization.data(withJSONObject: set(tree, path[...]))) ?? data
+    }
+
     /// A safetensors file with its header edited: shapes, offsets, dtypes and names near the
     /// limits, metadata values replaced, the length field rewritten.
     func mutateSafeTensors(_ original: Data) -> Data {
@@ -143,9 +159,14 @@ final class FuzzTests: XCTestCase {
             case 3:   // a renamed, removed or very long name
                 let entry = header.removeValue(forKey: name)
                 if int(3) > 0, let entry { header[pick([name + ".x", "transformer.h.7.query.weight", String(repeating: "w", count: 3_000), "_orig_mod." + name])] = entry }
-            case 4:   // the model configuration in the metadata
+            case 4:   // the model configuration in the metadata: a size near the limits, or any edit
                 if var meta = header["__metadata__"] as? [String: String], let json = meta["config"] {
-                    let edited = mutateJSONText(Data(json.utf8))
+                    var edited = mutateJSONText(Data(json.utf8))
+                    if int(2) == 0, var config = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] {
+                        config[pick(["width", "heads", "layers", "context", "vocabularySize"])] =
+                            pick([Int.max, 1 << 31, 1 << 32, 1 << 40, 1_000_000, 1_000_000_000, -2, 0, 3, 16, 24])
+                        edited = (try? JSONSerialization.data(withJSONObject: config)) ?? edited
+                    }
                     meta["config"] = String(decoding: edited, as: UTF8.self)
                     header["__metadata__"] = meta
                 }
@@ -243,7 +264,7 @@ final class FuzzTests: XCTestCase {
         let original = try Data(contentsOf: metaURL)
         let cases = 1_000
         for k in 0..<cases {
-            try mutateJSONText(original).write(to: metaURL)
+            try mutateSizes(original, paths: [["vocab_size"], ["train_tokens"], ["val_tokens"]]).write(to: metaURL)
             expectCleanOutcome("meta.json case \(k)") { _ = try TokenDataset(directory: data, vocabularySize: k % 7 == 0 ? 256 : nil) }
         }
         report("meta.json", cases, start)
@@ -260,8 +281,11 @@ final class FuzzTests: XCTestCase {
         let original = try encoder.encode(run)
         let url = dir.appendingPathComponent("config.json")
         let cases = 1_500
+        let sizes = [["model", "width"], ["model", "heads"], ["model", "layers"], ["model", "context"], ["model", "vocabularySize"],
+                     ["training", "steps"], ["training", "batchSize"], ["training", "gradientAccumulation"],
+                     ["training", "extrapolation"], ["training", "warmup"], ["training", "evalBatches"]]
         for k in 0..<cases {
-            try mutateJSONText(original).write(to: url)
+            try mutateSizes(original, paths: sizes).write(to: url)
             expectCleanOutcome("config.json case \(k)") {
                 let read = try RunConfiguration.read(from: url)
                 // What a run derives from it before allocating anything.
@@ -283,8 +307,10 @@ final class FuzzTests: XCTestCase {
         let original = try encoder.encode(settings)
         let url = dir.appendingPathComponent("settings.json")
         let cases = 1_500
+        let sizes = [["seeds"], ["budgets"], ["contexts"], ["batchSize"], ["tuneBudget"], ["evalBatches"], ["evalPoints"],
+                     ["extrapolation"], ["threadsPerRun"], ["model", "width"], ["model", "layers"], ["model", "vocabularySize"]]
         for k in 0..<cases {
-            try mutateJSONText(original).write(to: url)
+            try mutateSizes(original, paths: sizes).write(to: url)
             expectCleanOutcome("settings.json case \(k)") {
                 let s = try ComparisonSettings.read(from: url)
                 // What `ngpt compare` derives from it: the plan and each run's command.
