@@ -7,7 +7,8 @@ import XCTest
 /// truncations, header and metadata edits, sizes near Int's limits, non-finite values. Each
 /// input is either accepted or refused with a one-line message that is no Foundation or
 /// Codable text; a crash (trap, failed allocation) ends the test process. Library functions are
-/// called directly, so thousands of cases take seconds.
+/// called directly, so thousands of cases take seconds. Keys are written sorted, so a seed
+/// gives the same inputs in every process (dictionary order is seeded per process).
 final class FuzzTests: XCTestCase {
     var dir: URL!
     override func setUpWithError() throws {
@@ -102,7 +103,7 @@ final class FuzzTests: XCTestCase {
             guard let tree = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return mutateBytes(data) }
             var mutated = tree
             for _ in 0..<(1 + int(3)) { mutated = mutateJSON(mutated) }
-            return (try? JSONSerialization.data(withJSONObject: mutated, options: [.fragmentsAllowed])) ?? data
+            return (try? JSONSerialization.data(withJSONObject: mutated, options: [.fragmentsAllowed, .sortedKeys])) ?? data
         case 6:
             // A number replaced by a non-finite or out-of-range literal.
             var text = String(decoding: data, as: UTF8.self)
@@ -128,7 +129,7 @@ final class FuzzTests: XCTestCase {
             o[key] = keys.count == 1 ? value : set(o[key] as? [String: Any] ?? [:], keys.dropFirst())
             return o
         }
-        return (try? JSONSerialization.data(withJSONObject: set(tree, path[...]))) ?? data
+        return (try? JSONSerialization.data(withJSONObject: set(tree, path[...]), options: [.sortedKeys])) ?? data
     }
 
     /// A safetensors file with its header edited: shapes, offsets, dtypes and names near the
@@ -165,7 +166,7 @@ final class FuzzTests: XCTestCase {
                     if int(2) == 0, var config = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] {
                         config[pick(["width", "heads", "layers", "context", "vocabularySize"])] =
                             pick([Int.max, 1 << 31, 1 << 32, 1 << 40, 1_000_000, 1_000_000_000, -2, 0, 3, 16, 24])
-                        edited = (try? JSONSerialization.data(withJSONObject: config)) ?? edited
+                        edited = (try? JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])) ?? edited
                     }
                     meta["config"] = String(decoding: edited, as: UTF8.self)
                     header["__metadata__"] = meta
@@ -188,7 +189,7 @@ final class FuzzTests: XCTestCase {
                 header = mutateJSON(header) as? [String: Any] ?? header
             }
         }
-        guard let text = try? JSONSerialization.data(withJSONObject: header) else { return original }
+        guard let text = try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]) else { return original }
         var length = UInt64(text.count)
         if int(12) == 0 { length = pick([UInt64.max, UInt64(Int.max), UInt64(Int.max) + 1, 1 << 32, 0, length + 1]) }
         var out = Data()

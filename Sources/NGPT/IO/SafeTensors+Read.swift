@@ -379,6 +379,8 @@ public struct SafeTensorsFile: Sendable {
 
     /// Offset of the first byte that does not belong to a valid UTF-8 sequence, or nil.
     static func firstInvalidUTF8Offset(_ bytes: [UInt8]) -> Int? {
+        // The standard library validates fast; the offset is looked for only in a bad header.
+        if String(validating: bytes, as: UTF8.self) != nil { return nil }
         var parser = Unicode.UTF8.ForwardParser()
         var iterator = bytes.makeIterator()
         var offset = 0
