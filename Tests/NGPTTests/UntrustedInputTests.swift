@@ -108,7 +108,8 @@ final class UntrustedInputTests: XCTestCase {
         let file = try SafeTensorsFile(contentsOf: url)
         for error in [thrownError { try Checkpoint.tensors(file, model.layout) },
                       thrownError { try file.tensor(long + "y") },
-                      thrownError { try file.integers(long) }] {
+                      thrownError { try file.integers(long) },
+                      thrownError { try TensorConditioning.compute(file: file, name: long) }] {
             let text = "\(error.map { "\($0)" } ?? "no error")"
             XCTAssertLessThan(text.count, 2_000, "a message must stay short, got \(text.count) characters")
             XCTAssertTrue(text.contains("xxx…"), "the name is cut with an ellipsis: \(text.prefix(300))")
