@@ -17,7 +17,8 @@ extension Checkpoint {
             CheckpointError("\(path): \(what). \(hint)")
         }
         guard c.vocabularySize >= 2, c.width >= 2, c.heads >= 1, c.layers >= 1, c.context >= 1 else {
-            throw fail("the configuration in its metadata has a size below the minimum (vocabulary \(c.vocabularySize), width \(c.width), heads \(c.heads), layers \(c.layers), context \(c.context))")
+            throw fail("the configuration in its metadata has a size below the minimum (vocabulary \(c.vocabularySize), width \(c.width), heads \(c.heads), layers \(c.layers), context \(c.context))",
+                       "HINT: the metadata is damaged; re-create the file or use another one")
         }
         guard let wte = file.entries["transformer.wte.weight"] else {
             throw fail("it has no tensor transformer.wte.weight, which every model has")
@@ -36,7 +37,8 @@ extension Checkpoint {
             }
         }
         guard c.width % c.heads == 0, (c.width / c.heads) % 2 == 0 else {
-            throw fail("its metadata gives \(c.heads) heads for width \(c.width); the head width must be a whole, even number")
+            throw fail("its metadata gives \(c.heads) heads for width \(c.width); the head width must be a whole, even number",
+                       "HINT: the metadata is damaged; re-create the file or use another one")
         }
         // The rotary table (cos and sin, context × head width) is built with the model; decoding
         // keeps keys and values for the whole context (2 · layers · context · width).
