@@ -134,6 +134,16 @@ final class UntrustedInputTests: XCTestCase {
         }
     }
 
+    /// A damaged line of metrics.jsonl is named with its file and line number.
+    func testDamagedMetricsLineIsNamed() throws {
+        let url = dir.appendingPathComponent("metrics.jsonl")
+        let good = #"{"kind":"train","seconds":1,"step":1,"tokens":8}"#
+        try Data((good + "\n" + #"{"kind":"train","ste"# + "\n").utf8).write(to: url)
+        assertRefused("line 2 is not a metrics record", file: url.path) { _ = try MetricsLog.read(url) }
+        try Data((good + "\n").utf8).write(to: url)
+        XCTAssertEqual(try MetricsLog.read(url).map(\.step), [1])
+    }
+
     /// Foundation's and Codable's errors become plain clauses about the file.
     func testSystemErrorsArePlainText() throws {
         let path = dir.appendingPathComponent("config.json").path

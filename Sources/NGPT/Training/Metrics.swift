@@ -70,9 +70,19 @@ public final class MetricsLog {
     }
 
     /// Every record of a metrics file.
+    ///
+    /// - Throws: ``ConfigurationFileError`` naming the file and the first damaged line.
     public static func read(_ url: URL) throws -> [MetricsRecord] {
-        let text = try String(contentsOf: url, encoding: .utf8)
+        let hint = "the file was cut or edited; repair or remove that line"
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw ConfigurationFileError(path: url.path, reason: ErrorText.reason(error, path: url.path), hint: hint)
+        }
         let decoder = JSONDecoder()
-        return try text.split(separator: "\n").map { try decoder.decode(MetricsRecord.self, from: Data($0.utf8)) }
+        return try text.split(separator: "\n").enumerated().map { i, line in
+            do { return try decoder.decode(MetricsRecord.self, from: Data(line.utf8)) } catch {
+                throw ConfigurationFileError(path: url.path, reason: "line \(i + 1) is not a metrics record (\(ErrorText.reason(error)))", hint: hint)
+            }
+        }
     }
 }
