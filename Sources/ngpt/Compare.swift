@@ -49,16 +49,16 @@ struct Compare: ParsableCommand {
         let settingsURL = report.appendingPathComponent("settings.json")
         let settings: ComparisonSettings
         if collect && !shape.anyGiven && data == nil {
-            guard let d = try? Data(contentsOf: settingsURL) else {
+            guard FileManager.default.fileExists(atPath: settingsURL.path) else {
                 throw TrainingError.invalidOption("\(settingsURL.path) not found: --collect needs a report directory made by `ngpt compare` or `ngpt compare --plan`")
             }
-            settings = try JSONDecoder().decode(ComparisonSettings.self, from: d)
+            settings = try ComparisonSettings.read(from: settingsURL)
             lock = try RunLock.acquire(report)
         } else {
             settings = try makeSettings()
             lock = try RunLock.acquire(report, creating: true)
             do {
-                if let d = try? Data(contentsOf: settingsURL), let saved = try? JSONDecoder().decode(ComparisonSettings.self, from: d), saved != settings {
+                if let saved = try? ComparisonSettings.read(from: settingsURL), saved != settings {
                     throw TrainingError.invalidOption("\(report.path) holds a comparison with other settings; use another --out (or the same options to resume it)")
                 }
                 try FileManager.default.createDirectory(at: runs, withIntermediateDirectories: true)

@@ -40,7 +40,7 @@ struct Cond: ParsableCommand {
             guard !names.isEmpty else {
                 throw InspectionError("\(file) has no 2-D floating-point tensor (it holds \(st.names.count) tensor(s)); nothing to analyse")
             }
-            if !skipped.isEmpty { printError("skipped \(skipped.count) tensor(s) that are not 2-D floating point: \(skipped.joined(separator: ", "))") }
+            if !skipped.isEmpty { printError("skipped \(skipped.count) tensor(s) that are not 2-D floating point: \(ErrorText.list(skipped))") }
         }
         let results = try names.flatMap { try TensorConditioning.compute(file: st, name: $0, heads: heads, axis: axis) }
         if json {

@@ -116,7 +116,7 @@ func parseList<T: LosslessStringConvertible>(_ text: String, _ option: String) t
     let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     var out = [T]()
     for p in parts {
-        guard let v = T(p) ?? (T.self == Int.self ? Double(p).flatMap { $0 == $0.rounded() ? T(String(Int($0))) : nil } : nil) else {
+        guard let v = T(p) ?? (T.self == Int.self ? Double(p).flatMap { Int(exactly: $0) }.flatMap { T(String($0)) } : nil) else {
             throw ValidationError("\(option): '\(p)' is not a valid number in '\(text)'")
         }
         out.append(v)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NGPT
 
 @main
@@ -9,4 +10,53 @@ struct NGPTCommand: ParsableCommand {
         version: SwiftNGPT.version,
         subcommands: [Info.self, Prepare.self, Train.self, Sample.self, Compare.self, Inspect.self, Cond.self, Bench.self]
     )
+
+    /// Every failure is one `Error:` line on stderr and exit status 1; help and version exit 0.
+    static func main() {
+        let arguments = joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            printError("Error: " + userMessage(for: error, arguments: arguments))
+            Foundation.exit(1)
+        }
+    }
+
+    /// The error as one line: parsing errors with a pointer to the command's help, everything
+    /// else through ``ErrorText`` (so no Foundation or Codable text).
+    static func userMessage(for error: Error, arguments: [String]) -> String {
+        guard exitCode(for: error) == .validationFailure else { return ErrorText.describe(error) }
+        var text = ErrorText.oneLine(message(for: error)).trimmingCharacters(in: .whitespaces)
+        if text.hasPrefix("Error: ") { text.removeFirst("Error: ".count) }
+        let names = configuration.subcommands.map { $0._commandName }
+        let command = arguments.first { names.contains($0) }.map { "ngpt \($0)" } ?? "ngpt"
+        return ErrorText.cut(text, limit: 2_000) + " (see `\(command) --help`)"
+    }
+
+    /// `--steps -1` → `--steps=-1`: the parser reads a token starting with "-" as an option
+    /// name, so a negative number after a space would otherwise be a missing value.
+    static func joiningNegativeNumbers(_ arguments: [String]) -> [String] {
+        var out = [String]()
+        var i = 0
+        while i < arguments.count {
+            let a = arguments[i]
+            if a == "--" { out += arguments[i...]; break }
+            if a.hasPrefix("--"), !a.contains("="), i + 1 < arguments.count, isNegativeNumber(arguments[i + 1]) {
+                out.append(a + "=" + arguments[i + 1])
+                i += 2
+                continue
+            }
+            out.append(a)
+            i += 1
+        }
+        return out
+    }
+
+    private static func isNegativeNumber(_ s: String) -> Bool {
+        guard s.count > 1, s.hasPrefix("-") else { return false }
+        let rest = s.dropFirst()
+        return Double(rest) != nil || rest.first?.isNumber == true || rest.hasPrefix(".")
+    }
 }

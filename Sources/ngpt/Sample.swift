@@ -31,6 +31,10 @@ struct Sample: ParsableCommand {
         let (model, _, _) = try Checkpoint.loadModel(from: url)
         let promptTokens: [Int] = try promptIds.map { try parseList($0, "--prompt-ids") } ?? Array(prompt.utf8).map(Int.init)
         guard !promptTokens.isEmpty else { throw TrainingError.invalidOption("--prompt must not be empty") }
+        let v = model.config.vocabularySize
+        if let (i, t) = promptTokens.enumerated().first(where: { !(0..<v).contains($0.element) }) {
+            throw TrainingError.invalidOption("--prompt-ids: id \(t) (position \(i)) is outside the model's vocabulary 0..<\(v)")
+        }
         let out = try Generator(model: model, precision: precision).generate(
             prompt: promptTokens, count: tokens,
             options: SamplingOptions(temperature: temperature, topK: topK, seed: seed))

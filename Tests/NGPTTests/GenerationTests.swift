@@ -20,7 +20,7 @@ final class GenerationTests: XCTestCase {
             for (i, t) in tokens.enumerated() {
                 let got = i == 0 ? try gen.prime([t]) : try gen.append(t)
                 let want = Array(full[i * 23..<(i + 1) * 23])
-                let err = zip(got, want).map { abs($0 - $1) }.max()! / want.map(abs).max()!
+                let err = Float(maxAbsError(got, want)) / want.map(abs).max()!
                 XCTAssertLessThanOrEqual(err, 1e-5, "\(kind): cached logits at position \(i) differ by \(err) of their max-abs value")
             }
         }
@@ -68,7 +68,7 @@ final class GenerationTests: XCTestCase {
             for (i, t) in [4, 9, 1, 22, 7].enumerated() {
                 let want = i == 0 ? try exact.prime([t]) : try exact.append(t)
                 let got = i == 0 ? try half.prime([t]) : try half.append(t)
-                let err = zip(got, want).map { abs($0 - $1) }.max()! / want.map(abs).max()!
+                let err = Float(maxAbsError(got, want)) / want.map(abs).max()!
                 XCTAssertLessThanOrEqual(err, 1e-4, "\(kind): bfloat16 logits at position \(i) differ by \(err) of their max-abs value")
             }
         }

@@ -30,14 +30,19 @@ struct GradientCheck {
     @discardableResult
     mutating func check(
         _ name: String, inputs: [[Float]], names: [String]? = nil,
-        h: Float = 1e-3, tolerance: Float = 5e-3,
+        h: Float = 1e-3, tolerance: Float = 5e-3, accumulating: Set<Int> = [],
         forward: ([[Float]]) -> [Float],
         backward: ([[Float]], [Float]) -> [[Float]],
         file: StaticString = #filePath, line: UInt = #line
     ) -> [Float] {
         let out = forward(inputs)
         let w = normal(out.count)
-        let analytic = backward(inputs, w)
+        // The gradients of the inputs in `accumulating` start from gradientStart(count) (backward
+        // kernels add into their gradient), so the result is that plus the gradient.
+        let raw = backward(inputs, w)
+        let analytic = raw.enumerated().map { k, g in
+            accumulating.contains(k) ? zip(g, gradientStart(g.count)).map { $0 - $1 } : g
+        }
         XCTAssertEqual(analytic.count, inputs.count, "\(name): one gradient per input", file: file, line: line)
         func loss(_ x: [[Float]]) -> Double {
             zip(forward(x), w).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
@@ -55,13 +60,9 @@ struct GradientCheck {
                 x[k][i] = saved
                 numeric[i] = Float((up - down) / (2 * Double(h)))
             }
+            XCTAssertEqual(analytic[k].count, input.count, "\(name): gradient size of input \(k)", file: file, line: line)
             let scale = max(1e-2, numeric.map(abs).max() ?? 0)
-            var err: Float = 0
-            var at = 0
-            for i in input.indices where abs(analytic[k][i] - numeric[i]) > err {
-                err = abs(analytic[k][i] - numeric[i])
-                at = i
-            }
+            let (err, at) = largestDifference(analytic[k], numeric)
             let rel = err / scale
             worst.append(rel)
             let label = names?[k] ?? "input \(k)"
@@ -89,3 +90,22 @@ func withPointers(_ arrays: [[Float]], _ body: ([UnsafeMutablePointer<Float>]) -
 }
 
 func zeros(_ n: Int) -> [Float] { [Float](repeating: 0, count: n) }
+
+/// The largest `|a − b|` and where it is. NaN anywhere (in either) is the answer, never
+/// skipped: `max` and `>` drop NaN, which made an all-NaN gradient compare as error 0.
+func largestDifference(_ a: [Float], _ b: [Float]) -> (error: Float, at: Int) {
+    precondition(a.count == b.count, "sizes \(a.count) and \(b.count) differ")
+    var err: Float = 0, at = 0
+    for i in a.indices {
+        let d = abs(a[i] - b[i])
+        if d.isNaN { return (.nan, i) }
+        if d > err { (err, at) = (d, i) }
+    }
+    return (err, at)
+}
+
+/// Where the gradient buffers of an accumulating check start (see `GradientCheck.check`'s
+/// `accumulating`): non-zero, so a backward that overwrites instead of adding is caught.
+func gradientStart(_ n: Int) -> [Float] {
+    (0..<n).map { Float(($0 * 7) % 13) * 0.25 - 1.5 }
+}

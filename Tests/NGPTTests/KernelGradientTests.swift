@@ -12,10 +12,10 @@ final class KernelGradientTests: XCTestCase {
     func testLinear() {
         var g = GradientCheck(seed: 1)
         let (i, o) = (7, 5)
-        g.check("linear", inputs: [g.normal(n * i), g.normal(o * i)], names: ["x", "W"],
+        g.check("linear", inputs: [g.normal(n * i), g.normal(o * i)], names: ["x", "W"], accumulating: [0, 1],
                 forward: { x in withPointers([x[0], x[1], zeros(n * o)]) { p in
                     linearForward(p[2], p[0], p[1], rows: n, inputs: i, outputs: o) }[2] },
-                backward: { x, w in Array(withPointers([x[0], x[1], w, zeros(n * i), zeros(o * i)]) { p in
+                backward: { x, w in Array(withPointers([x[0], x[1], w, gradientStart(n * i), gradientStart(o * i)]) { p in
                     linearBackward(p[3], p[4], p[2], p[0], p[1], rows: n, inputs: i, outputs: o) }[3...4]) })
     }
 
@@ -23,23 +23,23 @@ final class KernelGradientTests: XCTestCase {
         var g = GradientCheck(seed: 2)
         let v = 6
         let tokens: [Int32] = (0..<n).map { Int32(($0 * 7) % v) }
-        g.check("embedding", inputs: [g.normal(v * c)], names: ["wte"],
+        g.check("embedding", inputs: [g.normal(v * c)], names: ["wte"], accumulating: [0],
                 forward: { x in tokens.withUnsafeBufferPointer { tk in withPointers([x[0], zeros(n * c)]) { p in
                     embeddingForward(p[1], tk.baseAddress!, p[0], rows: n, width: c) }[1] } },
-                backward: { _, w in tokens.withUnsafeBufferPointer { tk in [withPointers([w, zeros(v * c)]) { p in
+                backward: { _, w in tokens.withUnsafeBufferPointer { tk in [withPointers([w, gradientStart(v * c)]) { p in
                     embeddingBackward(p[1], p[0], tk.baseAddress!, rows: n, width: c) }[1]] } })
     }
 
     func testRMSNorm() {
         var g = GradientCheck(seed: 3)
         let weight = g.normal(c).map { 1 + 0.3 * $0 }
-        g.check("rmsnorm", inputs: [g.normal(n * c), weight], names: ["x", "weight"],
+        g.check("rmsnorm", inputs: [g.normal(n * c), weight], names: ["x", "weight"], accumulating: [0, 1],
                 forward: { x in withPointers([x[0], x[1], zeros(n * c), zeros(n)]) { p in
                     rmsNormForward(p[2], p[3], p[0], p[1], rows: n, width: c) }[2] },
                 backward: { x, w in
                     let fwd = withPointers([x[0], x[1], zeros(n * c), zeros(n)]) { p in
                         rmsNormForward(p[2], p[3], p[0], p[1], rows: n, width: c) }
-                    return Array(withPointers([x[0], x[1], fwd[3], w, zeros(n * c), zeros(c)]) { p in
+                    return Array(withPointers([x[0], x[1], fwd[3], w, gradientStart(n * c), gradientStart(c)]) { p in
                         rmsNormBackward(p[4], p[5], p[3], p[0], p[1], p[2], rows: n, width: c) }[4...5]) })
     }
 
@@ -56,13 +56,13 @@ final class KernelGradientTests: XCTestCase {
     func attentionCase(scale: Float, seed: UInt64) {
         var g = GradientCheck(seed: seed)
         let qkv = g.normal(n * 3 * c)
-        g.check("attention scale \(scale)", inputs: [qkv], names: ["qkv"],
+        g.check("attention scale \(scale)", inputs: [qkv], names: ["qkv"], accumulating: [0],
                 forward: { x in withPointers([x[0], zeros(n * c), zeros(b * h * t * t)]) { p in
                     attentionForward(p[1], p[2], p[0], batch: b, sequence: t, width: c, heads: h, scale: scale) }[1] },
                 backward: { x, w in
                     let fwd = withPointers([x[0], zeros(n * c), zeros(b * h * t * t)]) { p in
                         attentionForward(p[1], p[2], p[0], batch: b, sequence: t, width: c, heads: h, scale: scale) }
-                    return [withPointers([x[0], fwd[2], w, zeros(n * 3 * c), zeros(b * h * t * t)]) { p in
+                    return [withPointers([x[0], fwd[2], w, gradientStart(n * 3 * c), zeros(b * h * t * t)]) { p in
                         attentionBackward(p[3], p[4], p[2], p[0], p[1], batch: b, sequence: t, width: c, heads: h, scale: scale) }[3]] })
     }
 
@@ -91,11 +91,11 @@ final class KernelGradientTests: XCTestCase {
             withPointers([x[0], x[1], zeros(n * 2 * c), zeros(n * 2 * h)]) { p in
                 qkNormForward(p[0], p[2], p[3], p[1], rows: n, width: c, heads: h, rowStride: 3 * c, normalize: normalize) }
         }
-        g.check("qk-norm normalize=\(normalize)", inputs: [g.normal(n * 3 * c), scale], names: ["qkv", "sqk"],
+        g.check("qk-norm normalize=\(normalize)", inputs: [g.normal(n * 3 * c), scale], names: ["qkv", "sqk"], accumulating: [1],   // dqkv is transformed in place,
                 forward: { fwd($0)[0] },
                 backward: { x, w in
                     let f = fwd(x)
-                    return Array(withPointers([w, zeros(c), f[2], f[3], x[1]]) { p in
+                    return Array(withPointers([w, gradientStart(c), f[2], f[3], x[1]]) { p in
                         qkNormBackward(p[0], p[1], p[2], p[3], p[4], rows: n, width: c, heads: h, rowStride: 3 * c, normalize: normalize) }[0...1]) })
     }
 
@@ -109,11 +109,11 @@ final class KernelGradientTests: XCTestCase {
             withPointers([x[0], x[1], x[2], zeros(n * c), zeros(n), zeros(n * c), zeros(n), zeros(n)]) { p in
                 lerpResidualForward(p[3], p[4], p[5], p[6], p[7], p[0], p[1], p[2], rows: n, width: c) }
         }
-        g.check("lerp residual", inputs: [g.normal(n * c), g.normal(n * c), alpha], names: ["x", "h", "alpha"],
+        g.check("lerp residual", inputs: [g.normal(n * c), g.normal(n * c), alpha], names: ["x", "h", "alpha"], accumulating: [0, 1, 2],
                 forward: { fwd($0)[3] },
                 backward: { x, w in
                     let f = fwd(x)
-                    return Array(withPointers([zeros(n * c), zeros(n * c), zeros(c), w, f[3], x[0], f[4], f[5], f[6], f[7], x[2], zeros(2 * c)]) { p in
+                    return Array(withPointers([gradientStart(n * c), gradientStart(n * c), gradientStart(c), w, f[3], x[0], f[4], f[5], f[6], f[7], x[2], zeros(2 * c)]) { p in
                         lerpResidualBackward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], rows: n, width: c) }[0...2]) })
     }
 
@@ -141,11 +141,11 @@ final class KernelGradientTests: XCTestCase {
         var g = GradientCheck(seed: seed)
         let f = 6, m: Float = scaled ? 2.5 : 1
         let inputs = scaled ? [g.normal(n * 2 * f), g.normal(2 * f).map { 0.5 + 0.2 * $0 }] : [g.normal(n * 2 * f)]
-        g.check("swiglu scaled=\(scaled)", inputs: inputs, names: ["uv", "suv"],
+        g.check("swiglu scaled=\(scaled)", inputs: inputs, names: ["uv", "suv"], accumulating: Set(inputs.indices),
                 forward: { x in withPointers(x + [zeros(n * f)]) { p in
                     swigluForward(p[x.count], p[0], scaled ? UnsafePointer(p[1]) : nil, multiplier: m, rows: n, hidden: f) }[x.count] },
                 backward: { x, w in
-                    let r = withPointers(x + [w, zeros(n * 2 * f), zeros(2 * f)]) { p in
+                    let r = withPointers(x + [w, gradientStart(n * 2 * f), gradientStart(2 * f)]) { p in
                         let k = x.count
                         swigluBackward(p[k + 1], scaled ? p[k + 2] : nil, p[k], p[0], scaled ? UnsafePointer(p[1]) : nil,
                                        multiplier: m, rows: n, hidden: f) }
@@ -174,10 +174,10 @@ final class KernelGradientTests: XCTestCase {
     func testLogitScaling() {
         var g = GradientCheck(seed: 15)
         let v = 7
-        g.check("logit scaling", inputs: [g.normal(n * v), g.normal(v)], names: ["logits", "sz"],
+        g.check("logit scaling", inputs: [g.normal(n * v), g.normal(v)], names: ["logits", "sz"], accumulating: [0, 1],
                 forward: { x in withPointers([x[0], x[1], zeros(n * v)]) { p in
                     scaleColumnsForward(p[2], p[0], p[1], rows: n, columns: v) }[2] },
-                backward: { x, w in Array(withPointers([zeros(n * v), zeros(v), w, x[0], x[1]]) { p in
+                backward: { x, w in Array(withPointers([gradientStart(n * v), gradientStart(v), w, x[0], x[1]]) { p in
                     scaleColumnsBackward(p[0], p[1], p[2], p[3], p[4], rows: n, columns: v) }[0...1]) })
     }
 
@@ -187,10 +187,10 @@ final class KernelGradientTests: XCTestCase {
                 var g = GradientCheck(seed: 16)
                 let config = ScalerConfig(mode: mode, initValue: 0.05, scale: 0.125, absolute: absolute)
                 let count = 6, stored = mode == .vector ? count : 1
-                g.check("scaler \(mode) absolute=\(absolute)", inputs: [g.normal(stored)], names: ["p"],
+                g.check("scaler \(mode) absolute=\(absolute)", inputs: [g.normal(stored)], names: ["p"], accumulating: [0],
                         forward: { x in withPointers([x[0], zeros(count)]) { p in
                             scalerForward(p[1], p[0], config, count: count) }[1] },
-                        backward: { x, w in [withPointers([x[0], w, zeros(stored)]) { p in
+                        backward: { x, w in [withPointers([x[0], w, gradientStart(stored)]) { p in
                             scalerBackward(p[2], p[1], p[0], config, count: count) }[2]] })
             }
         }

@@ -49,7 +49,7 @@ final class ParallelKernelTests: XCTestCase {
             }
         }
         func relativeError(_ got: [Float], _ want: [Double]) -> Double {
-            zip(got, want).map { abs(Double($0) - $1) }.max()! / want.map(abs).max()!
+            maxAbsError(got, want) / want.map(abs).max()!
         }
         XCTAssertLessThan(relativeError(fwd[1], out), 1e-5, "blocked attention output (seed 21)")
         XCTAssertLessThan(relativeError(bwd[3], dqkv), 1e-5, "blocked attention gradient of q|k|v (seed 21)")

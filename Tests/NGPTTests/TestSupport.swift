@@ -44,11 +44,24 @@ extension DoubleMatrix {
         return m
     }
 
-    /// Largest `|self[i, j] − other[i, j]|`.
+    /// Largest `|self[i, j] − other[i, j]|`; NaN if any difference is NaN.
     func maxAbsDifference(_ other: DoubleMatrix) -> Double {
         precondition(rows == other.rows && columns == other.columns, "shapes differ")
-        return zip(elements, other.elements).reduce(0) { max($0, abs($1.0 - $1.1)) }
+        return maxAbsError(elements, other.elements)
     }
+}
+
+/// Largest `|a[i] − b[i]|` in Double; NaN if any difference is NaN (`max` and `Array.max()`
+/// drop NaN, so a NaN result would otherwise compare as a small error).
+func maxAbsError<A: BinaryFloatingPoint, B: BinaryFloatingPoint>(_ a: [A], _ b: [B]) -> Double {
+    precondition(a.count == b.count, "sizes \(a.count) and \(b.count) differ")
+    var m = 0.0
+    for (x, y) in zip(a, b) {
+        let d = abs(Double(x) - Double(y))
+        if d.isNaN { return .nan }
+        m = max(m, d)
+    }
+    return m
 }
 
 /// A failure to find what a test needs.

@@ -146,9 +146,12 @@ public enum DatasetPreparation {
                 throw DatasetPreparationError.inputNotFound(path: url.path)
             }
             guard !isDirectory.boolValue else { throw DatasetPreparationError.inputIsDirectory(path: url.path) }
+            if let why = ErrorText.notARegularFile(url.path) {
+                throw DatasetPreparationError.inputUnreadable(path: url.path, reason: why)
+            }
             let data: Data
             do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-                throw DatasetPreparationError.inputUnreadable(path: url.path, reason: error.localizedDescription)
+                throw DatasetPreparationError.inputUnreadable(path: url.path, reason: ErrorText.reason(error, path: url.path))
             }
             contents.append(data)
             sources.append(.init(path: url.path, bytes: data.count,
@@ -224,7 +227,7 @@ public enum DatasetPreparation {
             if !movedStaging { try? fm.removeItem(at: staging) }
             for dir in created.reversed() { try? fm.removeItem(at: dir) }
             if let e = error as? DatasetPreparationError { throw e }
-            throw DatasetPreparationError.writeFailed(path: directory.path, reason: error.localizedDescription)
+            throw DatasetPreparationError.writeFailed(path: directory.path, reason: ErrorText.reason(error, path: directory.path))
         }
     }
 

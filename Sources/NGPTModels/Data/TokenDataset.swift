@@ -66,7 +66,7 @@ public struct TokenDataset: Sendable {
         guard isDirectory.boolValue else { throw TokenDataError.notADirectory(path: dirPath) }
         let contents: [String]
         do { contents = try fm.contentsOfDirectory(atPath: dirPath) } catch {
-            throw TokenDataError.unreadable(path: dirPath, reason: error.localizedDescription)
+            throw TokenDataError.unreadable(path: dirPath, reason: ErrorText.reason(error, path: dirPath))
         }
         guard !contents.isEmpty else { throw TokenDataError.directoryEmpty(path: dirPath) }
         if let v = vocabularySize, !(2...65536).contains(v) { throw TokenDataError.invalidVocabularySize(v) }
@@ -135,6 +135,7 @@ public struct TokenDataset: Sendable {
     private static func readMetadata(_ url: URL, train: TokenFile, validation: TokenFile) throws -> MetadataHeader {
         let path = url.path
         let header: MetadataHeader
+        if let why = ErrorText.notARegularFile(path) { throw TokenDataError.invalidMetadata(path: path, reason: why) }
         do {
             header = try JSONDecoder().decode(MetadataHeader.self, from: Data(contentsOf: url))
         } catch let DecodingError.keyNotFound(key, _) {

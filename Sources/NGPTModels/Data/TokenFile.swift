@@ -97,11 +97,12 @@ public struct TokenFile: Sendable {
         guard !isDirectory.boolValue else {
             throw TokenDataError.unreadable(path: path, reason: "it is a directory, not a token file")
         }
+        if let why = ErrorText.notARegularFile(path) { throw TokenDataError.unreadable(path: path, reason: why) }
         let data: Data
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw TokenDataError.unreadable(path: path, reason: error.localizedDescription)
+            throw TokenDataError.unreadable(path: path, reason: ErrorText.reason(error, path: path))
         }
         guard !data.isEmpty else { throw TokenDataError.emptyTokenFile(path: path) }
         guard data.count % 2 == 0 else { throw TokenDataError.oddByteCount(path: path, bytes: data.count) }

@@ -12,12 +12,18 @@ public struct ParameterLoadError: Error, CustomStringConvertible, Equatable {
             && a.wrongShape.map { "\($0)" } == b.wrongShape.map { "\($0)" }
     }
 
-    public var description: String {
+    /// What does not match, without the hint (names cut, long lists shortened).
+    public var problems: String {
         var parts = [String]()
-        if !missing.isEmpty { parts.append("missing (\(missing.count)): " + missing.joined(separator: ", ")) }
-        for (name, want, got) in wrongShape { parts.append("\(name) has shape \(got), the model needs \(want)") }
-        if !unexpected.isEmpty { parts.append("not in the model (\(unexpected.count)): " + unexpected.joined(separator: ", ")) }
-        return "parameters in \(source) do not match the model: " + parts.joined(separator: "; ")
+        if !missing.isEmpty { parts.append("missing (\(missing.count)): " + ErrorText.list(missing)) }
+        for (name, want, got) in wrongShape.prefix(8) { parts.append("\(ErrorText.cut(name)) has shape \(ErrorText.cut("\(got)")), the model needs \(want)") }
+        if wrongShape.count > 8 { parts.append("\(wrongShape.count - 8) more of another shape") }
+        if !unexpected.isEmpty { parts.append("not in the model (\(unexpected.count)): " + ErrorText.list(unexpected)) }
+        return parts.joined(separator: "; ")
+    }
+
+    public var description: String {
+        "parameters in \(source) do not match the model: " + problems
             + ". HINT: build the model with the configuration the weights were trained with (kind, width, heads, layers, vocabulary, scaler modes)"
     }
 }

@@ -30,31 +30,36 @@ public enum Checkpoint {
     }
 
     /// Reads a model written by ``saveModel(_:step:metadata:to:)``. A file without a `config`
-    /// (one written by PyTorch, say) needs `config`.
+    /// (one written by PyTorch, say) needs `config`. A configuration from the metadata is checked
+    /// against the file's tensors before the model is allocated; every tensor must be finite.
     public static func loadModel(from url: URL, config given: ModelConfig? = nil) throws -> (model: Transformer, step: Int, metadata: [String: String]) {
-        let file = try SafeTensorsFile(contentsOf: url)
+        try loadModel(SafeTensorsFile(contentsOf: url), config: given)
+    }
+
+    /// ``loadModel(from:config:)`` of a file already read (the fuzz test's in-memory files).
+    static func loadModel(_ file: SafeTensorsFile, config given: ModelConfig? = nil) throws -> (model: Transformer, step: Int, metadata: [String: String]) {
         let config: ModelConfig
         if let given {
             config = given
         } else if let json = file.metadata["config"] {
             do { config = try JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)) } catch {
-                throw CheckpointError("\(url.path): the model configuration in its metadata is unreadable (\(error)); HINT: pass the shape explicitly")
+                throw CheckpointError("\(file.source): the model configuration in its metadata is unreadable (\(ErrorText.reason(error))). HINT: the file is damaged; re-create it or use another one")
             }
+            try checkConfiguration(config, against: file)
         } else {
-            throw CheckpointError("\(url.path) has no model configuration in its metadata (not written by ngpt?); HINT: give the shape (--model --dim --heads --layers --vocab) explicitly")
+            throw CheckpointError("\(file.source) has no model configuration in its metadata (not written by ngpt?). HINT: `ngpt sample` reads models written by `ngpt train`; other weights can be read by `ngpt inspect FILE --heads H` and `ngpt cond FILE`, or trained further with `ngpt train --init FILE` and their shape")
         }
         let model = try Transformer(config: config)
-        try model.parameters.load(tensors(file, model.layout), source: url.path)
-        return (model, Int(file.metadata["step"] ?? "0") ?? 0, file.metadata)
-    }
-
-    /// Reads the tensors of `file` that `layout` names (and reports the rest as unexpected).
-    package static func tensors(_ file: SafeTensorsFile, _ layout: ParameterLayout, prefix: String = "") throws -> [String: Tensor] {
-        var out = [String: Tensor]()
-        for name in file.names where name.hasPrefix(prefix) {
-            out[String(name.dropFirst(prefix.count))] = try file.tensor(name)
+        do {
+            try model.parameters.load(tensors(file, model.layout), source: file.source)
+        } catch let error as ParameterLoadError where given == nil {
+            throw CheckpointError("\(file.source): its tensors do not match the configuration in its own metadata: \(error.problems). HINT: the file was edited or damaged; re-create it or use another one")
         }
-        return out
+        let step = file.metadata["step"].map { Int($0) ?? -1 } ?? 0
+        guard step >= 0 else {
+            throw CheckpointError("\(file.source): the step in its metadata is '\(ErrorText.cut(file.metadata["step"]!))', not a count of steps. HINT: the file is damaged; re-create it or use another one")
+        }
+        return (model, step, file.metadata)
     }
 
     /// Writes Adam's moments, the step and `state` (strings, e.g. the sampler's JSON).
@@ -75,10 +80,12 @@ public enum Checkpoint {
         let isMoment = { (n: String) in n.hasPrefix("exp_avg.") || n.hasPrefix("exp_avg_sq.") }
         var first = [String: Tensor](), second = [String: Tensor]()
         for name in file.names {
-            guard isMoment(name) else { throw CheckpointError("\(url.path): unexpected tensor \(name) in an optimizer checkpoint") }
+            guard isMoment(name) else { throw CheckpointError("\(url.path): unexpected tensor \(ErrorText.cut(name)) in an optimizer checkpoint. HINT: give the optimizer.safetensors written by `ngpt train`") }
             if name.hasPrefix("exp_avg_sq.") { second[String(name.dropFirst("exp_avg_sq.".count))] = try file.tensor(name) }
             else { first[String(name.dropFirst("exp_avg.".count))] = try file.tensor(name) }
         }
+        for (name, t) in first { try checkFinite(t, name: "exp_avg." + name, file: url.path) }
+        for (name, t) in second { try checkFinite(t, name: "exp_avg_sq." + name, file: url.path) }
         try optimizer.firstMoment.load(first, source: url.path + " (exp_avg)")
         try optimizer.secondMoment.load(second, source: url.path + " (exp_avg_sq)")
         guard let step = file.metadata["step"].flatMap(Int.init), step >= 0 else {

@@ -71,13 +71,24 @@ public final class MetricsLog {
         try handle.write(contentsOf: line)
     }
 
-    /// Every record of a metrics file (but an unterminated last line when `droppingUnfinishedLine`).
+    /// Every record of a metrics file (but an unterminated last line, which a kill can leave,
+    /// when `droppingUnfinishedLine`).
+    ///
+    /// - Throws: ``ConfigurationFileError`` naming the file and the first damaged line.
     public static func read(_ url: URL, droppingUnfinishedLine: Bool = false) throws -> [MetricsRecord] {
-        var text = try String(contentsOf: url, encoding: .utf8)
+        let hint = "the file was cut or edited; repair or remove that line"
+        var text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw ConfigurationFileError(path: url.path, reason: ErrorText.reason(error, path: url.path), hint: hint)
+        }
         if droppingUnfinishedLine, !text.isEmpty, !text.hasSuffix("\n") {
             text = String(text[..<(text.lastIndex(of: "\n").map { text.index(after: $0) } ?? text.startIndex)])
         }
         let decoder = JSONDecoder()
-        return try text.split(separator: "\n").map { try decoder.decode(MetricsRecord.self, from: Data($0.utf8)) }
+        return try text.split(separator: "\n").enumerated().map { i, line in
+            do { return try decoder.decode(MetricsRecord.self, from: Data(line.utf8)) } catch {
+                throw ConfigurationFileError(path: url.path, reason: "line \(i + 1) is not a metrics record (\(ErrorText.reason(error)))", hint: hint)
+            }
+        }
     }
 }

@@ -94,12 +94,10 @@ public final class Trainer {
     /// Reads `RUN/config.json`.
     public static func readConfiguration(_ directory: URL) throws -> RunConfiguration {
         let url = directory.appendingPathComponent("config.json")
-        guard let data = try? Data(contentsOf: url) else {
+        guard FileManager.default.fileExists(atPath: url.path) else {
             throw TrainingError.resume("\(url.path) not found: \(directory.path) is not a run directory (made by ngpt train --out)")
         }
-        do { return try JSONDecoder().decode(RunConfiguration.self, from: data) } catch {
-            throw TrainingError.resume("\(url.path) is not a valid run configuration (\(error))")
-        }
+        return try RunConfiguration.read(from: url)
     }
 
     /// Wall-clock seconds of training, including earlier processes of a resumed run.
@@ -142,6 +140,11 @@ public final class Trainer {
     /// An evaluation record for the current step.
     public func evaluationRecord(context: Int? = nil) throws -> MetricsRecord {
         let v = try evaluate(context: context)
+        // A NaN in metrics.jsonl cannot be written as JSON; say what it means instead.
+        guard v.isFinite else {
+            if step > 0 { throw TrainingError.nonFiniteLoss(step: step, loss: Float(v), gradientNorm: nil) }
+            throw TrainingError.invalidOption("the validation loss of the initial weights is \(v): the model's outputs are not finite; nothing was saved. HINT: check the --init weights (values too large for float32?) and the scaler options")
+        }
         var r = MetricsRecord(kind: "eval", step: step, tokens: step * tokensPerStep, valLoss: v, seconds: seconds)
         if let context, context != run.model.context { r.context = context } else { addScalers(to: &r) }
         return r

@@ -50,6 +50,10 @@ public struct SafeTensorsFile: Sendable {
     /// - Throws: ``SafeTensorsError``: `readFailed` if the file cannot be read, otherwise the
     ///   first format violation found (see ``init(data:)``).
     public init(contentsOf url: URL) throws {
+        // A FIFO would block and a device such as /dev/null reads as empty: refuse both by name.
+        if let why = ErrorText.notARegularFile(url.path) {
+            throw SafeTensorsError.readFailed(file: url.path, reason: why)
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
@@ -375,6 +379,8 @@ public struct SafeTensorsFile: Sendable {
 
     /// Offset of the first byte that does not belong to a valid UTF-8 sequence, or nil.
     static func firstInvalidUTF8Offset(_ bytes: [UInt8]) -> Int? {
+        // The standard library validates fast; the offset is looked for only in a bad header.
+        if String(validating: bytes, as: UTF8.self) != nil { return nil }
         var parser = Unicode.UTF8.ForwardParser()
         var iterator = bytes.makeIterator()
         var offset = 0
@@ -390,10 +396,13 @@ public struct SafeTensorsFile: Sendable {
     /// Up to five names within a small edit distance of `name` (or containing it, or contained in
     /// it), closest first.
     package static func closeNames(to name: String, in names: [String]) -> [String] {
+        // Edit distances cost length²: names beyond 256 bytes (hostile ones) get no suggestions.
+        let longest = 256
+        guard name.utf8.count <= longest else { return [] }
         let query = Array(name.utf8)
         let limit = max(2, query.count / 4)
         var scored: [(distance: Int, name: String)] = []
-        for candidate in names {
+        for candidate in names where candidate.utf8.count <= longest {
             let c = Array(candidate.utf8)
             let d = editDistance(query, c)
             let related = query.count >= 3 && (candidate.contains(name) || (c.count >= 3 && name.contains(candidate)))
@@ -424,7 +433,7 @@ public struct SafeTensorsFile: Sendable {
 
     /// A Foundation error as one clause, without the trailing period the message is embedded after.
     static func describe(_ error: Error) -> String {
-        var text = (error as NSError).localizedDescription
+        var text = ErrorText.reason(error)
         while text.hasSuffix(".") { text.removeLast() }
         return text
     }

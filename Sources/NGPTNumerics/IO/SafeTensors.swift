@@ -153,7 +153,7 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .readFailed(file, reason):
-            return "\(file): cannot read the file: \(reason). HINT: check the path and permissions."
+            return "\(file): cannot read the file: \(ErrorText.cut(reason)). HINT: check the path and permissions."
         case let .fileTooShort(file, byteCount):
             return "\(file): the file has \(byteCount) bytes, fewer than the 8 that hold the header "
                 + "length. HINT: the file is empty or cut short; re-create or re-copy it."
@@ -169,43 +169,43 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
             return "\(file): the header is not valid UTF-8 (bad byte at header offset \(offset), file "
                 + "offset \(offset + 8)). HINT: the file is corrupt or not a safetensors file."
         case let .invalidJSON(file, offset, reason):
-            return "\(file): the header is not valid JSON: \(reason) at header offset \(offset) (file "
+            return "\(file): the header is not valid JSON: \(ErrorText.cut(reason)) at header offset \(offset) (file "
                 + "offset \(offset + 8)). HINT: inspect it with `head -c \(offset + 40) FILE | tail -c 80`; "
                 + "re-create the file with a safetensors writer."
         case let .headerNotObject(file):
             return "\(file): the header is not a JSON object (it must start with '{'). HINT: this is "
                 + "not a safetensors file."
         case let .duplicateKey(file, key, context):
-            return "\(file): the key '\(key)' appears twice in \(context). HINT: readers would disagree "
+            return "\(file): the key '\(ErrorText.cut(key))' appears twice in \(ErrorText.cut(context)). HINT: readers would disagree "
                 + "on which value wins; re-create the file."
         case let .entryNotObject(file, tensor):
-            return "\(file): the entry of tensor '\(tensor)' is not a JSON object with dtype, shape and "
+            return "\(file): the entry of tensor '\(ErrorText.cut(tensor))' is not a JSON object with dtype, shape and "
                 + "data_offsets. HINT: re-create the file with a safetensors writer."
         case let .missingField(file, tensor, field):
-            return "\(file): tensor '\(tensor)' has no '\(field)'. HINT: every entry needs dtype, shape "
+            return "\(file): tensor '\(ErrorText.cut(tensor))' has no '\(ErrorText.cut(field))'. HINT: every entry needs dtype, shape "
                 + "and data_offsets; re-create the file."
         case let .wrongFieldType(file, tensor, field, expected):
-            return "\(file): tensor '\(tensor)': '\(field)' must be \(expected). HINT: re-create the "
+            return "\(file): tensor '\(ErrorText.cut(tensor))': '\(ErrorText.cut(field))' must be \(expected). HINT: re-create the "
                 + "file with a safetensors writer."
         case let .unknownDType(file, tensor, dtype):
             let known = SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", ")
-            return "\(file): tensor '\(tensor)' has unknown dtype '\(dtype)'; known: \(known). HINT: "
+            return "\(file): tensor '\(ErrorText.cut(tensor))' has unknown dtype '\(ErrorText.cut(dtype))'; known: \(known). HINT: "
                 + "convert the tensor to F32 before saving."
         case let .invalidShape(file, tensor, reason):
-            return "\(file): tensor '\(tensor)' has an invalid shape: \(reason). HINT: extents must be "
+            return "\(file): tensor '\(ErrorText.cut(tensor))' has an invalid shape: \(ErrorText.cut(reason)). HINT: extents must be "
                 + "non-negative integers; re-create the file."
         case let .invalidDataOffsets(file, tensor, reason):
-            return "\(file): tensor '\(tensor)' has invalid data_offsets: \(reason). HINT: data_offsets "
+            return "\(file): tensor '\(ErrorText.cut(tensor))' has invalid data_offsets: \(ErrorText.cut(reason)). HINT: data_offsets "
                 + "must be [begin, end] with 0 <= begin <= end; re-create the file."
         case let .byteSizeMismatch(file, tensor, dtype, shape, expectedBytes, actualBytes):
-            return "\(file): tensor '\(tensor)' is \(dtype.rawValue) \(shape), which needs "
+            return "\(file): tensor '\(ErrorText.cut(tensor))' is \(dtype.rawValue) \(ErrorText.cut("\(shape)")), which needs "
                 + "\(expectedBytes) bytes, but its data_offsets span \(actualBytes). HINT: the header "
                 + "is inconsistent; re-create the file."
         case let .offsetsNotContiguous(file, tensor, expectedBegin, begin):
             let what = begin > expectedBegin
                 ? "leaving a gap of \(begin - expectedBegin) bytes"
                 : "overlapping the previous tensor by \(expectedBegin - begin) bytes"
-            return "\(file): tensor '\(tensor)' starts at data offset \(begin), but the previous tensor "
+            return "\(file): tensor '\(ErrorText.cut(tensor))' starts at data offset \(begin), but the previous tensor "
                 + "(in offset order) ends at \(expectedBegin), \(what). HINT: tensors must tile the data "
                 + "buffer exactly; re-create the file."
         case let .dataLengthMismatch(file, expectedBytes, actualBytes):
@@ -215,28 +215,28 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
             return "\(file): the header describes \(expectedBytes) data bytes but the file has "
                 + "\(actualBytes) after the header; \(what). HINT: re-copy or re-create the file."
         case let .invalidMetadata(file, key, reason):
-            let at = key.map { " at key '\($0)'" } ?? ""
-            return "\(file): __metadata__ is invalid\(at): \(reason). HINT: metadata must map strings to "
+            let at = key.map { " at key '\(ErrorText.cut($0))'" } ?? ""
+            return "\(file): __metadata__ is invalid\(at): \(ErrorText.cut(reason)). HINT: metadata must map strings to "
                 + "strings; encode numbers and lists as strings."
         case let .tensorNotFound(file, name, suggestions):
             let near = suggestions.isEmpty
                 ? "no name is close."
-                : "did you mean " + suggestions.map { "'\($0)'" }.joined(separator: ", ") + "?"
-            return "\(file): no tensor named '\(name)'; \(near) HINT: `names` lists all tensors."
+                : "did you mean " + suggestions.map { "'\(ErrorText.cut($0))'" }.joined(separator: ", ") + "?"
+            return "\(file): no tensor named '\(ErrorText.cut(name))'; \(near) HINT: `ngpt cond FILE` without --tensor lists the 2-D tensors."
         case let .dtypeMismatch(file, tensor, dtype, requested):
             let other = dtype.isInteger ? " Use integers(_:) for integer tensors."
                 : dtype.isFloatingPoint ? " Use tensor(_:) for floating-point tensors." : ""
-            return "\(file): tensor '\(tensor)' is \(dtype.rawValue), which cannot be read as "
+            return "\(file): tensor '\(ErrorText.cut(tensor))' is \(dtype.rawValue), which cannot be read as "
                 + "\(requested). HINT:\(other.isEmpty ? " convert it when saving." : other)"
         case let .integerOutOfRange(file, tensor, index):
-            return "\(file): tensor '\(tensor)' element \(index) does not fit in Int. HINT: values "
+            return "\(file): tensor '\(ErrorText.cut(tensor))' element \(index) does not fit in Int. HINT: values "
                 + "above Int.max cannot be token ids; check how the file was written."
         case let .invalidTensorName(name, reason):
-            return "cannot write tensor '\(name)': \(reason). HINT: rename the tensor."
+            return "cannot write tensor '\(ErrorText.cut(name))': \(ErrorText.cut(reason)). HINT: rename the tensor."
         case let .invalidValue(name, reason):
-            return "cannot write tensor '\(name)': \(reason). HINT: make the values match the shape."
+            return "cannot write tensor '\(ErrorText.cut(name))': \(ErrorText.cut(reason)). HINT: make the values match the shape."
         case let .writeFailed(file, operation, reason):
-            return "\(file): \(operation) failed: \(reason). The destination was not changed. HINT: "
+            return "\(file): \(operation) failed: \(ErrorText.cut(reason)). The destination was not changed. HINT: "
                 + "check that the directory exists, is writable and has free space."
         }
     }

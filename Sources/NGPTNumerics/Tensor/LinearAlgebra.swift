@@ -21,6 +21,17 @@ public enum LinearAlgebraError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+extension LinearAlgebraError {
+    /// The first NaN or ±Inf of a row-major matrix with `columns` columns, as ``nonFinite(row:column:value:)``,
+    /// or nil. The one finiteness check behind `ngpt cond`, `ngpt sample` and `ngpt train --init`.
+    public static func firstNonFinite<C: Collection>(_ elements: C, columns: Int) -> LinearAlgebraError?
+    where C.Element: BinaryFloatingPoint, C.Index == Int {
+        guard let i = elements.firstIndex(where: { !$0.isFinite }) else { return nil }
+        let offset = i - elements.startIndex, width = max(columns, 1)
+        return .nonFinite(row: offset / width, column: offset % width, value: Double(elements[i]))
+    }
+}
+
 /// A matrix of Doubles in row-major order, the input of the analysis routines.
 public struct DoubleMatrix: Sendable, Equatable {
     public var rows: Int
@@ -55,9 +66,7 @@ public enum LinearAlgebra {
     ///   ``LinearAlgebraError/lapack(routine:info:)`` when LAPACK reports `info != 0`.
     public static func singularValues(_ a: DoubleMatrix) throws -> [Double] {
         guard a.rows > 0 && a.columns > 0 else { throw LinearAlgebraError.empty(rows: a.rows, columns: a.columns) }
-        if let i = a.elements.firstIndex(where: { !$0.isFinite }) {
-            throw LinearAlgebraError.nonFinite(row: i / a.columns, column: i % a.columns, value: a.elements[i])
-        }
+        if let e = LinearAlgebraError.firstNonFinite(a.elements, columns: a.columns) { throw e }
         var work = a.elements
         var s = [Double](repeating: 0, count: min(a.rows, a.columns))
         let info = work.withUnsafeMutableBufferPointer { w in
@@ -102,9 +111,7 @@ public enum LinearAlgebra {
     public static func symmetricEigenvalues(_ a: DoubleMatrix) throws -> [Double] {
         precondition(a.rows == a.columns, "eigenvalues of a non-square \(a.rows)×\(a.columns) matrix")
         guard a.rows > 0 else { throw LinearAlgebraError.empty(rows: a.rows, columns: a.columns) }
-        if let i = a.elements.firstIndex(where: { !$0.isFinite }) {
-            throw LinearAlgebraError.nonFinite(row: i / a.columns, column: i % a.columns, value: a.elements[i])
-        }
+        if let e = LinearAlgebraError.firstNonFinite(a.elements, columns: a.columns) { throw e }
         var work = a.elements
         var w = [Double](repeating: 0, count: a.rows)
         let info = work.withUnsafeMutableBufferPointer { p in
@@ -130,9 +137,7 @@ public enum LinearAlgebra {
     /// The orthonormal factor Q (rows × columns, rows ≥ columns) of a Householder QR of `a`.
     public static func orthonormalFactor(_ a: DoubleMatrix) throws -> DoubleMatrix {
         precondition(a.rows >= a.columns, "QR needs rows ≥ columns, got \(a.rows)×\(a.columns)")
-        if let i = a.elements.firstIndex(where: { !$0.isFinite }) {
-            throw LinearAlgebraError.nonFinite(row: i / a.columns, column: i % a.columns, value: a.elements[i])
-        }
+        if let e = LinearAlgebraError.firstNonFinite(a.elements, columns: a.columns) { throw e }
         var q = a
         let info = q.elements.withUnsafeMutableBufferPointer { BLAS.dorthonormalFactor($0.baseAddress!, m: a.rows, n: a.columns) }
         guard info == 0 else { throw LinearAlgebraError.lapack(routine: "dgeqrf/dorgqr", info: info) }

@@ -86,11 +86,25 @@ public struct Tensor: Equatable, Sendable, CustomStringConvertible {
     /// Largest absolute element-wise difference; shapes must match.
     public func maxAbsDifference(_ other: Tensor) -> Float {
         precondition(shape == other.shape, "shapes \(shape) and \(other.shape) differ")
-        return zip(scalars, other.scalars).reduce(0) { max($0, abs($1.0 - $1.1)) }
+        // NaN anywhere is the answer: `max` would drop it and report a NaN tensor as equal.
+        var m: Float = 0
+        for (a, b) in zip(scalars, other.scalars) {
+            let d = abs(a - b)
+            if d.isNaN { return .nan }
+            m = max(m, d)
+        }
+        return m
     }
 
-    /// Largest absolute element.
-    public var maxAbs: Float { scalars.reduce(0) { max($0, abs($1)) } }
+    /// Largest absolute element; NaN if any element is NaN.
+    public var maxAbs: Float {
+        var m: Float = 0
+        for x in scalars {
+            if x.isNaN { return .nan }
+            m = max(m, abs(x))
+        }
+        return m
+    }
 
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try scalars.withUnsafeBufferPointer(body)

@@ -213,7 +213,7 @@ public struct TensorConditioning: Codable, Sendable, Equatable {
                                                  suggestions: SafeTensorsFile.closeNames(to: name, in: file.names))
         }
         guard e.shape.count == 2, e.dtype.isFloatingPoint else {
-            throw InspectionError("\(name) in \(file.source) is \(e.dtype.rawValue) with shape \(e.shape); condition numbers need a 2-D floating-point tensor")
+            throw InspectionError("\(ErrorText.cut(name)) in \(file.source) is \(e.dtype.rawValue) with shape \(ErrorText.cut("\(e.shape)")); condition numbers need a 2-D floating-point tensor")
         }
         let m = try doubleMatrix(file: file, entry: e)
         do {
@@ -224,9 +224,9 @@ public struct TensorConditioning: Codable, Sendable, Equatable {
             }
             return [TensorConditioning(name: name, head: nil, dtype: e.dtype.rawValue, summary: try SingularValueSummary(m))]
         } catch let error as InspectionError {
-            throw InspectionError("\(name): \(error.message)")
+            throw InspectionError("\(ErrorText.cut(name)): \(error.message)")
         } catch {
-            throw InspectionError("\(name) in \(file.source): \(error)")
+            throw InspectionError("\(ErrorText.cut(name)) in \(file.source): \(error)")
         }
     }
 

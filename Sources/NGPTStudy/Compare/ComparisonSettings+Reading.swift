@@ -1,0 +1,29 @@
+import Foundation
+import NGPTNumerics
+import NGPTModels
+
+extension ComparisonSettings {
+    /// Reads and checks a comparison's `settings.json`: its values, each context's model shape,
+    /// and that the number of runs and the tokens of the longest one fit in `Int`.
+    ///
+    /// - Throws: ``ConfigurationFileError`` naming the file.
+    public static func read(from url: URL) throws -> ComparisonSettings {
+        let hint = "the file was edited or damaged; run `ngpt compare` again with its options to rewrite it, or use another --out"
+        let s = try ConfigurationFile.read(ComparisonSettings.self, from: url, what: "comparison settings file", hint: hint)
+        func fail(_ reason: String) -> ConfigurationFileError { ConfigurationFileError(path: url.path, reason: reason, hint: hint) }
+        if let problem = s.model.problemInFile() { throw fail(problem) }
+        // The number of runs, as the plan lists them, must be a list that can be made.
+        guard let finals = ConfigurationFile.product([2, s.contexts.count, s.budgets.count, max(s.seeds, 0)]),
+              finals <= 1_000_000, s.lrGrid.count <= 1_000_000 else {
+            throw fail("it plans more than a million runs (\(s.contexts.count) contexts × \(s.budgets.count) budgets × \(s.seeds) seeds × 2 models)")
+        }
+        guard s.extrapolation.allSatisfy({ $0 >= 2 }) else { throw fail("its extrapolation multipliers \(ErrorText.cut("\(s.extrapolation)")) must each be at least 2") }
+        do { try s.validate() } catch let e as TrainingError { throw fail("its settings are invalid: \(e.description)") }
+        catch let e as ModelConfigError { throw fail("its model is invalid: \(e.message)") }
+        guard ConfigurationFile.product([s.budgets.max() ?? 1, s.batchSize, s.contexts.max() ?? 1, s.extrapolation.max() ?? 1]) != nil,
+              ConfigurationFile.product([s.tuneBudget, s.batchSize, s.contexts.max() ?? 1]) != nil else {
+            throw fail("its budgets, batch size, contexts and extrapolation give more tokens than can be counted")
+        }
+        return s
+    }
+}
