@@ -7,7 +7,7 @@ CORPUS_DIR := data/kjv
 TARGET_CPU ?= native
 RELEASE_ENV := NGPT_TARGET_CPU=$(TARGET_CPU)
 
-.PHONY: setup deps build release test test-examples bench info clean corpus demo check-report
+.PHONY: setup deps build release test test-examples bench info clean corpus demo check-report docs
 
 ## setup: install the system packages if missing, build the release binary
 setup: deps release corpus
@@ -60,6 +60,17 @@ test-examples:
 check-report:
 	scripts/check-report.sh --inspect
 	scripts/check-report.sh --compare
+
+## docs: the DocC documentation of NGPTNumerics, NGPTModels and NGPTStudy (their catalogues are
+## Sources/*/*.docc) as one static site in .build/docs; any DocC warning fails it
+DOCS_OUT := .build/docs
+docs:
+	@mkdir -p $(dir $(DOCS_OUT))
+	$(SWIFT) package --allow-writing-to-directory $(DOCS_OUT) generate-documentation \
+	  --enable-experimental-combined-documentation \
+	  --target NGPTNumerics --target NGPTModels --target NGPTStudy \
+	  --warnings-as-errors --output-path $(DOCS_OUT)
+	@echo "open: python3 -m http.server -d $(DOCS_OUT), then http://localhost:8000/documentation/ngptmodels"
 
 ## bench: the ordo-one/benchmark targets under Benchmarks/ (release builds)
 bench:

@@ -3,7 +3,8 @@ import XCTest
 import NGPT
 
 /// Compiles and runs the snippets of `docs/library.md`. `testGuideSnippetsAreHere` checks that
-/// every Swift block of the guide appears in this file verbatim, so the guide cannot drift.
+/// every Swift block of the guide and of the DocC articles appears in this file verbatim, so
+/// neither can drift.
 final class LibraryGuideTests: XCTestCase {
     let inputs = (0..<32).map { ($0 * 7) % 64 }
     var targets: [Int] { inputs.map { ($0 + 1) % 64 } }
@@ -99,12 +100,24 @@ let decoded = try Generator(model: sketch).prime([1, 2, 3])       // the same bl
 
     func testGuideSnippetsAreHere() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let guide = try String(contentsOf: root.appendingPathComponent("docs/library.md"), encoding: .utf8)
         let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
-        let blocks = guide.components(separatedBy: "```swift\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
-        XCTAssertGreaterThanOrEqual(blocks.count, 7, "the guide's Swift blocks")
-        for block in blocks {
-            XCTAssertTrue(source.contains(block), "docs/library.md block not compiled by LibraryGuideTests:\n\(block)")
+        func swiftBlocks(_ path: String) throws -> [String] {
+            let text = try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+            return text.components(separatedBy: "```swift\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+        }
+        // The guide, and the articles of the DocC catalogues (`make docs`), which reuse its snippets.
+        let articles = [
+            "Sources/NGPTModels/NGPTModels.docc/GettingStarted.md",
+            "Sources/NGPTModels/NGPTModels.docc/WritingYourOwnArchitecture.md",
+            "Sources/NGPTStudy/NGPTStudy.docc/InspectingAModel.md",
+        ]
+        XCTAssertGreaterThanOrEqual(try swiftBlocks("docs/library.md").count, 7, "the guide's Swift blocks")
+        for path in ["docs/library.md"] + articles {
+            let blocks = try swiftBlocks(path)
+            XCTAssertFalse(blocks.isEmpty, "\(path) has no Swift block")
+            for block in blocks {
+                XCTAssertTrue(source.contains(block), "\(path) block not compiled by LibraryGuideTests:\n\(block)")
+            }
         }
     }
 }

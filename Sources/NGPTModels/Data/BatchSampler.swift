@@ -127,7 +127,7 @@ private func checkShape(file: TokenFile, batchSize: Int, context: Int) throws {
 }
 
 /// nanoGPT's random windows: each row starts at an offset uniform in `0...(N − T − 1)`, drawn
-/// in row order from a ``SeededGenerator``. The stream depends only on the seed, `B`, `T` and
+/// in row order from a ``/NGPTNumerics/SeededGenerator``. The stream depends only on the seed, `B`, `T` and
 /// `N`, and the generator is part of ``state``, so a restored sampler continues bit-identically.
 public struct RandomWindowSampler: BatchSampler {
     public let file: TokenFile

@@ -55,8 +55,10 @@ public struct TokenDataset: Sendable {
     /// Opens `directory/train.bin` and `directory/val.bin`, reads `directory/meta.json` if it
     /// exists, and checks every id against the vocabulary.
     ///
-    /// - Parameter vocabularySize: the vocabulary when there is no `meta.json`; must agree with
-    ///   `meta.json` when there is one.
+    /// - Parameters:
+    ///   - directory: the prepared directory.
+    ///   - vocabularySize: the vocabulary when there is no `meta.json`; must agree with
+    ///     `meta.json` when there is one.
     /// - Throws: ``TokenDataError``.
     public init(directory: URL, vocabularySize: Int? = nil) throws {
         let fm = FileManager.default

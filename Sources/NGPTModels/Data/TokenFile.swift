@@ -84,8 +84,10 @@ public struct TokenFile: Sendable {
 
     /// Maps `url` and scans it.
     ///
-    /// - Parameter vocabularySize: when given, every id must be below it; the first offending
-    ///   id is reported with its offset as ``TokenDataError/tokenOutOfRange(path:offset:token:vocabularySize:)``.
+    /// - Parameters:
+    ///   - url: the file of uint16 token ids.
+    ///   - vocabularySize: when given, every id must be below it; the first offending id is
+    ///     reported with its offset as ``TokenDataError/tokenOutOfRange(path:offset:token:vocabularySize:)``.
     /// - Throws: ``TokenDataError`` if the file is missing, unreadable, empty or of odd length,
     ///   or holds an id outside the vocabulary.
     public init(url: URL, vocabularySize: Int? = nil) throws {

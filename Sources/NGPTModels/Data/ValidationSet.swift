@@ -1,3 +1,5 @@
+import NGPTNumerics
+
 /// A fixed set of validation batches: the same windows for the same arguments, whatever the
 /// model, so that every run (GPT or nGPT, any seed) is evaluated on exactly the same tokens.
 ///
@@ -10,7 +12,6 @@
 /// let eval = try ValidationSet(file: data.validation, batchSize: 16, context: 256, batches: 10, seed: 0)
 /// for batch in eval { ... }
 /// ```
-import NGPTNumerics
 public struct ValidationSet: RandomAccessCollection, Sendable {
     public let file: TokenFile
     /// `B`.

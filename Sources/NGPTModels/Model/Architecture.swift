@@ -1,3 +1,5 @@
+import NGPTNumerics
+
 /// Everything that makes a model GPT, nGPT or a variant of either: its parameters, its blocks
 /// and head, what happens after each optimiser step, what it logs, and how it trains by default.
 ///
@@ -7,7 +9,6 @@
 /// ``ModelConfig/architecture()`` is the one place that maps a configuration's kind to one of them.
 /// A variant is a type of its own conforming to this protocol (see the library guide, "Write your
 /// own architecture").
-import NGPTNumerics
 public protocol Architecture: Sendable {
     /// The shape (vocabulary, width, heads, layers, context) and switches.
     var config: ModelConfig { get }

@@ -1,3 +1,5 @@
+import NGPTNumerics
+
 /// Checks a model's backward against finite differences of its loss: for every parameter
 /// tensor, the derivative of the mean loss along the tensor's own gradient direction (which must
 /// equal the gradient's norm) and along a seeded random unit direction, by central differences.
@@ -7,7 +9,6 @@
 /// is accurate to about 1e-3 of a typical gradient norm at the tiny shapes a check uses; a
 /// dropped or mis-signed term is off by O(1), far outside the tolerance
 /// `relativeTolerance·‖g‖ + absoluteTolerance`.
-import NGPTNumerics
 public struct FiniteDifferenceCheck: Sendable {
     /// One derivative compared.
     public struct Comparison: Sendable, CustomStringConvertible {

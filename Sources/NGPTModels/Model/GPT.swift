@@ -1,6 +1,7 @@
+import NGPTNumerics
+
 /// The baseline GPT (docs/model.md §3): pre-RMSNorm residual blocks, softmax scale 1/√dk, a final
 /// RMSNorm before `lm_head`. Decays matrices and warms up (``TrainingRecipe/gpt``).
-import NGPTNumerics
 public struct GPTArchitecture: Architecture {
     public let config: ModelConfig
     public var name: String { "gpt" }

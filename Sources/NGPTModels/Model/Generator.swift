@@ -34,13 +34,6 @@ public struct SamplingOptions: Sendable, Equatable {
     }
 }
 
-/// Autoregressive decoding with a key/value cache: each new token costs one position's work
-/// instead of a forward pass over the whole window.
-///
-/// The window is the model's training context, as in nanoGPT: once a sequence is longer, the
-/// logits of the next token are those of the last `context` tokens. Past that point the cache is
-/// rebuilt from the cropped window at every step (RoPE positions shift), which gives exactly
-/// what an uncached forward pass over the cropped window gives.
 /// The precision of the weight matrices while decoding.
 public enum DecodingPrecision: String, Sendable, CaseIterable, Codable {
     /// The model's own float32 weights: logits as a full forward pass gives them.
@@ -52,6 +45,13 @@ public enum DecodingPrecision: String, Sendable, CaseIterable, Codable {
     case bfloat16
 }
 
+/// Autoregressive decoding with a key/value cache: each new token costs one position's work
+/// instead of a forward pass over the whole window.
+///
+/// The window is the model's training context, as in nanoGPT: once a sequence is longer, the
+/// logits of the next token are those of the last `context` tokens. Past that point the cache is
+/// rebuilt from the cropped window at every step (RoPE positions shift), which gives exactly
+/// what an uncached forward pass over the cropped window gives.
 public final class Generator {
     public let model: Transformer
     /// The precision of the weight matrices in the products.

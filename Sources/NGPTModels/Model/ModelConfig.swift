@@ -1,5 +1,6 @@
-/// Which of the two architectures a model is.
 import NGPTNumerics
+
+/// Which of the two architectures a model is.
 public enum ModelKind: String, Codable, Sendable, CaseIterable {
     /// The baseline: pre-RMSNorm residual blocks, softmax scale 1/√dk (docs/model.md §3).
     case gpt

@@ -1,9 +1,10 @@
+import NGPTNumerics
+
 /// The normalized Transformer (docs/model.md §4): hidden states and the d-long vectors of every
 /// matrix on the unit sphere, normalised LERP residuals with eigen learning rates α, q/k
 /// normalised per head and scaled by s_qk, softmax scale √dk, the MLP's inputs scaled by
 /// s_uv·√d, logits scaled by s_z. Renormalises its matrices after every update (§6); trains
 /// without weight decay or warm-up (``TrainingRecipe/ngpt``).
-import NGPTNumerics
 public struct NGPTArchitecture: Architecture {
     public let config: ModelConfig
     public var name: String { "ngpt" }

@@ -1,6 +1,7 @@
-/// A flat buffer laid out by a ``ParameterLayout``: the parameters, their gradients, or an
-/// optimiser moment. Named views copy in and out as ``Tensor``s.
 import NGPTNumerics
+
+/// A flat buffer laid out by a ``ParameterLayout``: the parameters, their gradients, or an
+/// optimiser moment. Named views copy in and out as ``/NGPTNumerics/Tensor``s.
 public final class ParameterBuffer {
     public let layout: ParameterLayout
     public let storage: FloatBuffer

@@ -1,5 +1,6 @@
-/// How a parameter starts (docs/model.md §5).
 import NGPTNumerics
+
+/// How a parameter starts (docs/model.md §5).
 public enum ParameterInitialization: Sendable, Equatable {
     /// Independent draws from N(0, std²), in buffer order from the model's seed.
     case normal(std: Double)

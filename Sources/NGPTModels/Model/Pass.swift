@@ -30,7 +30,7 @@ public struct Weight: Sendable, Equatable {
 }
 
 /// A learnable scaler (or a fixed one: no parameter) and how its stored values map to the
-/// effective ones (``ScalerConfig``), for `count` dimensions.
+/// effective ones (``/NGPTNumerics/ScalerConfig``), for `count` dimensions.
 public struct Scaler: Sendable, Equatable {
     let offset: Int?
     public let config: ScalerConfig

@@ -1,5 +1,6 @@
-/// Parameters that do not fit a model: every problem found, reported at once (on one line).
 import NGPTNumerics
+
+/// Parameters that do not fit a model: every problem found, reported at once (on one line).
 public struct ParameterLoadError: Error, CustomStringConvertible, Equatable {
     public var missing: [String]
     public var unexpected: [String]

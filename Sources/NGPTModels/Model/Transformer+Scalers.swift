@@ -1,5 +1,6 @@
-/// The effective values of one layer's scalers, averaged over their dimensions.
 import NGPTNumerics
+
+/// The effective values of one layer's scalers, averaged over their dimensions.
 public struct LayerScalerSummary: Codable, Sendable, Equatable {
     /// mean |α_A|, mean |α_M| (effective eigen learning rates)
     public var alphaA: Double, alphaM: Double

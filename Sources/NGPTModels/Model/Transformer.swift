@@ -1,5 +1,6 @@
-/// Why a model could not run on its input.
 import NGPTNumerics
+
+/// Why a model could not run on its input.
 public enum ModelInputError: Error, Equatable, CustomStringConvertible {
     case tokenOutOfRange(position: Int, token: Int, vocabularySize: Int)
     case shapeMismatch(what: String, expected: Int, got: Int)

@@ -159,7 +159,7 @@ public enum ModelBenchmark {
     }
 
     /// The best SGEMM rate (GFLOP/s) of `C (m, n) = A (m, k)·B (k, n)` over `repeats` runs, on
-    /// the current ``Threads/count``.
+    /// the current ``/NGPTNumerics/Threads/count``.
     public static func gemmGigaflops(m: Int, n: Int, k: Int, repeats: Int = 20) -> Double {
         var rng = SeededGenerator(seed: 1)
         let a = Tensor(shape: [m, k], scalars: (0..<m * k).map { _ in Float(rng.nextNormal()) })
@@ -216,7 +216,7 @@ public enum ModelBenchmark {
         return best
     }
 
-    /// Runs the whole benchmark on the current ``Threads/count``: the training steps, the GEMM
+    /// Runs the whole benchmark on the current ``/NGPTNumerics/Threads/count``: the training steps, the GEMM
     /// peak at the model's largest product, and sampling if asked for.
     public static func run(_ s: BenchmarkSettings) throws -> BenchmarkResult {
         guard s.batch >= 1, s.steps >= 1, s.warmup >= 0, s.sampleTokens >= 0 else {
@@ -262,7 +262,7 @@ public struct KernelTiming: Sendable {
 
 extension ModelBenchmark {
     /// Times each kernel of `repeats` training steps of `config` at batch `batch` on seeded
-    /// random data, on the current ``Threads/count``: every kernel the architecture's blocks and
+    /// random data, on the current ``/NGPTNumerics/Threads/count``: every kernel the architecture's blocks and
     /// head call (linear maps by shape), the embedding and cross-entropy, then the gradient
     /// norm, AdamW, zeroing and the update hook, each timed alone. A breakdown of where a
     /// step's time goes; the sum is close to a step, a little above it (timer overhead).

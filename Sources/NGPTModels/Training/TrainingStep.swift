@@ -1,9 +1,10 @@
+import NGPTNumerics
+
 /// One optimiser step, the only one in the library: zero the gradients; forward and backward
 /// every micro-batch (gradients averaged); the global gradient norm; AdamW with clipping; the
 /// architecture's ``Architecture/afterUpdate(_:)`` (nGPT renormalises its matrices); and, with
 /// bfloat16 parameter storage, rounding the block matrices. ``Trainer``, the benchmarks and the
 /// tests all step through it, so none can forget a part.
-import NGPTNumerics
 public final class TrainingStep {
     public let model: Transformer
     public let optimizer: AdamW

@@ -23,10 +23,10 @@ public enum HeadAxis: String, Codable, Sendable, CaseIterable {
 
 /// The extreme singular values and the 2-norm condition number of one matrix or block.
 ///
-/// Singular values come from LAPACK `dgesdd` in Double (``LinearAlgebra``).
+/// Singular values come from LAPACK `dgesdd` in Double (``/NGPTNumerics/LinearAlgebra``).
 /// `cond = sigmaMax / sigmaMin`, or `+infinity` when the block is rank-deficient
 /// (`sigmaMin ≤ max(rows, columns)·ε·sigmaMax`, see
-/// ``LinearAlgebra/conditionNumber(singularValues:rows:columns:)``). In JSON an infinite
+/// ``/NGPTNumerics/LinearAlgebra/conditionNumber(singularValues:rows:columns:)``). In JSON an infinite
 /// `cond` is the string `"inf"` (see ``InspectionJSON``).
 public struct SingularValueSummary: Codable, Sendable, Equatable {
     public var rows: Int
@@ -203,9 +203,9 @@ public struct TensorConditioning: Codable, Sendable, Equatable {
     /// Condition numbers of tensor `name` of `file`: the whole matrix, or each of `heads` blocks
     /// along `axis`. `F64` tensors are used exactly; `F32`, `F16` and `BF16` are widened to Double.
     ///
-    /// - Throws: ``SafeTensorsError/tensorNotFound(file:name:suggestions:)`` with the closest names;
+    /// - Throws: ``/NGPTNumerics/SafeTensorsError/tensorNotFound(file:name:suggestions:)`` with the closest names;
     ///   ``InspectionError`` when the tensor is not 2-D or not floating point,
-    ///   or `heads` does not divide the axis; ``LinearAlgebraError`` (wrapped with the tensor's
+    ///   or `heads` does not divide the axis; ``/NGPTNumerics/LinearAlgebraError`` (wrapped with the tensor's
     ///   name in an ``InspectionError``) for NaN/Inf elements.
     public static func compute(file: SafeTensorsFile, name: String, heads: Int? = nil, axis: HeadAxis = .rows) throws -> [TensorConditioning] {
         guard let e = file.entries[name] else {

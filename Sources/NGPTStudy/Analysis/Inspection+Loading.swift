@@ -18,7 +18,7 @@ public struct InspectedCheckpoint {
     ///
     /// A file written by ngpt carries its configuration, which is used (and `heads`, if given,
     /// must agree with it). Any other file (NVIDIA's names, e.g. from PyTorch) has its
-    /// configuration inferred by ``ModelConfig/inferred(fromShapes:heads:source:)``, which needs
+    /// configuration inferred by ``/NGPTModels/ModelConfig/inferred(fromShapes:heads:source:)``, which needs
     /// `heads`; a common `_orig_mod.` or `module.` prefix on every name is removed first.
     public static func load(_ path: String, heads: Int? = nil) throws -> InspectedCheckpoint {
         var url = URL(fileURLWithPath: path)
