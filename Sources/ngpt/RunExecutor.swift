@@ -60,7 +60,7 @@ final class RunExecutor: @unchecked Sendable {
             do {
                 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
                 let log = dir.appendingPathComponent("train.log")
-                if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
+                if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
                 let handle = try FileHandle(forWritingTo: log)
                 try handle.seekToEnd()
                 let p = Process()

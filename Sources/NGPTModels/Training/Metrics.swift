@@ -58,7 +58,7 @@ public final class MetricsLog {
         } else if lastStep == nil {
             try Data().write(to: url, options: .atomic)
         }
-        if !fm.fileExists(atPath: url.path) { fm.createFile(atPath: url.path, contents: nil) }
+        if !fm.fileExists(atPath: url.path) { _ = fm.createFile(atPath: url.path, contents: nil) }
         handle = try FileHandle(forWritingTo: url)
         try handle.seekToEnd()
     }
@@ -74,7 +74,7 @@ public final class MetricsLog {
     /// Every record of a metrics file (but an unterminated last line, which a kill can leave,
     /// when `droppingUnfinishedLine`).
     ///
-    /// - Throws: ``ConfigurationFileError`` naming the file and the first damaged line.
+    /// - Throws: ``/NGPTNumerics/ConfigurationFileError`` naming the file and the first damaged line.
     public static func read(_ url: URL, droppingUnfinishedLine: Bool = false) throws -> [MetricsRecord] {
         let hint = "the file was cut or edited; repair or remove that line"
         var text: String

@@ -43,7 +43,7 @@ extension RunConfiguration {
     /// sizes derived from them (parameters, tokens per step, tokens of the whole run, the longest
     /// evaluation window) fit in `Int`.
     ///
-    /// - Throws: ``ConfigurationFileError`` naming the file.
+    /// - Throws: ``/NGPTNumerics/ConfigurationFileError`` naming the file.
     public static func read(from url: URL) throws -> RunConfiguration {
         let hint = "the file was edited or damaged; restore it, or start a new run with `ngpt train --out`"
         let run = try ConfigurationFile.read(RunConfiguration.self, from: url, what: "run configuration", hint: hint)

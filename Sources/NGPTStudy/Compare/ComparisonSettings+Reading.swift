@@ -6,7 +6,7 @@ extension ComparisonSettings {
     /// Reads and checks a comparison's `settings.json`: its values, each context's model shape,
     /// and that the number of runs and the tokens of the longest one fit in `Int`.
     ///
-    /// - Throws: ``ConfigurationFileError`` naming the file.
+    /// - Throws: ``/NGPTNumerics/ConfigurationFileError`` naming the file.
     public static func read(from url: URL) throws -> ComparisonSettings {
         let hint = "the file was edited or damaged; run `ngpt compare` again with its options to rewrite it, or use another --out"
         let s = try ConfigurationFile.read(ComparisonSettings.self, from: url, what: "comparison settings file", hint: hint)
