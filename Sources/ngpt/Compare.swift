@@ -93,6 +93,9 @@ struct Compare: ParsableCommand {
             executor.execute(ComparisonPlanner.finalRuns(settings, lrGPT: g, lrNGPT: n), phase: "final runs")
         }
         let results = try ComparisonResults.collect(settings, runsDirectory: runs)
+        for r in results.runs where r.status == .failed {
+            printError("[compare] \(r.id) failed: \(r.message ?? "see \(runs.appendingPathComponent(r.id).path)/train.log")")
+        }
         try write(results, to: report)
         for line in ComparisonReport.answer(results) { print(line) }
         print("report: \(report.appendingPathComponent("report.html").path)")

@@ -196,6 +196,16 @@ final class CompareCommandTests: CommandTestCase {
         let collected = try runProcess(binary, ["compare", "--collect", "--out", planned.path])
         XCTAssertEqual(collected.status, 0, collected.stderr)
         assertSameMeasurements(try results("direct"), try results("planned"))
+
+        // A finished run whose metrics.jsonl is cut mid-line is reported by file, not dropped.
+        let runs = planned.appendingPathComponent("runs")
+        let run = try FileManager.default.contentsOfDirectory(atPath: runs.path).sorted().first!
+        let metrics = runs.appendingPathComponent(run).appendingPathComponent("metrics.jsonl")
+        let text = try Data(contentsOf: metrics)
+        try text.prefix(text.count - 7).write(to: metrics)
+        let damaged = try runProcess(binary, ["compare", "--collect", "--out", planned.path])
+        XCTAssertEqual(damaged.status, 0, damaged.stderr)
+        XCTAssertTrue(damaged.stderr.contains("\(run) failed") && damaged.stderr.contains(metrics.path), damaged.stderr)
     }
 
     func testBadComparisonsFailEarly() throws {

@@ -85,7 +85,11 @@ public final class Trainer {
             throw TrainingError.resume("\(found): the checkpoint is damaged; remove \(files.model.deletingLastPathComponent().path) and resume from an older checkpoint if one is left, else start the run again with --out \(directory.path)")
         }
         guard let json = state["sampler"] else { throw TrainingError.resume("\(files.optimizer.path) has no sampler state") }
-        try sampler.restore(try JSONDecoder().decode(SamplerState.self, from: Data(json.utf8)))
+        do {
+            try sampler.restore(try JSONDecoder().decode(SamplerState.self, from: Data(json.utf8)))
+        } catch {
+            throw TrainingError.resume("\(files.optimizer.path): its sampler state cannot continue this run (\(ErrorText.reason(error))). HINT: the checkpoint is damaged; start the run again")
+        }
         previousSeconds = Double(state["seconds"] ?? "0") ?? 0
         // after a kill between a commit and the link refresh, RUN/model.safetensors lags behind
         try runDirectory.refreshTopLevelModel()

@@ -41,7 +41,16 @@ public struct RunResult: Codable, Sendable, Equatable {
             r.status = .failed
             r.message = text.split(separator: "\n").last { $0.contains("Error:") }.map(String.init)
         }
-        guard let records = try? MetricsLog.read(directory.appendingPathComponent("metrics.jsonl")) else { return r }
+        let metrics = directory.appendingPathComponent("metrics.jsonl")
+        guard FileManager.default.fileExists(atPath: metrics.path) else { return r }
+        let records: [MetricsRecord]
+        do { records = try MetricsLog.read(metrics) } catch {
+            // A damaged log is reported (it names the file and line), never silently dropped;
+            // running the comparison again resumes the run, which repairs a cut last line.
+            r.status = .failed
+            r.message = "\(error)"
+            return r
+        }
         let evals = records.filter { $0.kind == "eval" && $0.context == nil }
         r.curve = evals.compactMap { e in e.valLoss.map { Point(tokens: e.tokens, loss: $0) } }
         if records.contains(where: { ($0.trainLoss.map { !$0.isFinite } ?? false) }) { r.status = .failed }
