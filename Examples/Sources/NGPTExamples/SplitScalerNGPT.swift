@@ -67,8 +67,14 @@ public struct SplitScalerNGPT: Architecture {
         return specs + [ScalerSpec("sz", c.sz, c.vocabularySize).parameter].compactMap { $0 }
     }
 
+    /// The library's nGPT block, reading its scalers from this architecture's parameters.
     public func makeBlock(layer: Int, layout: ParameterLayout, plan: inout ActivationPlan) -> any TransformerBlock {
-        SplitScalerNGPTBlock(layer: layer, architecture: self, layout: layout, plan: &plan)
+        let p = "transformer.h.\(layer).", (d, f) = (config.width, config.hiddenWidth)
+        let scalers = NGPTBlock.Scalers(alphaA: layout.scaler(p + "attn_alpha", alphaA, count: d),
+                                        alphaM: layout.scaler(p + "mlp_alpha", alphaM, count: d),
+                                        sqk: layout.scaler(p + "sqk", config.sqk, count: d),
+                                        su: layout.scaler(p + "su", su, count: f), sv: layout.scaler(p + "sv", sv, count: f))
+        return NGPTBlock(layer: layer, config: config, scalers: scalers, layout: layout, plan: &plan)
     }
 
     public func makeHead(layout: ParameterLayout, plan: inout ActivationPlan) -> any ModelHead {
@@ -93,116 +99,5 @@ public struct SplitScalerNGPT: Architecture {
     /// The effective s_z (V values).
     public func logitScales(_ parameters: ParameterBuffer) -> [Float] {
         parameters.effectiveScaler(parameters.layout.scaler("sz", config.sz, count: config.vocabularySize))
-    }
-}
-
-/// nGPT's block with α_A, α_M, s_u and s_ν read from four scalers (see ``SplitScalerNGPT``).
-struct SplitScalerNGPTBlock: TransformerBlock {
-    let layer: Int, heads: Int, scale: Float, uvScale: Float, normalizeQK: Bool
-    let qkv: Weight, attProj: Weight, fc: Weight, mlpProj: Weight
-    let alphaA: Scaler, alphaM: Scaler, sqk: Scaler, su: Scaler, sv: Scaler
-    // saved for backward
-    let qkvOut: Slot, qkUnit: Slot, qkRnorm: Slot, probs: Slot, attY: Slot, xMid: Slot, uv: Slot
-    let lerpA: LerpSaved, lerpM: LerpSaved
-    /// s_u | s_ν side by side, as swiglu reads them.
-    let effAlphaA: Slot, effAlphaM: Slot, effSqk: Slot, effSuv: Slot
-    // scratch shared by the layers
-    let branch: Slot, hidden: Slot, dh: Slot, duv: Slot, dXMid: Slot, dBranch: Slot, dAttY: Slot, dqkv: Slot
-    let dprobs: Slot, dScalers: Slot, lerpScratch: Slot
-
-    init(layer: Int, architecture a: SplitScalerNGPT, layout: ParameterLayout, plan: inout ActivationPlan) {
-        let c = a.config, p = "transformer.h.\(layer).", (d, f) = (c.width, c.hiddenWidth)
-        self.layer = layer
-        heads = c.heads
-        scale = Float(c.headWidth).squareRoot()
-        uvScale = Float(d).squareRoot()
-        normalizeQK = c.qkNormalization
-        qkv = layout.weight(fusing: [p + "query.weight", p + "key.weight", p + "value.weight"])
-        attProj = layout.weight(p + "att_c_proj.weight")
-        fc = layout.weight(p + "c_fc.weight")
-        mlpProj = layout.weight(p + "mlp_c_proj.weight")
-        alphaA = layout.scaler(p + "attn_alpha", a.alphaA, count: d)
-        alphaM = layout.scaler(p + "mlp_alpha", a.alphaM, count: d)
-        sqk = layout.scaler(p + "sqk", c.sqk, count: d)
-        su = layout.scaler(p + "su", a.su, count: f)
-        sv = layout.scaler(p + "sv", a.sv, count: f)
-        xMid = plan.rows(d)
-        qkvOut = plan.rows(3 * d)
-        probs = plan.attentionProbabilities(heads: c.heads)
-        attY = plan.rows(d)
-        uv = plan.rows(2 * f)
-        qkUnit = plan.rows(2 * d); qkRnorm = plan.rows(2 * c.heads)
-        lerpA = LerpSaved(&plan, width: d)
-        lerpM = LerpSaved(&plan, width: d)
-        effAlphaA = plan.reserve(d); effAlphaM = plan.reserve(d); effSqk = plan.reserve(d); effSuv = plan.reserve(2 * f)
-        let n = plan.rows
-        branch = plan.shared("branch", n * d)
-        hidden = plan.shared("hidden", n * f)
-        dh = plan.shared("dh", n * f)
-        duv = plan.shared("duv", n * 2 * f)
-        dXMid = plan.shared("dXMid", n * d)
-        dBranch = plan.shared("dBranch", n * d)
-        dAttY = plan.shared("dAttY", n * d)
-        dqkv = plan.shared("dqkv", n * 3 * d)
-        dprobs = plan.shared("dprobs", probs.count)
-        dScalers = plan.shared("dScalers", 3 * d + 2 * f)
-        lerpScratch = plan.shared("lerpScratch", n)
-    }
-
-    func forward(_ x: Slot, _ out: Slot, _ pass: Pass) {
-        let f = su.count
-        pass.scaler(effAlphaA, alphaA)
-        pass.scaler(effAlphaM, alphaM)
-        pass.scaler(effSqk, sqk)
-        pass.scaler(effSuv.part(0, f), su)
-        pass.scaler(effSuv.part(f, f), sv)
-        // q, k, v = x·Wᵀ; q_h, k_h = s_qk ⊙ Norm(RoPE(·)) in one pass
-        pass.linear(qkvOut, x, qkv)
-        pass.qkNorm(qkvOut, unit: qkUnit, rnorm: qkRnorm, scale: effSqk, heads: heads, normalize: normalizeQK)
-        pass.attention(attY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale, layer: layer)
-        pass.linear(branch, attY, attProj)
-        pass.lerpResidual(xMid, x, branch, alpha: effAlphaA, saved: lerpA)
-        pass.linear(uv, xMid, fc)
-        pass.swiglu(hidden, uv, scale: effSuv, multiplier: uvScale)
-        pass.linear(branch, hidden, mlpProj)
-        pass.lerpResidual(out, xMid, branch, alpha: effAlphaM, saved: lerpM)
-    }
-
-    func backward(_ dOut: Slot, _ dx: Slot, _ x: Slot, _ out: Slot, _ pass: Pass) {
-        let d = xMid.count / pass.rows, f = su.count
-        let dAlphaA = dScalers.part(0, d), dAlphaM = dScalers.part(d, d), dSqk = dScalers.part(2 * d, d)
-        let dSuv = dScalers.part(3 * d, 2 * f)
-        pass.zero(dScalers)
-        // out = Norm(Norm(xMid) + α_M ⊙ (Norm(h_M) − Norm(xMid)))
-        pass.zero(dXMid)
-        pass.zero(dBranch)
-        pass.lerpResidualBackward(dXMid, dBranch, dAlpha: dAlphaM, dOut, out, xMid, alpha: effAlphaM, saved: lerpM,
-                                  scratch: lerpScratch)
-        // h_M = h·mlp_c_projᵀ; swiglu's backward recomputes h
-        pass.linearInputGradient(dh, dBranch, mlpProj, overwrite: true)
-        // h = u ⊙ SiLU(ν), u | ν = uv ⊙ (s_u | s_ν)·√d
-        pass.swigluBackward(duv, dScale: dSuv, dh, uv, scale: effSuv, multiplier: uvScale, recomputed: hidden, overwrite: true)
-        pass.linearBackward(nil, dBranch, hidden, mlpProj)
-        // uv = xMid·c_fcᵀ
-        pass.linearBackward(dXMid, duv, xMid, fc)
-        // xMid = Norm(Norm(x) + α_A ⊙ (Norm(h_A) − Norm(x)))
-        pass.zero(dBranch)
-        pass.lerpResidualBackward(dx, dBranch, dAlpha: dAlphaA, dXMid, xMid, x, alpha: effAlphaA, saved: lerpA,
-                                  scratch: lerpScratch)
-        // h_A = attY·att_c_projᵀ
-        pass.linearBackward(dAttY, dBranch, attY, attProj, overwrite: true)
-        // attY = Attention(q, k, v)
-        pass.zero(dqkv)
-        pass.attentionBackward(dqkv, scratch: dprobs, dAttY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale)
-        // q_h, k_h = s_qk ⊙ Norm(RoPE(·))
-        pass.qkNormBackward(dqkv, dScale: dSqk, unit: qkUnit, rnorm: qkRnorm, scale: effSqk, heads: heads, normalize: normalizeQK)
-        // q, k, v = x·Wᵀ
-        pass.linearBackward(dx, dqkv, x, qkv)
-        // effective scalers → stored parameters
-        pass.scalerBackward(dAlphaA, alphaA)
-        pass.scalerBackward(dAlphaM, alphaM)
-        pass.scalerBackward(dSqk, sqk)
-        pass.scalerBackward(dSuv.part(0, f), su)
-        pass.scalerBackward(dSuv.part(f, f), sv)
     }
 }

@@ -100,10 +100,34 @@ public struct ScalerSpec {
 ///     out = Norm(Norm(x') + α_M ⊙ (Norm(h_M) − Norm(x')))
 ///
 /// The effective scalers are computed from the stored parameters at the start of every forward.
+/// Which parameters they are is the caller's choice (``Scalers``): the library's nGPT shares
+/// one configuration between α_A and α_M and stores s_u | s_ν as one `suv`; a variant can give
+/// each its own parameter.
 public struct NGPTBlock: TransformerBlock {
+    /// The block's five scalers.
+    public struct Scalers: Sendable {
+        public var alphaA: Scaler, alphaM: Scaler, sqk: Scaler, su: Scaler, sv: Scaler
+
+        public init(alphaA: Scaler, alphaM: Scaler, sqk: Scaler, su: Scaler, sv: Scaler) {
+            (self.alphaA, self.alphaM, self.sqk, self.su, self.sv) = (alphaA, alphaM, sqk, su, sv)
+        }
+
+        /// Layer `layer`'s scalers of the library's nGPT: `attn_alpha` and `mlp_alpha` with
+        /// `alpha`, `sqk`, and the two halves of `suv` (one stored value for both when scalar).
+        public init(layer: Int, config c: ModelConfig, layout: ParameterLayout) {
+            let p = "transformer.h.\(layer).", (d, f) = (c.width, c.hiddenWidth)
+            let suv = layout.scaler(p + "suv", c.suv, count: 2 * f)
+            self.init(alphaA: layout.scaler(p + "attn_alpha", c.alpha, count: d),
+                      alphaM: layout.scaler(p + "mlp_alpha", c.alpha, count: d),
+                      sqk: layout.scaler(p + "sqk", c.sqk, count: d),
+                      su: Scaler(offset: suv.offset, config: c.suv, count: f),
+                      sv: Scaler(offset: suv.offset.map { c.suv.mode == .vector ? $0 + f : $0 }, config: c.suv, count: f))
+        }
+    }
+
     let layer: Int, heads: Int, scale: Float, uvScale: Float, normalizeQK: Bool
     let qkv: Weight, attProj: Weight, fc: Weight, mlpProj: Weight
-    let alphaA: Scaler, alphaM: Scaler, sqk: Scaler, suv: Scaler
+    let alphaA: Scaler, alphaM: Scaler, sqk: Scaler, su: Scaler, sv: Scaler
     // saved for backward
     let qkvOut: Slot, qkUnit: Slot, qkRnorm: Slot, probs: Slot, attY: Slot, xMid: Slot, uv: Slot
     let lerpA: LerpSaved, lerpM: LerpSaved
@@ -112,7 +136,13 @@ public struct NGPTBlock: TransformerBlock {
     let branch: Slot, hidden: Slot, dh: Slot, duv: Slot, dXMid: Slot, dBranch: Slot, dAttY: Slot, dqkv: Slot
     let dprobs: Slot, dScalers: Slot, lerpScratch: Slot
 
+    /// The library's nGPT block of layer `layer`.
     public init(layer: Int, config c: ModelConfig, layout: ParameterLayout, plan: inout ActivationPlan) {
+        self.init(layer: layer, config: c, scalers: Scalers(layer: layer, config: c, layout: layout), layout: layout, plan: &plan)
+    }
+
+    /// The block of layer `layer` with the given scalers (each of `d` values, `su` and `sv` of F).
+    public init(layer: Int, config c: ModelConfig, scalers: Scalers, layout: ParameterLayout, plan: inout ActivationPlan) {
         let p = "transformer.h.\(layer).", (d, f) = (c.width, c.hiddenWidth)
         self.layer = layer
         heads = c.heads
@@ -123,10 +153,9 @@ public struct NGPTBlock: TransformerBlock {
         attProj = layout.weight(p + "att_c_proj.weight")
         fc = layout.weight(p + "c_fc.weight")
         mlpProj = layout.weight(p + "mlp_c_proj.weight")
-        alphaA = layout.scaler(p + "attn_alpha", c.alpha, count: d)
-        alphaM = layout.scaler(p + "mlp_alpha", c.alpha, count: d)
-        sqk = layout.scaler(p + "sqk", c.sqk, count: d)
-        suv = layout.scaler(p + "suv", c.suv, count: 2 * f)
+        (alphaA, alphaM, sqk, su, sv) = (scalers.alphaA, scalers.alphaM, scalers.sqk, scalers.su, scalers.sv)
+        precondition(alphaA.count == d && alphaM.count == d && sqk.count == d && su.count == f && sv.count == f,
+                     "nGPT block scalers: α_A, α_M and s_qk need \(d) values, s_u and s_ν \(f)")
         xMid = plan.rows(d)
         qkvOut = plan.rows(3 * d)
         probs = plan.attentionProbabilities(heads: c.heads)
@@ -154,7 +183,8 @@ public struct NGPTBlock: TransformerBlock {
         pass.scaler(effAlphaA, alphaA)
         pass.scaler(effAlphaM, alphaM)
         pass.scaler(effSqk, sqk)
-        pass.scaler(effSuv, suv)
+        pass.scaler(effSuv.part(0, su.count), su)
+        pass.scaler(effSuv.part(su.count, sv.count), sv)
         // q, k, v = x·Wᵀ; q_h, k_h = s_qk ⊙ Norm(RoPE(·)) in one pass
         pass.linear(qkvOut, x, qkv)
         pass.qkNorm(qkvOut, unit: qkUnit, rnorm: qkRnorm, scale: effSqk, heads: heads, normalize: normalizeQK)
@@ -201,7 +231,8 @@ public struct NGPTBlock: TransformerBlock {
         pass.scalerBackward(dAlphaA, alphaA)
         pass.scalerBackward(dAlphaM, alphaM)
         pass.scalerBackward(dSqk, sqk)
-        pass.scalerBackward(dSuv, suv)
+        pass.scalerBackward(dSuv.part(0, su.count), su)
+        pass.scalerBackward(dSuv.part(su.count, sv.count), sv)
     }
 }
 
