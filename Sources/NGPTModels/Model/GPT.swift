@@ -13,22 +13,11 @@ public struct GPTArchitecture: Architecture {
     /// `rmsnorm_att`, `rmsnorm_mlp`, then `rmsnorm_f`. Matrices ~ N(0, 0.02²), the two output
     /// projections 0.02/√(2L); gains 1.
     public var parameters: [ParameterSpec] {
-        let c = config, (d, f) = (c.width, c.hiddenWidth)
-        let std = 0.02, projection = std / (2 * Double(c.layers)).squareRoot()
-        func matrix(_ name: String, _ shape: [Int], _ std: Double, _ axis: VectorAxis) -> ParameterSpec {
-            ParameterSpec(name: name, shape: shape, initialization: .normal(std: std), vectors: axis)
-        }
-        func gain(_ name: String) -> ParameterSpec { ParameterSpec(name: name, shape: [d], initialization: .constant(1)) }
-        var specs = [matrix("transformer.wte.weight", [c.vocabularySize, d], std, .rows),
-                     matrix("lm_head.weight", [c.vocabularySize, d], std, .rows)]
-        for l in 0..<c.layers {
-            let p = "transformer.h.\(l)."
-            specs += [matrix(p + "query.weight", [d, d], std, .rows), matrix(p + "key.weight", [d, d], std, .rows),
-                      matrix(p + "value.weight", [d, d], std, .rows),
-                      matrix(p + "att_c_proj.weight", [d, d], projection, .columns),
-                      matrix(p + "c_fc.weight", [2 * f, d], std, .rows),
-                      matrix(p + "mlp_c_proj.weight", [d, f], projection, .columns),
-                      gain(p + "rmsnorm_att.weight"), gain(p + "rmsnorm_mlp.weight")]
+        let matrices = TransformerMatrices(config: config, std: 0.02, normalized: false)
+        func gain(_ name: String) -> ParameterSpec { ParameterSpec(name: name, shape: [config.width], initialization: .constant(1)) }
+        var specs = matrices.embeddings
+        for l in 0..<config.layers {
+            specs += matrices.block(l) + [gain("transformer.h.\(l).rmsnorm_att.weight"), gain("transformer.h.\(l).rmsnorm_mlp.weight")]
         }
         return specs + [gain("rmsnorm_f.weight")]
     }

@@ -17,19 +17,11 @@ public struct NGPTArchitecture: Architecture {
     /// ~ N(0, 1/d), the output projections 1/√(2Ld); scalers start at their `s_scale`.
     public var parameters: [ParameterSpec] {
         let c = config, (d, f) = (c.width, c.hiddenWidth)
-        let std = 1 / Double(d).squareRoot(), projection = std / (2 * Double(c.layers)).squareRoot()
-        func matrix(_ name: String, _ shape: [Int], _ std: Double, _ axis: VectorAxis) -> ParameterSpec {
-            ParameterSpec(name: name, shape: shape, initialization: .normal(std: std), vectors: axis, normalized: true)
-        }
-        var specs = [matrix("transformer.wte.weight", [c.vocabularySize, d], std, .rows),
-                     matrix("lm_head.weight", [c.vocabularySize, d], std, .rows)]
+        let matrices = TransformerMatrices(config: c, std: 1 / Double(d).squareRoot(), normalized: true)
+        var specs = matrices.embeddings
         for l in 0..<c.layers {
             let p = "transformer.h.\(l)."
-            specs += [matrix(p + "query.weight", [d, d], std, .rows), matrix(p + "key.weight", [d, d], std, .rows),
-                      matrix(p + "value.weight", [d, d], std, .rows),
-                      matrix(p + "att_c_proj.weight", [d, d], projection, .columns),
-                      matrix(p + "c_fc.weight", [2 * f, d], std, .rows),
-                      matrix(p + "mlp_c_proj.weight", [d, f], projection, .columns)]
+            specs += matrices.block(l)
             specs += [ScalerSpec(p + "attn_alpha", c.alpha, d), ScalerSpec(p + "mlp_alpha", c.alpha, d),
                       ScalerSpec(p + "sqk", c.sqk, d), ScalerSpec(p + "suv", c.suv, 2 * f)].compactMap(\.parameter)
         }

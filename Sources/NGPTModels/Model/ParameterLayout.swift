@@ -41,6 +41,39 @@ public struct ParameterSpec: Sendable, Equatable {
     }
 }
 
+/// The matrices every transformer here has (docs/model.md §1, §5), drawn from N(0, std²), the
+/// two output projections from N(0, std²/2L); kept normalised along their axes when `normalized`.
+public struct TransformerMatrices: Sendable {
+    public let config: ModelConfig
+    public let std: Double
+    public let normalized: Bool
+
+    public init(config: ModelConfig, std: Double, normalized: Bool) {
+        self.config = config
+        self.std = std
+        self.normalized = normalized
+    }
+
+    private func matrix(_ name: String, _ shape: [Int], _ std: Double, _ axis: VectorAxis) -> ParameterSpec {
+        ParameterSpec(name: name, shape: shape, initialization: .normal(std: std), vectors: axis, normalized: normalized)
+    }
+
+    /// `transformer.wte.weight` and `lm_head.weight`, (V, d) each.
+    public var embeddings: [ParameterSpec] {
+        [matrix("transformer.wte.weight", [config.vocabularySize, config.width], std, .rows),
+         matrix("lm_head.weight", [config.vocabularySize, config.width], std, .rows)]
+    }
+
+    /// Layer `l`'s `query`, `key`, `value` (adjacent), `att_c_proj`, `c_fc` and `mlp_c_proj`.
+    public func block(_ l: Int) -> [ParameterSpec] {
+        let p = "transformer.h.\(l).", (d, f) = (config.width, config.hiddenWidth)
+        let projection = std / (2 * Double(config.layers)).squareRoot()
+        return [matrix(p + "query.weight", [d, d], std, .rows), matrix(p + "key.weight", [d, d], std, .rows),
+                matrix(p + "value.weight", [d, d], std, .rows), matrix(p + "att_c_proj.weight", [d, d], projection, .columns),
+                matrix(p + "c_fc.weight", [2 * f, d], std, .rows), matrix(p + "mlp_c_proj.weight", [d, f], projection, .columns)]
+    }
+}
+
 /// One named parameter tensor inside the flat buffer.
 public struct ParameterEntry: Sendable, Equatable {
     public let spec: ParameterSpec
