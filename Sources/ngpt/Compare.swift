@@ -162,6 +162,7 @@ struct Compare: ParsableCommand {
             stage = "final"
         }
         let pending = runs.filter { executor.result($0).status != .finished }
+        for run in pending { try executor.writeConfiguration(run) }
         let lines = pending.map { executor.commandLine($0, program: program) }
         let commands = dir.appendingPathComponent("commands.txt")
         try Data((lines.joined(separator: "\n") + (lines.isEmpty ? "" : "\n")).utf8).write(to: commands, options: .atomic)

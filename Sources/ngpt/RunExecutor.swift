@@ -39,11 +39,24 @@ final class RunExecutor: @unchecked Sendable {
         totalCost += pending.reduce(0) { $0 + cost($1) }
     }
 
-    /// The shell line that performs `run` (the same one `--plan` writes).
+    /// The `ngpt train` arguments that perform `run` from its configuration file (written by
+    /// ``writeConfiguration(_:)``): the file says what to train, the options only where and how.
+    func trainArguments(_ run: PlannedRun) -> [String] {
+        let dir = directory(run)
+        return ["train", "--config", dir.appendingPathComponent(PlannedRun.configurationFile).path, "--out", dir.path,
+                "--resume-existing", "--threads", "\(settings.threadsPerRun)"]
+    }
+
+    /// Writes `run`'s configuration file into its directory.
+    func writeConfiguration(_ run: PlannedRun) throws {
+        _ = try run.writeConfiguration(settings, to: directory(run))
+    }
+
+    /// The shell line that performs `run` (the same one `--plan` writes); its configuration file
+    /// must have been written.
     func commandLine(_ run: PlannedRun, program: String) -> String {
         let dir = directory(run).path
-        let args = run.trainArguments(settings, directory: dir) + ["--resume-existing"]
-        return "mkdir -p \(quote(dir)) && \(quote(program)) " + args.map(quote).joined(separator: " ") + " 2>> \(quote(dir + "/train.log"))"
+        return "\(quote(program)) " + trainArguments(run).map(quote).joined(separator: " ") + " 2>> \(quote(dir + "/train.log"))"
     }
 
     /// Executes every run not yet finished. Failed runs (e.g. diverged) are reported, not fatal.
@@ -58,14 +71,14 @@ final class RunExecutor: @unchecked Sendable {
             group.enter()
             let dir = directory(run)
             do {
-                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                try writeConfiguration(run)
                 let log = dir.appendingPathComponent("train.log")
                 if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
                 let handle = try FileHandle(forWritingTo: log)
                 try handle.seekToEnd()
                 let p = Process()
                 p.executableURL = executable
-                p.arguments = run.trainArguments(settings, directory: dir.path) + ["--resume-existing"]
+                p.arguments = trainArguments(run)
                 p.standardError = handle
                 p.standardOutput = handle
                 p.terminationHandler = { [self] proc in

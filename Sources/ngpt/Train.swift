@@ -37,6 +37,7 @@ struct Train: ParsableCommand {
     @Option(help: "Run directory to write.") var out: String?
     @Option(help: "Continue the run in this directory from its last checkpoint.") var resume: String?
     @Flag(help: "If --out already holds this same run, continue it (or do nothing if it is finished) instead of failing; for scripted sweeps.") var resumeExisting = false
+    @Option(help: "Train the run this file describes (a run configuration: the JSON of a run's config.json, or a file `ngpt compare --plan` wrote) into --out; the options that define a run come from the file.") var config: String?
 
     func run() throws {
         try applyThreads(threads)
@@ -67,6 +68,7 @@ struct Train: ParsableCommand {
                 throw TrainingError.invalidOption("--out must be omitted (or equal --resume) when resuming")
             }
             if resumeExisting { throw TrainingError.invalidOption("--resume-existing goes with --out (for scripted sweeps); drop it when using --resume") }
+            if config != nil { throw TrainingError.invalidOption("--config starts a run from a file; --resume \(resume) continues from the run's own config.json, so drop --config") }
             if self.`init` != nil { throw TrainingError.invalidOption("--init only starts a new run; --resume \(resume) continues from its own checkpoint, so drop --init") }
             var training = saved.training
             let changed = try apply(to: &training)
@@ -90,6 +92,7 @@ struct Train: ParsableCommand {
             }
             return (try Trainer(resuming: dir, dataset: dataset), dir, lock)
         }
+        if let config { return try start(configurationFile: try pathOption(config, "--config")) }
         guard let data else { throw TrainingError.invalidOption("--data DIR is required (a directory made by `ngpt prepare`)") }
         guard let out else { throw TrainingError.invalidOption("--out RUN is required: the directory for the run") }
         let dir = try pathOption(out, "--out")
@@ -101,6 +104,30 @@ struct Train: ParsableCommand {
         var o = TrainingOptions(recipe: recipe, steps: steps ?? 1000, batchSize: batch ?? 16, seed: seed ?? 0)
         _ = try apply(to: &o)
         let run = RunConfiguration(model: config, training: o, data: dataURL.path)
+        return try start(run, dataset: dataset, in: dir, initialWeights: initURL)
+    }
+
+    /// A run described by a file: every option that defines a run comes from it.
+    private func start(configurationFile url: URL) throws -> (Trainer, URL, RunLock) {
+        let given = [("--data", data != nil), ("the shape options", shape.anyGiven), ("--batch", batch != nil),
+                     ("--grad-accum", gradAccum != nil), ("--steps", steps != nil), ("--lr", lr != nil),
+                     ("--warmup", warmup != nil), ("--min-lr", minLr != nil), ("--weight-decay", weightDecay != nil),
+                     ("--clip", clip != nil), ("--seed", seed != nil), ("--sampler", sampler != nil),
+                     ("--eval-every", evalEvery != nil), ("--eval-batches", evalBatches != nil),
+                     ("--checkpoint-every", checkpointEvery != nil), ("--param-precision", paramPrecision != nil),
+                     ("--extrapolate", extrapolate != nil), ("--init", self.`init` != nil)].filter(\.1).map(\.0)
+        guard given.isEmpty else {
+            throw TrainingError.invalidOption("--config \(url.path) describes the whole run, so \(given.joined(separator: ", ")) cannot be given with it; edit the file or drop --config")
+        }
+        guard let out else { throw TrainingError.invalidOption("--out RUN is required with --config: the directory for the run") }
+        let run = try RunConfiguration.read(from: url)
+        let dataset = try TokenDataset(directory: URL(fileURLWithPath: run.data), vocabularySize: run.model.vocabularySize)
+        return try start(run, dataset: dataset, in: try pathOption(out, "--out"), initialWeights: nil)
+    }
+
+    /// A new run into `dir` (or, with --resume-existing, the same run already there).
+    private func start(_ run: RunConfiguration, dataset: TokenDataset, in dir: URL, initialWeights initURL: URL?) throws -> (Trainer, URL, RunLock) {
+        let out = dir.path
         try Trainer.preflight(run, dataset: dataset)
         let lock = try RunLock.acquire(dir, creating: true)
         do {

@@ -85,6 +85,26 @@ final class CommandLineTests: CommandTestCase {
         XCTAssertTrue(r.stderr.contains("the validation loss of the initial weights is"), r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("run/model.safetensors").path),
                        "no checkpoint of a diverged model")
+        let status = try RunStatus.read(dir.appendingPathComponent("run"))
+        XCTAssertEqual(status?.state, .failed)
+        XCTAssertTrue(status?.message?.contains("the validation loss of the initial weights is") ?? false, "\(String(describing: status))")
+    }
+
+    /// A run's configuration file is enough to run it again: `--config` gives the same bytes.
+    func testConfigFileReproducesARun() throws {
+        let a = try runProcess(binary, train(["--steps", "3", "--eval-every", "2", "--seed", "4"], out: "a"))
+        XCTAssertEqual(a.status, 0, a.stderr)
+        let file = dir.appendingPathComponent("a/config.json").path
+        let b = try runProcess(binary, ["train", "--config", file, "--out", dir.appendingPathComponent("b").path])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        for name in ["model.safetensors", "config.json"] {
+            XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("b/\(name)")), try Data(contentsOf: dir.appendingPathComponent("a/\(name)")), name)
+        }
+        XCTAssertEqual(try RunStatus.read(dir.appendingPathComponent("b")), RunStatus(state: .finished, step: 3))
+        let mixed = try runProcess(binary, ["train", "--config", file, "--out", dir.appendingPathComponent("c").path, "--steps", "9"])
+        XCTAssertNotEqual(mixed.status, 0)
+        XCTAssertEqual(mixed.stderr.split(separator: "\n").count, 1, mixed.stderr)
+        XCTAssertTrue(mixed.stderr.contains("--steps cannot be given with it"), mixed.stderr)
     }
 
     func testResumeWithAnotherConfiguration() throws {

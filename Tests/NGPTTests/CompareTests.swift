@@ -71,10 +71,11 @@ final class ComparisonPlanTests: XCTestCase {
         XCTAssertEqual(final.filter { tuneIDs.contains($0.id) }.count, 2)
         // each run has its own schedule ending at its budget; GPT's warm-up scales with it
         let run = final.first { $0.kind == .gpt && $0.steps == 400 && $0.context == 128 }!
-        let args = run.trainArguments(s, directory: "/r")
-        XCTAssertEqual(args[args.firstIndex(of: "--steps")! + 1], "400")
-        XCTAssertEqual(args[args.firstIndex(of: "--context")! + 1], "128")
-        XCTAssertFalse(args.contains("--warmup"), "the recipe's warm-up (a fraction of the steps) applies")
+        let c = run.configuration(s)
+        XCTAssertEqual(c.training.steps, 400)
+        XCTAssertEqual(c.model.context, 128)
+        XCTAssertEqual(c.training.warmup, TrainingOptions(recipe: .gpt, steps: 400).warmup, "the recipe's warm-up (a fraction of the steps) applies")
+        XCTAssertEqual(c.training.learningRate, 4e-3)
         XCTAssertEqual(TrainingOptions(recipe: .gpt, steps: 450).warmup, 30)
         XCTAssertEqual(TrainingOptions(recipe: .gpt, steps: 1500).warmup, 100)
         XCTAssertEqual(TrainingOptions(recipe: .ngpt, steps: 1500).warmup, 0)
@@ -84,9 +85,13 @@ final class ComparisonPlanTests: XCTestCase {
         var s = settings()
         s.model.qkNormalization = false
         s.model.sz.mode = .scalar
-        let args = PlannedRun(kind: .ngpt, context: 64, steps: 10, seed: 0, lr: 1e-3).trainArguments(s, directory: "/r")
-        XCTAssertTrue(args.contains("--no-qk-norm"))
-        XCTAssertEqual(args[args.firstIndex(of: "--sz-mode")! + 1], "scalar")
+        let n = PlannedRun(kind: .ngpt, context: 64, steps: 10, seed: 0, lr: 1e-3).configuration(s).model
+        XCTAssertFalse(n.qkNormalization)
+        XCTAssertEqual(n.sz.mode, .scalar)
+        // GPT has no scalers: its runs are plain GPT runs of the same shape
+        let g = PlannedRun(kind: .gpt, context: 64, steps: 10, seed: 0, lr: 1e-3).configuration(s).model
+        XCTAssertEqual(g, ModelConfig(kind: .gpt, vocabularySize: s.model.vocabularySize, width: s.model.width,
+                                      heads: s.model.heads, layers: s.model.layers, context: 64))
     }
 }
 
@@ -196,6 +201,13 @@ final class CompareCommandTests: CommandTestCase {
         let collected = try runProcess(binary, ["compare", "--collect", "--out", planned.path])
         XCTAssertEqual(collected.status, 0, collected.stderr)
         assertSameMeasurements(try results("direct"), try results("planned"))
+        // each planned run is its configuration file, and the run it made says it finished
+        for id in try FileManager.default.contentsOfDirectory(atPath: planned.appendingPathComponent("runs").path) {
+            let run = planned.appendingPathComponent("runs").appendingPathComponent(id)
+            let described = try RunConfiguration.read(from: run.appendingPathComponent(PlannedRun.configurationFile))
+            XCTAssertEqual(described.training, try Trainer.readConfiguration(run).training, id)
+            XCTAssertEqual(try RunStatus.read(run)?.state, .finished, id)
+        }
 
         // A finished run whose metrics.jsonl is cut mid-line is reported by file, not dropped.
         let runs = planned.appendingPathComponent("runs")

@@ -316,11 +316,11 @@ final class FuzzTests: XCTestCase {
             try mutateSizes(original, paths: sizes).write(to: url)
             expectCleanOutcome("settings.json case \(k)") {
                 let s = try ComparisonSettings.read(from: url)
-                // What `ngpt compare` derives from it: the plan and each run's command.
+                // What `ngpt compare` derives from it: the plan and each run's configuration.
                 guard s.contexts.count * s.budgets.count * s.seeds <= 10_000 else { return }
                 for run in ComparisonPlanner.tuningRuns(s) + ComparisonPlanner.finalRuns(s, lrGPT: 1e-3, lrNGPT: 2e-3) {
                     _ = run.tokens(batchSize: s.batchSize)
-                    _ = run.trainArguments(s, directory: "/r")
+                    _ = run.configuration(s)
                 }
             }
         }

@@ -115,7 +115,8 @@ final class RunSafetyTests: CommandTestCase {
         XCTAssertEqual(try evals("killed"), try evals("whole"))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path), [RunDirectory.stepName(steps)])
         XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: run.path)),
-                       ["checkpoints", "config.json", "metrics.jsonl", "model.safetensors", ".lock"], "no temporaries left")
+                       ["checkpoints", "config.json", "metrics.jsonl", "model.safetensors", "status.json", ".lock"], "no temporaries left")
+        XCTAssertEqual(try RunStatus.read(run)?.state, .finished)
     }
 
     /// While one process trains a run, a second `train --resume`, `train --out` or `compare` on

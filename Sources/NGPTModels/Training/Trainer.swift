@@ -189,6 +189,17 @@ public final class Trainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(run).write(to: configURL, options: .atomic)
+        try RunStatus(state: .running, step: step).write(to: directory)
+        do {
+            try trainToEnd(directory: directory, progress: progress)
+        } catch {
+            try? RunStatus(state: .failed, step: step, message: "\(error)").write(to: directory)
+            throw error
+        }
+        try RunStatus(state: .finished, step: step).write(to: directory)
+    }
+
+    private func trainToEnd(directory: URL, progress: (MetricsRecord) -> Void) throws {
         let resuming = step > 0
         let log = try MetricsLog(url: directory.appendingPathComponent("metrics.jsonl"), keepingStepsThrough: resuming ? step : nil)
         clockStart = Date()

@@ -100,37 +100,40 @@ public struct PlannedRun: Codable, Sendable, Equatable, Hashable {
     /// Training tokens of the whole run.
     public func tokens(batchSize: Int) -> Int { steps * batchSize * context }
 
-    /// The `ngpt train` arguments (without the program name) that perform this run into
-    /// `directory`.
-    public func trainArguments(_ s: ComparisonSettings, directory: String) -> [String] {
+    /// The run as the library's own configuration (what `ngpt train --config` runs): the
+    /// comparison's shape at this context, the model's recipe with this run's steps, learning
+    /// rate and seed, and the comparison's batch, evaluation, storage and extrapolation. GPT
+    /// takes no scaler settings (it has no scalers), so its configuration is that of a plain GPT
+    /// run of the same shape.
+    public func configuration(_ s: ComparisonSettings) -> RunConfiguration {
         var c = s.model
         c.kind = kind
         c.context = context
-        var args = ["train", "--data", s.data, "--out", directory, "--model", kind.rawValue,
-                    "--dim", "\(c.width)", "--heads", "\(c.heads)", "--layers", "\(c.layers)",
-                    "--context", "\(context)", "--vocab", "\(c.vocabularySize)",
-                    "--batch", "\(s.batchSize)", "--steps", "\(steps)", "--lr", "\(lr)", "--seed", "\(seed)",
-                    "--eval-every", "\(s.evalPoints > 0 ? max(1, steps / s.evalPoints) : 0)",
-                    "--eval-batches", "\(s.evalBatches)",
-                    "--checkpoint-every", "\(max(1, steps / 4))",
-                    "--param-precision", s.precision.rawValue, "--threads", "\(s.threadsPerRun)"]
-        if !s.extrapolation.isEmpty { args += ["--extrapolate", s.extrapolation.map(String.init).joined(separator: ",")] }
-        if kind == .ngpt { args += ablationArguments(c) }
-        return args
+        if kind == .gpt {
+            c = ModelConfig(kind: .gpt, vocabularySize: c.vocabularySize, width: c.width, heads: c.heads, layers: c.layers,
+                            context: context)
+        }
+        var o = TrainingOptions(recipe: c.architecture().recipe, steps: steps, batchSize: s.batchSize, seed: UInt64(seed))
+        o.learningRate = lr
+        o.evalEvery = s.evalPoints > 0 ? max(1, steps / s.evalPoints) : 0
+        o.evalBatches = s.evalBatches
+        o.checkpointEvery = max(1, steps / 4)
+        o.parameterPrecision = s.precision
+        o.extrapolation = s.extrapolation
+        return RunConfiguration(model: c, training: o, data: s.data)
     }
 
-    private func ablationArguments(_ c: ModelConfig) -> [String] {
-        let d = ModelConfig(kind: .ngpt, vocabularySize: c.vocabularySize, width: c.width, heads: c.heads,
-                            layers: c.layers, context: c.context)
-        var args = [String]()
-        for (name, s, def) in [("alpha", c.alpha, d.alpha), ("sqk", c.sqk, d.sqk), ("suv", c.suv, d.suv), ("sz", c.sz, d.sz)] {
-            if s.mode != def.mode { args += ["--\(name)-mode", s.mode.rawValue] }
-            if s.initValue != def.initValue { args += ["--\(name)-init", "\(s.initValue)"] }
-            if s.scale != def.scale { args += ["--\(name)-scale", "\(s.scale)"] }
-        }
-        if !c.alpha.absolute { args.append("--signed-alpha") }
-        if !c.qkNormalization { args.append("--no-qk-norm") }
-        return args
+    /// The file in a run's directory that describes it before it starts.
+    public static let configurationFile = "run.json"
+
+    /// Writes ``configuration(_:)`` to `directory/run.json` (creating the directory).
+    public func writeConfiguration(_ s: ComparisonSettings, to directory: URL) throws -> URL {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let url = directory.appendingPathComponent(Self.configurationFile)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try encoder.encode(configuration(s)).write(to: url, options: .atomic)
+        return url
     }
 }
 

@@ -36,10 +36,16 @@ public struct RunResult: Codable, Sendable, Equatable {
     public static func read(_ run: PlannedRun, directory: URL, batchSize: Int) -> RunResult {
         var r = RunResult(id: run.id, run: run, status: .incomplete, tokens: run.tokens(batchSize: batchSize),
                           curve: [], contexts: [])
-        let log = directory.appendingPathComponent("train.log")
-        if let text = try? String(contentsOf: log, encoding: .utf8), text.contains("Error:") {
+        // The run's status file says whether it failed and why (a damaged one is a failure too).
+        do {
+            if let status = try RunStatus.read(directory), status.state == .failed {
+                r.status = .failed
+                r.message = status.message
+            }
+        } catch {
             r.status = .failed
-            r.message = text.split(separator: "\n").last { $0.contains("Error:") }.map(String.init)
+            r.message = "\(error)"
+            return r
         }
         let metrics = directory.appendingPathComponent("metrics.jsonl")
         guard FileManager.default.fileExists(atPath: metrics.path) else { return r }
