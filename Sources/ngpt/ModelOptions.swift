@@ -80,6 +80,12 @@ var maximumThreads: Int { 4 * ProcessInfo.processInfo.activeProcessorCount }
 /// Sets the thread count from `--threads` (nothing when not given), refusing counts below 1 or
 /// above ``maximumThreads``.
 func applyThreads(_ requested: Int?, option: String = "--threads") throws {
+    // Without the option the count comes from OPENBLAS_NUM_THREADS: checked the same way, before
+    // anything asks OpenBLAS for that many threads.
+    if requested == nil, let value = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"], let n = Int(value),
+       n > maximumThreads {
+        throw TrainingError.invalidOption("OPENBLAS_NUM_THREADS=\(n) is more than this machine can serve (\(ProcessInfo.processInfo.activeProcessorCount) cores, at most \(maximumThreads) threads); unset it, lower it, or pass \(option) \(ProcessInfo.processInfo.activeProcessorCount)")
+    }
     guard let n = try checkedThreads(requested, option: option) else { return }
     Threads.set(n)
 }

@@ -90,6 +90,16 @@ final class CommandLineTests: CommandTestCase {
         XCTAssertTrue(status?.message?.contains("the validation loss of the initial weights is") ?? false, "\(String(describing: status))")
     }
 
+    /// OPENBLAS_NUM_THREADS is held to the limit --threads is: refused before OpenBLAS is asked.
+    func testTooManyThreadsFromTheEnvironment() throws {
+        let r = try runProcess(binary, train(["--steps", "1"]), environment: ["OPENBLAS_NUM_THREADS": "100"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("OPENBLAS_NUM_THREADS=100 is more than this machine can serve"), r.stderr)
+        let ok = try runProcess(binary, train(["--steps", "1", "--eval-every", "0"], out: "two"), environment: ["OPENBLAS_NUM_THREADS": "2"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+    }
+
     /// A run's configuration file is enough to run it again: `--config` gives the same bytes.
     func testConfigFileReproducesARun() throws {
         let a = try runProcess(binary, train(["--steps", "3", "--eval-every", "2", "--seed", "4"], out: "a"))

@@ -80,10 +80,13 @@ func ngptBinary() throws -> URL {
 }
 
 /// Runs `binary` with `arguments` and returns its exit status and output.
-func runProcess(_ binary: URL, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+func runProcess(_ binary: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = binary
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
