@@ -6,12 +6,16 @@ struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark GPT against nGPT: tuned learning rates, separate full-schedule runs per budget and seed, speedup in tokens.",
         discussion: """
-        1. For each model, one run per learning rate of --lr-grid at --tune-budget steps (seed 0, first
-           context); each model gets its best rate (--lr-gpt/--lr-ngpt skip this).
+        1. At every context, for each model, one run per learning rate of --lr-grid at --tune-budget
+           steps (a seed of their own), scored on the first half of the validation text; each model
+           gets its best rate at that context (--lr-gpt/--lr-ngpt skip this).
         2. For each context, budget and seed, GPT and nGPT are trained from scratch with their own
-           recipes and a cosine schedule ending at that budget.
-        3. Every run is evaluated on the same validation windows, also at --extrapolate multiples of
-           its context.
+           recipes and a cosine schedule ending at that budget; GPT also at --gpt-budgets beyond
+           nGPT's largest. Tokens per step (batch × context) are those of the first context at
+           every context unless --fixed-batch.
+        3. Every final run is evaluated on the same windows of the second half of the validation
+           text, also at --extrapolate multiples of its context (the same tokens at every
+           multiple, with the loss by position).
         REPORT gets report.html, report.md, results.json and runs/<run>/ for every run. Running the
         same command again resumes: finished runs are skipped, interrupted ones continue.
         --plan writes the runs as shell lines (REPORT/plan/commands.txt) and a Slurm job-array script
@@ -23,12 +27,14 @@ struct Compare: ParsableCommand {
     @OptionGroup var shape: ModelOptions
     @Option(help: "Training contexts, e.g. 256,512 (default: --context, else 256).") var contexts: String?
     @Option(help: "Step budgets, each a separate full-schedule run (default 250,500,1000).") var budgets: String = "250,500,1000"
+    @Option(help: "GPT-only budgets beyond the largest of --budgets: steps, or multiples of it like 2x (default 2x,4x; 'none').") var gptBudgets: String = "2x,4x"
     @Option(help: "Seeds per budget (default 3).") var seeds: Int = 3
     @Option(help: "Learning rates tried for each model.") var lrGrid: String = "1e-3,2e-3,4e-3,8e-3,1.6e-2"
     @Option(help: "GPT's learning rate (skips its tuning).") var lrGpt: Double?
     @Option(help: "nGPT's learning rate (skips its tuning).") var lrNgpt: Double?
     @Option(help: "Steps of the tuning runs (default: the middle budget).") var tuneBudget: Int?
-    @Option(help: "Sequences per batch (default 16).") var batch: Int = 16
+    @Option(help: "Sequences per batch at the first context (default 16); other contexts keep batch × context.") var batch: Int = 16
+    @Flag(help: "Keep --batch at every context (tokens per step then grow with the context).") var fixedBatch = false
     @Option(help: "Validation batches (default 10).") var evalBatches: Int = 10
     @Option(help: "Evaluations along each run (default 10).") var evalPoints: Int = 10
     @Option(help: "Context multiples for length extrapolation (default 2,4; 'none' to skip).") var extrapolate: String = "2,4"
@@ -71,26 +77,29 @@ struct Compare: ParsableCommand {
             try encoder.encode(settings).write(to: settingsURL, options: .atomic)
         }
         defer { withExtendedLifetime(lock) {} }
-        let executor = RunExecutor(settings: settings, runsDirectory: runs, jobs: max(1, jobs))
+        let executor = RunExecutor(runsDirectory: runs, jobs: max(1, jobs), threadsPerRun: settings.threadsPerRun)
         if plan { return try writePlan(settings, executor, report) }
         if !collect {
-            let tuning = ComparisonPlanner.tuningRuns(settings)
+            let tuning = ComparisonPlanner.tuningRuns(settings).map { $0.scheduled(settings) }
             executor.expect(tuning)
-            if let (g, n, _) = ComparisonResults.chosenLearningRates(settings, runsDirectory: runs) {
-                executor.expect(ComparisonPlanner.finalRuns(settings, lrGPT: g, lrNGPT: n))
+            if let (rates, _) = ComparisonResults.chosenLearningRates(settings, runsDirectory: runs) {
+                executor.expect(ComparisonPlanner.finalRuns(settings, rates: rates).map { $0.scheduled(settings) })
             } else {
-                // Final runs at rates not known yet, for the ETA; the one per model that repeats a
-                // tuning run (first context, tuning budget, seed 0) is not counted twice.
-                executor.expect(ComparisonPlanner.finalRuns(settings, lrGPT: -1, lrNGPT: -1).filter {
-                    !($0.context == settings.contexts[0] && $0.steps == settings.tuneBudget && $0.seed == 0)
-                })
+                // Final runs at rates not known yet, for the ETA (with shared tuning the one per
+                // model that repeats a tuning run is not counted twice).
+                let unknown = LearningRates(settings, gpt: -1, ngpt: -1)
+                executor.expect(ComparisonPlanner.finalRuns(settings, rates: unknown).filter {
+                    settings.tuning == .separate || !($0.context == settings.contexts[0] && $0.steps == settings.tuneBudget && $0.seed == 0)
+                }.map { $0.scheduled(settings) })
             }
             executor.execute(tuning, phase: "learning-rate tuning")
-            guard let (g, n, _) = ComparisonResults.chosenLearningRates(settings, runsDirectory: runs) else {
-                throw TrainingError.invalidOption("learning-rate tuning did not finish, or every rate diverged for a model; see \(runs.path)/*/train.log")
+            guard let (rates, _) = ComparisonResults.chosenLearningRates(settings, runsDirectory: runs) else {
+                throw TrainingError.invalidOption("learning-rate tuning did not finish, or every rate diverged for a model; see \(runs.path)/tune-*/train.log")
             }
-            printError(String(format: "[compare] learning rates: GPT %.2e, nGPT %.2e", g, n))
-            executor.execute(ComparisonPlanner.finalRuns(settings, lrGPT: g, lrNGPT: n), phase: "final runs")
+            for t in settings.contexts {
+                printError(String(format: "[compare] learning rates at context %d: GPT %.2e, nGPT %.2e", t, rates.rate(.gpt, context: t), rates.rate(.ngpt, context: t)))
+            }
+            executor.execute(ComparisonPlanner.finalRuns(settings, rates: rates).map { $0.scheduled(settings) }, phase: "final runs")
         }
         let results = try ComparisonResults.collect(settings, runsDirectory: runs)
         for r in results.runs where r.status == .failed {
@@ -107,15 +116,32 @@ struct Compare: ParsableCommand {
         let dataset = try TokenDataset(directory: dataURL, vocabularySize: shape.vocab)
         let config = try shape.config(kind: .gpt, vocabulary: dataset.vocabularySize)
         let ctx: [Int] = try contexts.map { try parseList($0, "--contexts") } ?? [config.context]
+        let steps: [Int] = try parseList(budgets, "--budgets")
+        let extraGPT: [Int]
+        if gptBudgets == "none" {
+            extraGPT = []
+        } else {
+            let largest = steps.max() ?? 1
+            extraGPT = try gptBudgets.split(separator: ",").map { item in
+                let text = item.trimmingCharacters(in: .whitespaces)
+                if text.hasSuffix("x"), let m = Double(text.dropLast()), m.isFinite, m > 0, m * Double(largest) < 1e12 {
+                    return Int((m * Double(largest)).rounded())
+                }
+                guard let n = Int(text) else {
+                    throw TrainingError.invalidOption("--gpt-budgets: '\(ErrorText.cut(text))' is neither a step count nor a multiple like 2x")
+                }
+                return n
+            }
+        }
         let extra: [Int] = extrapolate == "none" ? [] : try parseList(extrapolate, "--extrapolate")
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let s = ComparisonSettings(
-            data: dataURL.path, model: config, contexts: ctx, budgets: try parseList(budgets, "--budgets"), seeds: seeds,
+            data: dataURL.path, model: config, contexts: ctx, budgets: steps, gptBudgets: extraGPT, seeds: seeds,
             lrGrid: try parseList(lrGrid, "--lr-grid"), lrGPT: lrGpt, lrNGPT: lrNgpt, tuneBudget: tuneBudget,
-            batchSize: batch, evalBatches: evalBatches, evalPoints: evalPoints, extrapolation: extra,
+            batchSize: batch, constantTokensPerStep: !fixedBatch, evalBatches: evalBatches, evalPoints: evalPoints, extrapolation: extra,
             precision: paramPrecision, threadsPerRun: threadsPerRun ?? max(1, cores / max(1, jobs)))
         try s.validate()
-        let (perModel, o1) = ctx.count.multipliedReportingOverflow(by: s.budgets.count)
+        let (perModel, o1) = ctx.count.multipliedReportingOverflow(by: s.allGPTBudgets.count)
         let (runCount, o2) = perModel.multipliedReportingOverflow(by: s.seeds)
         guard !o1, !o2, runCount <= 1_000_000 else {
             throw TrainingError.invalidOption("--seeds \(s.seeds) with \(ctx.count) context(s) and \(s.budgets.count) budget(s) makes more than a million runs per model; use fewer seeds or budgets")
@@ -128,9 +154,9 @@ struct Compare: ParsableCommand {
                 var model = config
                 model.kind = kind
                 model.context = t
-                var o = TrainingOptions(recipe: model.architecture().recipe, steps: max(s.budgets.max() ?? 1, s.tuneBudget), batchSize: batch)
+                var o = PlannedRun(kind: kind, context: t, steps: max(s.allGPTBudgets.max() ?? 1, s.tuneBudget), seed: 0, lr: 1e-3).configuration(s).training
+                o.validationPart = .whole
                 o.evalBatches = evalBatches
-                o.extrapolation = extra
                 try Trainer.preflight(RunConfiguration(model: model, training: o, data: dataURL.path), dataset: dataset,
                                       availableMemory: available, hint: jobs > 1 ? "that is per run, with --jobs \(jobs) at a time; reduce --jobs, --batch, --contexts or --dim" : "reduce --batch, --contexts or --dim")
             }
@@ -138,6 +164,14 @@ struct Compare: ParsableCommand {
         for t in ctx {
             try dataset.train.checkWindow(context: t)
             try dataset.validation.checkWindow(context: t * (extra.max() ?? 1))
+            // tuning and reporting each read one half of the validation text
+            for run in [PlannedRun(kind: .gpt, context: t, steps: 1, seed: 0, lr: 1e-3, purpose: .tuning), PlannedRun(kind: .gpt, context: t, steps: 1, seed: 0, lr: 1e-3)] {
+                let o = run.configuration(s).training
+                let half = o.validationPart.range(in: dataset.validation.count).count
+                guard half > t * o.longestMultiple else {
+                    throw TrainingError.invalidOption("\(dataset.validation.url.path) has \(dataset.validation.count) tokens; learning rates are chosen on its first half and losses reported on its second, and each half needs more than \(t * o.longestMultiple) tokens (context \(t) × \(o.longestMultiple)); give more validation data, a shorter context or fewer --extrapolate multiples")
+                }
+            }
         }
         return s
     }
@@ -155,10 +189,10 @@ struct Compare: ParsableCommand {
         let dir = report.appendingPathComponent("plan")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let program = executor.executable.path
-        var runs = ComparisonPlanner.tuningRuns(s)
+        var runs = ComparisonPlanner.tuningRuns(s).map { $0.scheduled(s) }
         var stage = "tuning"
-        if let (g, n, _) = ComparisonResults.chosenLearningRates(s, runsDirectory: report.appendingPathComponent("runs")) {
-            runs = ComparisonPlanner.finalRuns(s, lrGPT: g, lrNGPT: n)
+        if let (rates, _) = ComparisonResults.chosenLearningRates(s, runsDirectory: report.appendingPathComponent("runs")) {
+            runs = ComparisonPlanner.finalRuns(s, rates: rates).map { $0.scheduled(s) }
             stage = "final"
         }
         let pending = runs.filter { executor.result($0).status != .finished }

@@ -1,39 +1,44 @@
 import Foundation
 import NGPT
 
-/// Runs the planned `ngpt train` commands of a comparison as child processes, `jobs` at a time,
-/// skipping finished runs and continuing interrupted ones (`--resume-existing`), with one
-/// progress line per finished run on stderr. Child processes finish on other threads; the
-/// progress counters are only touched under `lock`, hence `@unchecked Sendable`.
+/// Runs the scheduled runs of a study (`compare`, `ablate`) as `ngpt train --config` child
+/// processes, `jobs` at a time, skipping finished runs and continuing interrupted ones
+/// (`--resume-existing`), with one progress line per finished run on stderr. Child processes
+/// finish on other threads; the progress counters are only touched under `lock`, hence
+/// `@unchecked Sendable`.
 final class RunExecutor: @unchecked Sendable {
-    let settings: ComparisonSettings
     let runsDirectory: URL
     let jobs: Int
+    let threadsPerRun: Int
     let executable: URL
+    /// The study's name in progress lines.
+    let label: String
     private let lock = NSLock()
     private let start = Date()
     private var doneCost = 0.0, totalCost = 0.0, finished = 0, total = 0
 
-    init(settings: ComparisonSettings, runsDirectory: URL, jobs: Int) {
-        self.settings = settings
+    init(runsDirectory: URL, jobs: Int, threadsPerRun: Int, label: String = "compare") {
         self.runsDirectory = runsDirectory
         self.jobs = jobs
+        self.threadsPerRun = threadsPerRun
+        self.label = label
         executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     }
 
-    func directory(_ run: PlannedRun) -> URL { runsDirectory.appendingPathComponent(run.id) }
+    func directory(_ run: ScheduledRun) -> URL { runsDirectory.appendingPathComponent(run.id) }
 
-    func result(_ run: PlannedRun) -> RunResult {
-        RunResult.read(run, directory: directory(run), batchSize: settings.batchSize)
+    func result(_ run: ScheduledRun) -> TrainedRun {
+        TrainedRun.read(directory(run), steps: run.configuration.training.steps, context: run.configuration.model.context)
     }
 
     /// Work of a run, for the ETA: tokens, with attention's extra cost at long contexts.
-    private func cost(_ run: PlannedRun) -> Double {
-        Double(run.steps * run.context) * (1 + Double(run.context) / Double(8 * settings.model.width))
+    private func cost(_ run: ScheduledRun) -> Double {
+        let m = run.configuration.model, o = run.configuration.training
+        return Double(o.steps * o.batchSize * m.context) * (1 + Double(m.context) / Double(8 * m.width))
     }
 
     /// Adds runs to the progress accounting (so the ETA covers the whole plan).
-    func expect(_ runs: [PlannedRun]) {
+    func expect(_ runs: [ScheduledRun]) {
         let pending = runs.filter { result($0).status != .finished }
         total += pending.count
         totalCost += pending.reduce(0) { $0 + cost($1) }
@@ -41,29 +46,29 @@ final class RunExecutor: @unchecked Sendable {
 
     /// The `ngpt train` arguments that perform `run` from its configuration file (written by
     /// ``writeConfiguration(_:)``): the file says what to train, the options only where and how.
-    func trainArguments(_ run: PlannedRun) -> [String] {
+    func trainArguments(_ run: ScheduledRun) -> [String] {
         let dir = directory(run)
-        return ["train", "--config", dir.appendingPathComponent(PlannedRun.configurationFile).path, "--out", dir.path,
-                "--resume-existing", "--threads", "\(settings.threadsPerRun)"]
+        return ["train", "--config", dir.appendingPathComponent(ScheduledRun.configurationFile).path, "--out", dir.path,
+                "--resume-existing", "--threads", "\(threadsPerRun)"]
     }
 
     /// Writes `run`'s configuration file into its directory.
-    func writeConfiguration(_ run: PlannedRun) throws {
-        _ = try run.writeConfiguration(settings, to: directory(run))
+    func writeConfiguration(_ run: ScheduledRun) throws {
+        try run.writeConfiguration(to: directory(run))
     }
 
     /// The shell line that performs `run` (the same one `--plan` writes); its configuration file
     /// must have been written.
-    func commandLine(_ run: PlannedRun, program: String) -> String {
+    func commandLine(_ run: ScheduledRun, program: String) -> String {
         let dir = directory(run).path
         return "\(quote(program)) " + trainArguments(run).map(quote).joined(separator: " ") + " 2>> \(quote(dir + "/train.log"))"
     }
 
     /// Executes every run not yet finished. Failed runs (e.g. diverged) are reported, not fatal.
-    func execute(_ runs: [PlannedRun], phase: String) {
+    func execute(_ runs: [ScheduledRun], phase: String) {
         let pending = runs.filter { result($0).status != .finished }
         if pending.isEmpty { return }
-        printError("[compare] \(phase): \(pending.count) run(s) to do (\(runs.count - pending.count) already finished), \(jobs) at a time")
+        printError("[\(label)] \(phase): \(pending.count) run(s) to do (\(runs.count - pending.count) already finished), \(jobs) at a time")
         let slots = DispatchSemaphore(value: jobs)
         let group = DispatchGroup()
         for run in pending {
@@ -89,7 +94,7 @@ final class RunExecutor: @unchecked Sendable {
                 }
                 try p.run()
             } catch {
-                printError("[compare] could not start \(run.id): \(error)")
+                printError("[\(label)] could not start \(run.id): \(error)")
                 finish(run, status: -1)
                 slots.signal()
                 group.leave()
@@ -98,7 +103,7 @@ final class RunExecutor: @unchecked Sendable {
         group.wait()
     }
 
-    private func finish(_ run: PlannedRun, status: Int32) {
+    private func finish(_ run: ScheduledRun, status: Int32) {
         let r = result(run)
         lock.lock()
         defer { lock.unlock() }
@@ -112,7 +117,7 @@ final class RunExecutor: @unchecked Sendable {
         case .failed: outcome = "FAILED: " + (r.message ?? "see \(directory(run).path)/train.log")
         case .incomplete: outcome = "did not finish (exit \(status)); see \(directory(run).path)/train.log"
         }
-        printError("[compare] \(finished)/\(total) \(run.id): \(outcome) — elapsed \(formatDuration(elapsed)), ETA \(formatDuration(eta))")
+        printError("[\(label)] \(finished)/\(total) \(run.id): \(outcome) — elapsed \(formatDuration(elapsed)), ETA \(formatDuration(eta))")
     }
 }
 

@@ -54,31 +54,117 @@ final class ComparisonPlanTests: XCTestCase {
         XCTAssertEqual(s.budgets, [100, 200, 400], "budgets are sorted")
         XCTAssertEqual(s.tuneBudget, 200, "default tuning budget: the middle one")
         let tuning = ComparisonPlanner.tuningRuns(s)
-        XCTAssertEqual(tuning.count, 6)
-        XCTAssertTrue(tuning.allSatisfy { $0.steps == 200 && $0.seed == 0 && $0.context == 64 })
+        XCTAssertEqual(tuning.count, 2 * 2 * 3, "every context, both models, every rate")
+        XCTAssertTrue(tuning.allSatisfy { $0.steps == 200 && $0.seed == 1000 && $0.purpose == .tuning && $0.id.hasPrefix("tune-") })
+        XCTAssertEqual(Set(tuning.map(\.context)), [64, 128])
         XCTAssertEqual(Set(tuning.map(\.lr)), [1e-3, 4e-3, 1.6e-2])
-        XCTAssertEqual(ComparisonPlanner.tuningRuns(settings(lrGPT: 2e-3)).map(\.kind), [.ngpt, .ngpt, .ngpt],
+        XCTAssertEqual(Set(ComparisonPlanner.tuningRuns(settings(lrGPT: 2e-3)).map(\.kind)), [.ngpt],
                        "a given rate skips that model's tuning")
+        // tuning runs are scored on the first half of the validation text, final runs on the second
+        let tune = tuning[0].configuration(s).training
+        XCTAssertEqual(tune.validationPart, .selection)
+        XCTAssertEqual(tune.extrapolation, [])
+        XCTAssertEqual(PlannedRun(kind: .ngpt, context: 64, steps: 100, seed: 0, lr: 1e-3).configuration(s).training.validationPart, .report)
     }
 
     func testFinalRunsAndSchedules() throws {
         let s = settings()
-        let final = ComparisonPlanner.finalRuns(s, lrGPT: 4e-3, lrNGPT: 1.6e-2)
-        XCTAssertEqual(final.count, 2 * 3 * 2 * 2, "contexts × budgets × seeds × models")
+        XCTAssertEqual(s.gptBudgets, [800, 1600], "GPT's extra budgets: 2× and 4× nGPT's largest by default")
+        let rates = LearningRates([64: [.gpt: 4e-3, .ngpt: 1.6e-2], 128: [.gpt: 1e-3, .ngpt: 4e-3]])
+        let final = ComparisonPlanner.finalRuns(s, rates: rates)
+        XCTAssertEqual(final.count, 2 * (3 * 2 * 2 + 2 * 2), "contexts × (budgets × seeds × models + GPT's extra budgets × seeds)")
         XCTAssertEqual(Set(final.map(\.id)).count, final.count, "every run has its own directory")
-        // the final run at the tuning point is the tuning run itself
-        let tuneIDs = Set(ComparisonPlanner.tuningRuns(s).map(\.id))
-        XCTAssertEqual(final.filter { tuneIDs.contains($0.id) }.count, 2)
+        XCTAssertTrue(Set(final.map(\.id)).isDisjoint(with: ComparisonPlanner.tuningRuns(s).map(\.id)), "tuning runs are never final runs")
+        XCTAssertEqual(Set(final.filter { $0.kind == .ngpt }.map(\.steps)), [100, 200, 400])
+        XCTAssertEqual(Set(final.filter { $0.kind == .gpt }.map(\.steps)), [100, 200, 400, 800, 1600])
+        XCTAssertEqual(Set(final.filter { $0.context == 128 && $0.kind == .gpt }.map(\.lr)), [1e-3], "each context has its own rates")
         // each run has its own schedule ending at its budget; GPT's warm-up scales with it
         let run = final.first { $0.kind == .gpt && $0.steps == 400 && $0.context == 128 }!
         let c = run.configuration(s)
         XCTAssertEqual(c.training.steps, 400)
         XCTAssertEqual(c.model.context, 128)
+        XCTAssertEqual(c.training.batchSize, 8, "batch × context stays that of the first context (16 × 64)")
+        XCTAssertEqual(run.tokens(s), 400 * 16 * 64)
         XCTAssertEqual(c.training.warmup, TrainingOptions(recipe: .gpt, steps: 400).warmup, "the recipe's warm-up (a fraction of the steps) applies")
-        XCTAssertEqual(c.training.learningRate, 4e-3)
+        XCTAssertEqual(c.training.learningRate, 1e-3)
+        XCTAssertEqual(c.training.extrapolationWindows, .shared)
         XCTAssertEqual(TrainingOptions(recipe: .gpt, steps: 450).warmup, 30)
         XCTAssertEqual(TrainingOptions(recipe: .gpt, steps: 1500).warmup, 100)
         XCTAssertEqual(TrainingOptions(recipe: .ngpt, steps: 1500).warmup, 0)
+        var fixed = s
+        fixed.constantTokensPerStep = false
+        XCTAssertEqual(run.configuration(fixed).training.batchSize, 16, "--fixed-batch keeps the batch")
+    }
+
+    func testSettingsThatCannotBeMetAreRefused() {
+        var s = settings()
+        s.gptBudgets = [300]
+        XCTAssertThrowsError(try s.validate()) { XCTAssertTrue("\($0)".contains("--gpt-budgets 300 is not above"), "\($0)") }
+        s = settings()
+        s.contexts = [64, 96]
+        XCTAssertThrowsError(try s.validate()) { XCTAssertTrue("\($0)".contains("--fixed-batch"), "\($0)") }
+        s.constantTokensPerStep = false
+        XCTAssertNoThrow(try s.validate())
+        s = settings()
+        s.seeds = 1001
+        XCTAssertThrowsError(try s.validate(), "the tuning seed would be a final seed")
+        s = settings()
+        s.extrapolation = [2, 3]
+        XCTAssertThrowsError(try s.validate()) { XCTAssertTrue("\($0)".contains("divide"), "\($0)") }
+    }
+
+    /// A comparison directory written before per-context tuning still means what it meant.
+    func testOldSettingsFilesKeepTheirProcedure() throws {
+        let old = """
+        {"batchSize":16,"budgets":[100,200],"contexts":[64,128],"data":"/data","evalBatches":10,"evalPoints":10,
+         "extrapolation":[2,4],"lrGrid":[0.001,0.004],"model":\(String(decoding: try JSONEncoder().encode(settings().model), as: UTF8.self)),
+         "precision":"fp32","seeds":2,"threadsPerRun":1,"tuneBudget":200}
+        """
+        let s = try JSONDecoder().decode(ComparisonSettings.self, from: Data(old.utf8))
+        XCTAssertEqual(s.tuning, .shared)
+        XCTAssertEqual(s.gptBudgets, [])
+        XCTAssertFalse(s.constantTokensPerStep)
+        XCTAssertEqual(s.extrapolationWindows, .separate)
+        let tuning = ComparisonPlanner.tuningRuns(s)
+        XCTAssertEqual(tuning.map(\.id).first, "gpt-t64-n200-lr1.00e-03-seed0", "the old tuning runs' directories")
+        let final = ComparisonPlanner.finalRuns(s, rates: LearningRates(s, gpt: 1e-3, ngpt: 4e-3))
+        XCTAssertEqual(final.count, 2 * 2 * 2 * 2)
+        let c = final[0].configuration(s).training
+        XCTAssertEqual(c.validationPart, .whole)
+        XCTAssertEqual(c.extrapolationWindows, .separate)
+        XCTAssertEqual(c.batchSize, 16)
+    }
+
+    /// The speedup at every nGPT budget reads GPT's curve through its extra budgets.
+    func testGPTsExtraBudgetsTurnBoundsIntoNumbers() {
+        var s = settings()
+        s.contexts = [64]
+        s.seeds = 1
+        let rates = LearningRates(s, gpt: 1e-3, ngpt: 2e-3)
+        // GPT: 4.0, 3.6, 3.3 at nGPT's budgets, 3.0 and 2.8 beyond; nGPT: 3.7, 3.3, 2.9
+        let losses: [ModelKind: [Int: Double]] = [.gpt: [100: 4.0, 200: 3.6, 400: 3.3, 800: 3.0, 1600: 2.8],
+                                                  .ngpt: [100: 3.7, 200: 3.3, 400: 2.9]]
+        func results(_ s: ComparisonSettings) -> [PlannedRun: RunResult] {
+            var byRun = [PlannedRun: RunResult]()
+            for run in ComparisonPlanner.finalRuns(s, rates: rates) {
+                guard let loss = losses[run.kind]?[run.steps] else { continue }
+                byRun[run] = RunResult(id: run.id, run: run, status: .finished, tokens: run.tokens(s), finalValLoss: loss,
+                                       seconds: Double(run.steps), curve: [], contexts: [])
+            }
+            return byRun
+        }
+        let c = ComparisonResults.context(64, s, rates: rates, byRun: results(s))
+        XCTAssertEqual(c.budgets.map { $0.speedup?.bound }, [.exact, .exact, .exact])
+        XCTAssertEqual(c.budgets[1].speedup!.value, 2, accuracy: 1e-12, "nGPT's 200-step loss is GPT's at 400")
+        XCTAssertEqual(c.budgets[2].speedup!.value, 2 * pow(2, (3.0 - 2.9) / (3.0 - 2.8)), accuracy: 1e-9,
+                       "between GPT's 800 and 1600 in log tokens, over nGPT's 400")
+        XCTAssertEqual(c.gptBeyond.map(\.steps), [800, 1600])
+        XCTAssertNil(c.budgets[2].note)
+        var without = s
+        without.gptBudgets = []
+        let bounded = ComparisonResults.context(64, without, rates: rates, byRun: results(without))
+        XCTAssertEqual(bounded.budgets[2].speedup?.bound, .moreThan)
+        XCTAssertTrue(bounded.budgets[2].note?.contains("--gpt-budgets 1600") ?? false, bounded.budgets[2].note ?? "no note")
     }
 
     func testAblationsReachTheNGPTRuns() {
@@ -132,7 +218,7 @@ final class CompareCommandTests: CommandTestCase {
         let res = try results("report")
         XCTAssertEqual(res.tuning.count, 4)
         XCTAssertTrue([3e-3, 1e-2].contains(res.lrGPT) && [3e-3, 1e-2].contains(res.lrNGPT))
-        XCTAssertEqual(res.runs.count, 8)
+        XCTAssertEqual(res.runs.count, 12, "both models at 6 and 12 steps, GPT also at 24 and 48, two seeds")
         XCTAssertTrue(res.runs.allSatisfy { $0.status == .finished && $0.curve.count >= 3 && $0.seconds != nil })
         XCTAssertTrue(res.runs.allSatisfy { $0.contexts.map(\.context) == [16, 32, 64] }, "final models evaluated at 1×, 2×, 4× context")
         XCTAssertTrue(res.missingRuns.isEmpty)
@@ -140,18 +226,21 @@ final class CompareCommandTests: CommandTestCase {
         XCTAssertTrue(r.stdout.contains("edge of the grid"), "the answer warns about rates at the grid's edge")
         let c = try XCTUnwrap(res.contexts.first)
         XCTAssertEqual(c.budgets.map(\.steps), [6, 12])
+        XCTAssertEqual(c.gptBeyond.map(\.steps), [24, 48])
         for b in c.budgets {
             XCTAssertEqual(b.gpt?.values.count, 2)
             XCTAssertEqual(b.ngpt?.values.count, 2)
             XCTAssertNotNil(b.speedup)
             XCTAssertEqual(b.speedupBySeed.count, 2)
             XCTAssertNotNil(b.wallClockSpeedup)
+            XCTAssertEqual(b.speedup?.bound == .exact, b.note == nil, "a bound comes with its reason: \(b.note ?? "none")")
         }
-        XCTAssertEqual(c.extrapolation.count, 4)
+        XCTAssertEqual(c.extrapolation.count, 6)
+        XCTAssertTrue(c.extrapolation.allSatisfy { $0.positionLoss?.count == 32 && $0.positionBin == 2 }, "loss by position over 4 × 16 tokens")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("report/results.json"))) as! [String: Any]
         for key in ["settings", "tuning", "lrGPT", "lrNGPT", "contexts", "runs"] { XCTAssertNotNil(json[key], "results.json has \(key)") }
         let html = try String(contentsOf: dir.appendingPathComponent("report/report.html"), encoding: .utf8)
-        for label in ["training tokens", "validation loss (nats/token)", "peak learning rate", "evaluation context (tokens)"] {
+        for label in ["training tokens", "validation loss (nats/token)", "peak learning rate", "evaluation context (tokens)", "position in the window (tokens)"] {
             XCTAssertTrue(html.contains(label), "report.html has an axis labelled \(label)")
         }
         XCTAssertFalse(html.contains("http://") && html.contains("<script src"), "self-contained")

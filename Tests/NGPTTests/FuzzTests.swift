@@ -311,15 +311,15 @@ final class FuzzTests: XCTestCase {
         let url = dir.appendingPathComponent("settings.json")
         let cases = 1_500
         let sizes = [["seeds"], ["budgets"], ["contexts"], ["batchSize"], ["tuneBudget"], ["evalBatches"], ["evalPoints"],
-                     ["extrapolation"], ["threadsPerRun"], ["model", "width"], ["model", "layers"], ["model", "vocabularySize"]]
+                     ["extrapolation"], ["threadsPerRun"], ["gptBudgets"], ["tuningSeed"], ["model", "width"], ["model", "layers"], ["model", "vocabularySize"]]
         for k in 0..<cases {
             try mutateSizes(original, paths: sizes).write(to: url)
             expectCleanOutcome("settings.json case \(k)") {
                 let s = try ComparisonSettings.read(from: url)
                 // What `ngpt compare` derives from it: the plan and each run's configuration.
-                guard s.contexts.count * s.budgets.count * s.seeds <= 10_000 else { return }
-                for run in ComparisonPlanner.tuningRuns(s) + ComparisonPlanner.finalRuns(s, lrGPT: 1e-3, lrNGPT: 2e-3) {
-                    _ = run.tokens(batchSize: s.batchSize)
+                guard s.contexts.count * s.allGPTBudgets.count * s.seeds <= 10_000 else { return }
+                for run in ComparisonPlanner.tuningRuns(s) + ComparisonPlanner.finalRuns(s, rates: LearningRates(s, gpt: 1e-3, ngpt: 2e-3)) {
+                    _ = run.tokens(s)
                     _ = run.configuration(s)
                 }
             }

@@ -24,11 +24,16 @@ public struct MetricsRecord: Codable, Sendable, Equatable {
     public var szMean: Double?
     /// Evaluations at another context (length extrapolation): the context.
     public var context: Int?
+    /// The longest extrapolation evaluation: the mean loss by position in the window, in bins
+    /// of ``positionBin`` positions (bin `i` covers positions `i·bin ..< (i+1)·bin`).
+    public var positionLoss: [Double]?
+    public var positionBin: Int?
 
     enum CodingKeys: String, CodingKey {
         case kind, step, tokens, lr, seconds, context, sqk, su, sv
         case trainLoss = "train_loss", valLoss = "val_loss", gradNorm = "grad_norm"
         case tokensPerSecond = "tokens_per_s", alphaA = "alpha_a", alphaM = "alpha_m", szMean = "sz_mean"
+        case positionLoss = "position_loss", positionBin = "position_bin"
     }
 }
 

@@ -18,13 +18,18 @@ extension Trainer {
         if positive.allSatisfy({ $0 >= 1 }) {
             // before validate(), whose hints loop over the width; nothing here may trap
             try checkWindow(dataset.train, context: c.context)
-            try checkWindow(dataset.validation, context: c.context)
+            let part = o.validationPart.range(in: dataset.validation.count).count
+            let where_ = o.validationPart == .whole ? "" : " (the \(o.validationPart.rawValue) half of it, \(part) tokens)"
+            guard c.context < part else {
+                if o.validationPart == .whole { try checkWindow(dataset.validation, context: c.context) }
+                throw TrainingError.invalidOption("validation windows of \(c.context) tokens need \(dataset.validation.url.path)\(where_) to hold more tokens; give more validation data or use a shorter --context")
+            }
             for m in o.extrapolation where m >= 1 {
                 let (t, overflow) = m.multipliedReportingOverflow(by: c.context)
-                guard !overflow, t < dataset.validation.count else {
-                    let most = (dataset.validation.count - 1) / c.context
+                guard !overflow, t < part else {
+                    let most = (part - 1) / c.context
                     let usable = most >= 2 ? "use multipliers up to \(most)" : "drop --extrapolate"
-                    throw TrainingError.invalidOption("--extrapolate \(m): windows of \(m) × \(c.context) tokens need \(dataset.validation.url.path) to hold more tokens than its \(dataset.validation.count); \(usable), or give more validation data")
+                    throw TrainingError.invalidOption("--extrapolate \(m): windows of \(m) × \(c.context) tokens need \(dataset.validation.url.path)\(where_) to hold more tokens than its \(part); \(usable), or give more validation data")
                 }
             }
             try checkMemory(run, availableMemory: availableMemory, hint: hint)

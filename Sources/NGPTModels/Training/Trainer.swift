@@ -51,7 +51,7 @@ public final class Trainer {
         trainingStep = TrainingStep(model: model, optimizer: optimizer, parameterPrecision: o.parameterPrecision)
         sampler = try o.sampling.makeSampler(file: dataset.train, batchSize: o.batchSize, context: run.model.context, seed: o.seed)
         validation = try ValidationSet(file: dataset.validation, batchSize: o.batchSize, context: run.model.context,
-                                       batches: o.evalBatches, seed: o.evalSeed)
+                                       batches: o.evalBatches, seed: o.evalSeed, part: o.validationPart)
         trainingStep.roundToStoragePrecision()
     }
 
@@ -126,14 +126,14 @@ public final class Trainer {
         return r
     }
 
-    /// Mean loss over the validation windows, optionally at another context for length
-    /// extrapolation: windows of `context` tokens, `max(1, batchSize·T/context)` per batch, from
-    /// the same seed, so every run evaluated at that context sees the same tokens.
+    /// Mean loss over the validation windows, optionally at another context on windows of its
+    /// own: `context` tokens, `max(1, batchSize·T/context)` per batch, from the same seed, so
+    /// every run evaluated at that context sees the same tokens.
     public func evaluate(context: Int? = nil) throws -> Double {
         let t = context ?? run.model.context
         let set = t == run.model.context ? validation
             : try ValidationSet(file: dataset.validation, batchSize: max(1, options.batchSize * run.model.context / t),
-                                context: t, batches: options.evalBatches, seed: options.evalSeed)
+                                context: t, batches: options.evalBatches, seed: options.evalSeed, part: options.validationPart)
         var total = 0.0
         for batch in set {
             total += Double(try model.forward(tokens: batch.inputs, targets: batch.targets, batch: batch.batchSize, sequence: t))
@@ -152,6 +152,48 @@ public final class Trainer {
         var r = MetricsRecord(kind: "eval", step: step, tokens: step * tokensPerStep, valLoss: v, seconds: seconds)
         if let context, context != run.model.context { r.context = context } else { addScalers(to: &r) }
         return r
+    }
+
+    /// The length-extrapolation evaluation on shared windows (``ExtrapolationWindows/shared``):
+    /// windows of `M·T` tokens (`M` the longest multiplier, `max(1, B/M)` per batch); at every
+    /// multiple `m` of `[1] + extrapolation` the same windows cut into `M/m` slices of `m·T`.
+    /// One record per multiple (with its `context`, also `T` for 1×); the longest one carries
+    /// the loss by position in `bins` bins.
+    public func sharedExtrapolationRecords(bins: Int = 32) throws -> [MetricsRecord] {
+        let t = run.model.context, longest = options.longestMultiple, span = longest * t
+        let set = try ValidationSet(file: dataset.validation, batchSize: max(1, options.batchSize / longest), context: span,
+                                    batches: options.evalBatches, seed: options.evalSeed, part: options.validationPart)
+        let multiples = [1] + options.extrapolation.sorted()
+        var totals = [Double](repeating: 0, count: multiples.count)
+        var byPosition = [Double](repeating: 0, count: span)
+        for batch in set {
+            for (i, m) in multiples.enumerated() {
+                let slices = longest / m
+                let loss = try model.forward(tokens: batch.inputs, targets: batch.targets, batch: batch.batchSize * slices, sequence: m * t)
+                totals[i] += Double(loss)
+                if m == longest {
+                    let losses = model.positionLosses.scalars
+                    for (j, v) in losses.enumerated() { byPosition[j % span] += Double(v) }
+                }
+            }
+        }
+        let windows = Double(set.count * set.batchSize)
+        let bin = max(1, (span + bins - 1) / bins)
+        let binned = stride(from: 0, to: span, by: bin).map { start in
+            let end = min(span, start + bin)
+            return byPosition[start..<end].reduce(0, +) / (windows * Double(end - start))
+        }
+        return try multiples.enumerated().map { i, m in
+            let v = totals[i] / Double(set.count)
+            guard v.isFinite else { throw TrainingError.nonFiniteLoss(step: step, loss: Float(v), gradientNorm: nil) }
+            var r = MetricsRecord(kind: "eval", step: step, tokens: step * tokensPerStep, valLoss: v, seconds: seconds)
+            r.context = m * t
+            if m == longest {
+                r.positionLoss = binned
+                r.positionBin = bin
+            }
+            return r
+        }
     }
 
     private func addScalers(to r: inout MetricsRecord) {
@@ -219,9 +261,10 @@ public final class Trainer {
                 try log.append(e)
                 progress(e)
             }
-            if last {
-                for m in o.extrapolation {
-                    let e = try evaluationRecord(context: m * run.model.context)
+            if last && !o.extrapolation.isEmpty {
+                let records = o.extrapolationWindows == .shared ? try sharedExtrapolationRecords()
+                    : try o.extrapolation.map { try evaluationRecord(context: $0 * run.model.context) }
+                for e in records {
                     try log.append(e)
                     progress(e)
                 }

@@ -42,9 +42,13 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var checkpointEvery: Int
     public var parameterPrecision: ParameterPrecision
     /// Context multipliers (e.g. [2, 4]) at which the final model is also evaluated, for length
-    /// extrapolation: windows of `m·context` tokens, `max(1, batchSize/m)` per batch, seeded
-    /// like the ordinary validation windows.
+    /// extrapolation (see ``extrapolationWindows``).
     public var extrapolation: [Int]
+    /// Where the extrapolation windows come from: by default the same tokens at every
+    /// multiple, with the loss by position.
+    public var extrapolationWindows: ExtrapolationWindows
+    /// Which part of the validation file the evaluations read (default the whole file).
+    public var validationPart: ValidationPart
 
     /// The recipe's defaults for a run of `steps` steps.
     public init(recipe: TrainingRecipe, steps: Int, batchSize: Int = 16, seed: UInt64 = 0) {
@@ -67,6 +71,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         checkpointEvery = 0
         parameterPrecision = .fp32
         extrapolation = []
+        extrapolationWindows = .shared
+        validationPart = .whole
     }
 
     /// Decodes a `config.json`; keys added after a run was written take their defaults, so
@@ -92,6 +98,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? 0
         parameterPrecision = try c.decodeIfPresent(ParameterPrecision.self, forKey: .parameterPrecision) ?? .fp32
         extrapolation = try c.decodeIfPresent([Int].self, forKey: .extrapolation) ?? []
+        // runs written before shared windows existed keep what their numbers meant
+        extrapolationWindows = try c.decodeIfPresent(ExtrapolationWindows.self, forKey: .extrapolationWindows) ?? .separate
+        validationPart = try c.decodeIfPresent(ValidationPart.self, forKey: .validationPart) ?? .whole
     }
 
     public var schedule: LearningRateSchedule {
@@ -112,7 +121,24 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         guard evalEvery >= 0, checkpointEvery >= 0 else { throw fail("--eval-every and --checkpoint-every must be ≥ 0") }
         guard evalBatches >= 1 else { throw fail("--eval-batches must be at least 1, got \(evalBatches)") }
         guard extrapolation.allSatisfy({ $0 >= 2 }) else { throw fail("--extrapolate multipliers must be at least 2, got \(extrapolation)") }
+        if extrapolationWindows == .shared, let longest = extrapolation.max(), let m = extrapolation.first(where: { longest % $0 != 0 }) {
+            throw fail("--extrapolate \(m) does not divide the longest multiplier \(longest): every context reads slices of the same windows of \(longest)× the context, so each multiplier must divide the largest (e.g. 2,4)")
+        }
     }
+
+    /// The longest evaluation window, as a multiple of the training context.
+    public var longestMultiple: Int { extrapolation.max() ?? 1 }
+}
+
+/// Where the windows of the length-extrapolation evaluation come from.
+public enum ExtrapolationWindows: String, Codable, Sendable {
+    /// Each context on windows of its own, seeded like the ordinary validation windows
+    /// (`max(1, B/m)` windows of `m·T` tokens per batch).
+    case separate
+    /// One set of windows of the longest length (`max(1, B/M)` windows of `M·T` per batch);
+    /// every shorter context `m·T` reads them cut into `M/m` equal slices, so every context
+    /// scores the same tokens. The longest evaluation also records the loss by position.
+    case shared
 }
 
 /// A whole run: what `RUN/config.json` holds.

@@ -21,17 +21,36 @@ public enum ComparisonReport {
 
     static func seedRange(_ r: [Speedup.Ratio]) -> String {
         guard let lo = r.min(by: { $0.value < $1.value }), let hi = r.max(by: { $0.value < $1.value }) else { return "–" }
-        return r.count > 1 ? "\(lo) – \(hi)" : "\(lo)"
+        return r.count > 1 && lo != hi ? "\(lo) – \(hi)" : "\(lo)"
     }
 
-    /// The speedup table of one context: header and rows.
+    static func rate(_ v: Double) -> String { String(format: "%.2e", v) }
+
+    /// The speedup table of one context: header and rows (nGPT's budgets, then GPT's extra ones).
     static func speedupTable(_ c: ComparisonResults.Context) -> (header: [String], rows: [[String]]) {
         let header = ["budget (steps)", "tokens", "GPT val loss [seed range]", "nGPT val loss [seed range]",
-                      "token speedup", "per-seed speedups", "wall-clock speedup", "GPT s/run", "nGPT s/run"]
+                      "token speedup", "per-seed speedups", "wall-clock speedup", "GPT s/run", "nGPT s/run", "note"]
         let rows = c.budgets.map { b in
             [String(b.steps), tokens(b.tokens), range(b.gpt), range(b.ngpt),
              b.speedup.map { "\($0)" } ?? "–", seedRange(b.speedupBySeed), b.wallClockSpeedup.map { "\($0)" } ?? "–",
-             f(b.gptSeconds?.mean, 1), f(b.ngptSeconds?.mean, 1)]
+             f(b.gptSeconds?.mean, 1), f(b.ngptSeconds?.mean, 1), b.note ?? ""]
+        } + c.gptBeyond.map { b in
+            [String(b.steps), tokens(b.tokens), range(b.gpt), "(GPT only)", "", "", "", f(b.gptSeconds?.mean, 1), "", ""]
+        }
+        return (header, rows)
+    }
+
+    /// Token speedup against context: a row per nGPT budget, a column per context.
+    static func contextTable(_ r: ComparisonResults) -> (header: [String], rows: [[String]]) {
+        let header = ["budget (steps)", "tokens per run"] + r.contexts.map { "context \($0.context) (batch \($0.batchSize))" }
+        let rows = r.settings.budgets.map { n -> [String] in
+            let cells = r.contexts.map { c -> String in
+                guard let b = c.budgets.first(where: { $0.steps == n }), let sp = b.speedup else { return "–" }
+                let spread = seedRange(b.speedupBySeed)
+                return b.speedupBySeed.count > 1 && spread != "\(sp)" ? "\(sp) [\(spread)]" : "\(sp)"
+            }
+            let perRun = Set(r.contexts.compactMap { c in c.budgets.first { $0.steps == n }?.tokens })
+            return [String(n), perRun.count == 1 ? tokens(perRun.first!) : perRun.sorted().map(tokens).joined(separator: "/")] + cells
         }
         return (header, rows)
     }
@@ -39,30 +58,44 @@ public enum ComparisonReport {
     static func extrapolationTable(_ c: ComparisonResults.Context, _ multiples: [Int]) -> (header: [String], rows: [[String]]) {
         let header = ["model", "budget (steps)"] + multiples.map { "val loss at \($0 * c.context) (\($0)×)" }
         let rows = c.extrapolation.map { e in
-            [e.kind.rawValue, String(e.steps)] + multiples.map { f(e.loss(multiple: $0)) }
+            [e.kind.rawValue, String(e.steps)] + multiples.map { m in range(e.points.first { $0.multiple == m }?.seeds) }
         }
         return (header, rows)
     }
 
     static func tuningTable(_ r: ComparisonResults) -> (header: [String], rows: [[String]]) {
-        (["model", "learning rate", "val loss", "status"],
-         r.tuning.map { [$0.kind.rawValue, String(format: "%.2e", $0.lr), f($0.valLoss), $0.status.rawValue] })
+        (["context", "model", "learning rate", "val loss (selection windows)", "status", "chosen"],
+         r.tuning.map { t in
+             let chosen = r.contexts.first { $0.context == t.context }.map { (t.kind == .gpt ? $0.lrGPT : $0.lrNGPT) == t.lr } ?? false
+             return [String(t.context), t.kind.rawValue, rate(t.lr), f(t.valLoss), t.status.rawValue, chosen ? "✓" : ""]
+         })
+    }
+
+    static func learningRateTable(_ r: ComparisonResults) -> (header: [String], rows: [[String]]) {
+        (["context", "batch", "GPT rate", "nGPT rate"],
+         r.contexts.map { c in
+             [String(c.context), String(c.batchSize), rate(c.lrGPT) + (c.lrAtGridEdge.contains(.gpt) ? " (grid edge)" : ""),
+              rate(c.lrNGPT) + (c.lrAtGridEdge.contains(.ngpt) ? " (grid edge)" : "")]
+         })
     }
 
     /// A sentence per context answering "does nGPT reach GPT's loss with fewer tokens?".
     public static func answer(_ r: ComparisonResults) -> [String] {
-        let warnings = r.lrAtGridEdge.map { kind in
-            "Warning: \(kind.rawValue)'s best learning rate (\(String(format: "%.2e", kind == .gpt ? r.lrGPT : r.lrNGPT))) is at the edge of the grid; its optimum may lie outside it — extend --lr-grid before trusting the comparison."
+        let warnings = r.contexts.flatMap { c in
+            c.lrAtGridEdge.map { kind in
+                "Warning: \(kind.rawValue)'s best learning rate at context \(c.context) (\(rate(kind == .gpt ? c.lrGPT : c.lrNGPT))) is at the edge of the grid; its optimum may lie outside it — extend --lr-grid before trusting the comparison."
+            }
         }
         return warnings + r.contexts.map { c in
             let parts = c.budgets.compactMap { b -> String? in
-                guard let s = b.speedup else { return nil }
+                guard let s = b.speedup else { return b.note.map { "\(b.steps) steps: \($0)" } }
+                let spread = b.speedupBySeed.count > 1 ? " (seeds \(seedRange(b.speedupBySeed)))" : ""
                 let what: String
                 switch (s.bound, s.value >= 1) {
                 case (.moreThan, _): what = "GPT did not reach nGPT's loss within its largest budget (speedup \(s))"
                 case (.atMost, _): what = "GPT's smallest budget already matched nGPT (speedup \(s): nGPT is not faster here)"
-                case (.exact, true): what = "GPT needs \(s) nGPT's tokens"
-                case (.exact, false): what = "nGPT is worse: GPT needs only \(s) of nGPT's tokens"
+                case (.exact, true): what = "GPT needs \(s) nGPT's tokens\(spread)"
+                case (.exact, false): what = "nGPT is worse: GPT needs only \(s) of nGPT's tokens\(spread)"
                 }
                 return "\(b.steps) steps: \(what)"
             }
@@ -70,42 +103,85 @@ public enum ComparisonReport {
         }
     }
 
+    /// What was run, in one paragraph.
+    static func summary(_ r: ComparisonResults) -> String {
+        let s = r.settings
+        var text = "Data \(s.data); d \(s.model.width), \(s.model.layers) layers, \(s.model.heads) heads, vocabulary \(s.model.vocabularySize); "
+        text += "\(s.seeds) seed(s); parameters \(s.precision.rawValue). "
+        if s.contexts.count > 1 && s.constantTokensPerStep {
+            text += "Tokens per step are the same at every context (batch × context = \(s.tokensPerStep(at: s.contexts[0]))), so a budget is the same number of tokens at every context. "
+        } else {
+            text += "Batch \(s.batchSize) at every context. "
+        }
+        if !s.gptBudgets.isEmpty { text += "GPT also trains at \(s.gptBudgets.map(String.init).joined(separator: ", ")) steps, beyond nGPT's largest budget. " }
+        text += "Learning rates \(r.lrSource). "
+        text += "Every number is the final validation loss of a separate run with its own cosine schedule; all final runs are scored on the same \(s.evalBatches) validation batches."
+        return text
+    }
+
+    static let speedupExplanation = "Speedup: for each nGPT budget, the tokens GPT needs to reach nGPT's final loss, interpolating GPT's final-loss-vs-budget curve (mean over seeds, GPT's extra budgets included) in log tokens, divided by nGPT's tokens; per seed, nGPT seed s against GPT seed s. \"> x\": GPT never got there within its largest budget; \"≤ x\": GPT's smallest budget already did (the note says which budget to add). Below 1 means nGPT is worse. Wall-clock: the same in measured seconds."
+
     public static func markdown(_ r: ComparisonResults) -> String {
         let s = r.settings
-        var md = "# GPT vs nGPT\n\n"
-        md += "Data `\(s.data)`; d \(s.model.width), \(s.model.layers) layers, \(s.model.heads) heads, vocabulary \(s.model.vocabularySize); "
-        md += "batch \(s.batchSize); \(s.seeds) seed(s); parameters \(s.precision.rawValue). "
-        md += "Learning rates: GPT \(String(format: "%.2e", r.lrGPT)), nGPT \(String(format: "%.2e", r.lrNGPT)) (\(r.lrSource)). "
-        md += "Every number is the final validation loss of a separate run with its own cosine schedule, on the same \(s.evalBatches) validation batches.\n\n"
+        var md = "# GPT vs nGPT\n\n" + summary(r) + "\n\n"
         for a in answer(r) { md += "- \(a)\n" }
         func table(_ t: (header: [String], rows: [[String]])) -> String {
             "| " + t.header.joined(separator: " | ") + " |\n|" + t.header.map { _ in "---" }.joined(separator: "|") + "|\n"
                 + t.rows.map { "| " + $0.joined(separator: " | ") + " |\n" }.joined()
         }
-        if !r.tuning.isEmpty { md += "\n## Learning-rate sweep\n\n" + table(tuningTable(r)) }
+        md += "\n## Learning rates\n\n" + table(learningRateTable(r))
+        if !r.tuning.isEmpty { md += "\n### Sweep\n\n" + table(tuningTable(r)) }
+        if r.contexts.count > 1 { md += "\n## Token speedup against context\n\n" + table(contextTable(r)) }
         for c in r.contexts {
             md += "\n## Context \(c.context)\n\n### Final loss and speedup\n\n" + table(speedupTable(c))
             if !s.extrapolation.isEmpty { md += "\n### Length extrapolation\n\n" + table(extrapolationTable(c, [1] + s.extrapolation)) }
         }
         if !r.missingRuns.isEmpty { md += "\nRuns not finished: " + r.missingRuns.joined(separator: ", ") + "\n" }
-        md += "\nSpeedup: for each nGPT budget, the tokens GPT needs to reach nGPT's final loss, interpolating GPT's final-loss-vs-budget curve (mean over seeds) in log tokens, divided by nGPT's tokens. \"> x\": GPT never got there within its largest budget; \"≤ x\": GPT's smallest budget already did. Below 1 means nGPT is worse.\n"
+        md += "\n" + speedupExplanation + "\n"
         return md
     }
 
     public static func html(_ r: ComparisonResults) -> String {
         let s = r.settings
         var page = HTMLReport(title: "GPT vs nGPT")
-        page.paragraph("Data \(s.data); d \(s.model.width), \(s.model.layers) layers, \(s.model.heads) heads, vocabulary \(s.model.vocabularySize); batch \(s.batchSize); \(s.seeds) seed(s); parameters \(s.precision.rawValue). Learning rates: GPT \(String(format: "%.2e", r.lrGPT)), nGPT \(String(format: "%.2e", r.lrNGPT)) (\(r.lrSource)). Each point is a separate run with its own cosine schedule; losses are on the same \(s.evalBatches) validation batches.")
+        page.paragraph(summary(r))
         page.raw("<ul>" + answer(r).map { "<li>\(HTMLReport.escape($0))</li>" }.joined() + "</ul>\n")
+        page.heading("Learning rates")
+        let lrs = learningRateTable(r)
+        page.table(header: lrs.header, rows: lrs.rows)
         if !r.tuning.isEmpty {
-            page.heading("Learning-rate sweep")
             var chart = SVGChart(title: "Tuning at \(s.tuneBudget) steps", xLabel: "peak learning rate", yLabel: "final validation loss (nats/token)", xScale: .log)
-            for kind in ModelKind.allCases {
-                let pts = r.tuning.filter { $0.kind == kind }.compactMap { t in t.valLoss.map { (x: t.lr, y: $0) } }
-                chart.series.append(.init(name: kind.rawValue, points: pts, color: color(kind), markers: true))
+            let tuned = Array(Set(r.tuning.map(\.context))).sorted()
+            for (i, t) in tuned.enumerated() {
+                for kind in ModelKind.allCases {
+                    let pts = r.tuning.filter { $0.kind == kind && $0.context == t }.compactMap { x in x.valLoss.map { (x: x.lr, y: $0) } }
+                    guard !pts.isEmpty else { continue }
+                    chart.series.append(.init(name: tuned.count > 1 ? "\(kind.rawValue) context \(t)" : kind.rawValue, points: pts,
+                                              color: color(kind), dashed: i % 2 == 1, markers: true))
+                }
             }
-            page.figure(chart)
+            page.figure(chart, caption: s.tuning == .separate ? "Scored on the first half of the validation text; the reported losses below come from its second half." : nil)
             let t = tuningTable(r)
+            page.table(header: t.header, rows: t.rows)
+        }
+        if r.contexts.count > 1 {
+            page.heading("Token speedup against context")
+            var chart = SVGChart(title: "Token speedup of nGPT over GPT", xLabel: "training context (tokens)", yLabel: "tokens GPT needs ÷ nGPT's tokens", xScale: .log)
+            chart.integerXTicks = true
+            for (i, n) in s.budgets.enumerated() {
+                var pts = [(x: Double, y: Double)](), band = [(x: Double, low: Double, high: Double)]()
+                for c in r.contexts {
+                    guard let b = c.budgets.first(where: { $0.steps == n }), let sp = b.speedup else { continue }
+                    pts.append((Double(c.context), sp.value))
+                    let values = b.speedupBySeed.map(\.value)
+                    if let lo = values.min(), let hi = values.max() { band.append((Double(c.context), lo, hi)) }
+                }
+                chart.series.append(.init(name: "\(n) steps (band: seed range)", points: pts, band: band,
+                                          color: SVGChart.palette[(i + 2) % SVGChart.palette.count], markers: true))
+            }
+            chart.series.append(.init(name: "no speedup", points: r.contexts.map { (Double($0.context), 1) }, color: "#7f7f7f", dashed: true))
+            page.figure(chart, caption: "Mean over seeds; a point that is a bound (see the table) is drawn at the bound. " + (s.constantTokensPerStep ? "Tokens per step are equal at every context." : "The batch is the same at every context, so longer contexts train on more tokens per step."))
+            let t = contextTable(r)
             page.table(header: t.header, rows: t.rows)
         }
         for c in r.contexts {
@@ -120,31 +196,45 @@ public enum ComparisonReport {
             page.figure(curves, caption: "Every final run (dashed: seeds > 0). Each budget has its own cosine schedule, so the curves are separate runs, not points along one run.")
             var finals = SVGChart(title: "Final loss vs budget", xLabel: "training tokens (log)", yLabel: "final validation loss (nats/token)", xScale: .log)
             for kind in ModelKind.allCases {
-                let bs = c.budgets.compactMap { b -> (Double, SeedSummary)? in
+                let bs = (c.budgets + (kind == .gpt ? c.gptBeyond : [])).compactMap { b -> (Double, SeedSummary)? in
                     let v = kind == .gpt ? b.gpt : b.ngpt
                     return v.map { (Double(b.tokens), $0) }
                 }
                 finals.series.append(.init(name: "\(kind.rawValue) (mean, band: seed range)", points: bs.map { ($0.0, $0.1.mean) },
                                            band: bs.map { ($0.0, $0.1.min, $0.1.max) }, color: color(kind), markers: true))
             }
-            page.figure(finals, caption: "Mean over seeds with the range of seeds shaded.")
+            page.figure(finals, caption: "Mean over seeds with the range of seeds shaded. GPT's curve continues past nGPT's largest budget so that it reaches nGPT's losses.")
             let t = speedupTable(c)
             page.heading("Speedup", level: 3)
             page.table(header: t.header, rows: t.rows)
             if !s.extrapolation.isEmpty {
                 page.heading("Length extrapolation", level: 3)
+                let largest = s.budgets.last
                 var ext = SVGChart(title: "Evaluated beyond the training context", xLabel: "evaluation context (tokens)", yLabel: "validation loss (nats/token)", xScale: .log)
-                for e in c.extrapolation where e.steps == s.budgets.last {
+                ext.integerXTicks = true
+                for e in c.extrapolation where e.steps == largest {
                     let pts = e.points.map { (x: Double($0.context), y: $0.loss) }
-                    ext.series.append(.init(name: "\(e.kind.rawValue) \(e.steps) steps", points: pts, color: color(e.kind), markers: true))
+                    let band = e.points.compactMap { p in p.seeds.map { (x: Double(p.context), low: $0.min, high: $0.max) } }
+                    ext.series.append(.init(name: "\(e.kind.rawValue) \(e.steps) steps", points: pts, band: band, color: color(e.kind), markers: true))
                 }
-                page.figure(ext, caption: "Models of the largest budget, mean over seeds; RoPE unchanged.")
+                let shared = s.extrapolationWindows == .shared
+                page.figure(ext, caption: "Models of nGPT's largest budget (both models), mean over seeds, seed range shaded; RoPE unchanged. " + (shared ? "Every context scores the same tokens: windows of the longest length, cut into equal slices for the shorter contexts." : "Each context on windows of its own."))
+                var byPosition = SVGChart(title: "Loss by position in a window of \((s.extrapolation.max() ?? 1) * c.context) tokens", xLabel: "position in the window (tokens)", yLabel: "validation loss (nats/token)")
+                for e in c.extrapolation where e.steps == largest {
+                    guard let losses = e.positionLoss, let bin = e.positionBin else { continue }
+                    byPosition.series.append(.init(name: "\(e.kind.rawValue) \(e.steps) steps", points: losses.enumerated().map { (Double($0.offset * bin) + Double(bin) / 2, $0.element) },
+                                                   color: color(e.kind), markers: true))
+                }
+                byPosition.series.append(.init(name: "training context", points: [(Double(c.context), byPosition.series.flatMap { $0.points.map(\.y) }.min() ?? 0), (Double(c.context), byPosition.series.flatMap { $0.points.map(\.y) }.max() ?? 1)], color: "#7f7f7f", dashed: true))
+                if byPosition.series.count > 1 {
+                    page.figure(byPosition, caption: "Mean loss of the tokens at each position (bins of \(c.extrapolation.compactMap(\.positionBin).first ?? 1) positions), averaged over windows and seeds; positions right of the dashed line lie beyond the training context.")
+                }
                 let x = extrapolationTable(c, [1] + s.extrapolation)
                 page.table(header: x.header, rows: x.rows)
             }
         }
         if !r.missingRuns.isEmpty { page.paragraph("Runs not finished: " + r.missingRuns.joined(separator: ", ")) }
-        page.paragraph("Speedup: for each nGPT budget, the tokens GPT needs to reach nGPT's final loss, interpolating GPT's final-loss-vs-budget curve (mean over seeds) in log tokens, divided by nGPT's tokens; per seed, nGPT seed s against GPT seed s. \"> x\": GPT never got there within its largest budget; \"≤ x\": GPT's smallest budget already did. Below 1 means nGPT is worse. Wall-clock: the same in measured seconds.")
+        page.paragraph(speedupExplanation)
         return page.render()
     }
 

@@ -17,13 +17,16 @@ extension ComparisonSettings {
               finals <= 1_000_000, s.lrGrid.count <= 1_000_000 else {
             throw fail("it plans more than a million runs (\(s.contexts.count) contexts × \(s.budgets.count) budgets × \(s.seeds) seeds × 2 models)")
         }
+        // (negative sizes are left to validate(), whose messages name the option)
+        let sizes = s.allGPTBudgets + s.contexts + [s.batchSize, s.tuneBudget, s.seeds] + s.extrapolation
+        guard sizes.contains(where: { $0 < 0 }) || ConfigurationFile.product([s.allGPTBudgets.max() ?? 1, s.batchSize, s.contexts.max() ?? 1, s.extrapolation.max() ?? 1]) != nil,
+              ConfigurationFile.product([s.tuneBudget, s.batchSize, s.contexts.max() ?? 1]) != nil,
+              ConfigurationFile.product([2, s.contexts.count, s.allGPTBudgets.count, max(s.seeds, 0)]).map({ $0 <= 1_000_000 }) ?? false else {
+            throw fail("its budgets, batch size, contexts and extrapolation give more tokens (or runs) than can be counted")
+        }
         guard s.extrapolation.allSatisfy({ $0 >= 2 }) else { throw fail("its extrapolation multipliers \(ErrorText.cut("\(s.extrapolation)")) must each be at least 2") }
         do { try s.validate() } catch let e as TrainingError { throw fail("its settings are invalid: \(e.description)") }
         catch let e as ModelConfigError { throw fail("its model is invalid: \(e.message)") }
-        guard ConfigurationFile.product([s.budgets.max() ?? 1, s.batchSize, s.contexts.max() ?? 1, s.extrapolation.max() ?? 1]) != nil,
-              ConfigurationFile.product([s.tuneBudget, s.batchSize, s.contexts.max() ?? 1]) != nil else {
-            throw fail("its budgets, batch size, contexts and extrapolation give more tokens than can be counted")
-        }
         return s
     }
 }

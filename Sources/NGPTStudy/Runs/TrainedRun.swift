@@ -1,0 +1,116 @@
+import Foundation
+import NGPTNumerics
+import NGPTModels
+
+/// One training run of a study (`ngpt compare`, `ngpt ablate`): its name and the configuration
+/// that `ngpt train --config` runs. The study decides what the runs are; running them and
+/// reading them back is the same for every study.
+public struct ScheduledRun: Sendable, Equatable {
+    /// The run's directory name under the study's `runs/`.
+    public var id: String
+    public var configuration: RunConfiguration
+
+    public init(id: String, configuration: RunConfiguration) {
+        self.id = id
+        self.configuration = configuration
+    }
+
+    /// The file in a run's directory that describes it before it starts.
+    public static let configurationFile = "run.json"
+
+    /// Writes ``configuration`` to `directory/run.json` (creating the directory).
+    @discardableResult
+    public func writeConfiguration(to directory: URL) throws -> URL {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let url = directory.appendingPathComponent(Self.configurationFile)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try encoder.encode(configuration).write(to: url, options: .atomic)
+        return url
+    }
+}
+
+/// What a finished (or failed, or unfinished) run left in its directory, read back from its
+/// `status.json` and `metrics.jsonl`.
+public struct TrainedRun: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable { case finished, failed, incomplete }
+    public struct Point: Codable, Sendable, Equatable { public var tokens: Int; public var loss: Double }
+    public struct ContextLoss: Codable, Sendable, Equatable { public var context: Int; public var loss: Double }
+
+    public var status: Status
+    /// Why a failed run failed.
+    public var message: String?
+    public var finalValLoss: Double?
+    public var finalTrainLoss: Double?
+    /// Wall-clock seconds of training (evaluations included).
+    public var seconds: Double?
+    /// The validation curve: loss at the training context vs training tokens.
+    public var curve: [Point]
+    /// Final validation loss at the training context and at each extrapolated context.
+    public var contexts: [ContextLoss]
+    /// The loss by position in the longest extrapolation window (bins of ``positionBin``), if
+    /// the run evaluated on shared windows.
+    public var positionLoss: [Double]?
+    public var positionBin: Int?
+    /// The final evaluation's scaler summary (nGPT): per-layer mean |α_A|, |α_M|, s_qk, and the
+    /// mean s_z.
+    public var alphaA: [Double]?
+    public var alphaM: [Double]?
+    public var sqk: [Double]?
+    public var szMean: Double?
+
+    /// The loss used for comparisons: +∞ for a failed (diverged) run, nil while unfinished.
+    public var comparableLoss: Double? {
+        switch status {
+        case .finished: return finalValLoss
+        case .failed: return .infinity
+        case .incomplete: return nil
+        }
+    }
+
+    /// Reads `directory` (made by `ngpt train`) as a run that ends at step `steps` at context
+    /// `context`.
+    public static func read(_ directory: URL, steps: Int, context: Int) -> TrainedRun {
+        var r = TrainedRun(status: .incomplete, curve: [], contexts: [])
+        // The run's status file says whether it failed and why (a damaged one is a failure too).
+        do {
+            if let status = try RunStatus.read(directory), status.state == .failed {
+                r.status = .failed
+                r.message = status.message
+            }
+        } catch {
+            r.status = .failed
+            r.message = "\(error)"
+            return r
+        }
+        let metrics = directory.appendingPathComponent("metrics.jsonl")
+        guard FileManager.default.fileExists(atPath: metrics.path) else { return r }
+        let records: [MetricsRecord]
+        do { records = try MetricsLog.read(metrics) } catch {
+            // A damaged log is reported (it names the file and line), never silently dropped;
+            // running the study again resumes the run, which repairs a cut last line.
+            r.status = .failed
+            r.message = "\(error)"
+            return r
+        }
+        let evals = records.filter { $0.kind == "eval" && $0.context == nil }
+        r.curve = evals.compactMap { e in e.valLoss.map { Point(tokens: e.tokens, loss: $0) } }
+        if records.contains(where: { ($0.trainLoss.map { !$0.isFinite } ?? false) }) { r.status = .failed }
+        guard r.status != .failed, let last = evals.last(where: { $0.step == steps }) else { return r }
+        r.status = .finished
+        r.finalValLoss = last.valLoss
+        r.finalTrainLoss = records.last { $0.kind == "train" && $0.step == steps }?.trainLoss
+        r.seconds = records.filter { $0.step == steps }.map(\.seconds).max()
+        (r.alphaA, r.alphaM, r.sqk, r.szMean) = (last.alphaA, last.alphaM, last.sqk, last.szMean)
+        let extrapolated = records.filter { $0.kind == "eval" && $0.context != nil && $0.step == steps }
+        // shared windows evaluate 1× on the long windows' slices; older runs only have the
+        // ordinary evaluation at the training context
+        let atContext = extrapolated.contains { $0.context == context } ? [] : [ContextLoss(context: context, loss: last.valLoss ?? .nan)]
+        r.contexts = atContext + extrapolated.compactMap { e in e.valLoss.map { ContextLoss(context: e.context!, loss: $0) } }
+        if let longest = extrapolated.first(where: { $0.positionLoss != nil }) {
+            r.positionLoss = longest.positionLoss
+            r.positionBin = longest.positionBin
+        }
+        return r
+    }
+}
