@@ -403,7 +403,7 @@ public final class Pass {
     }
 }
 
-/// What ``Pass/lerpResidual(_:_:_:alpha:saved:)`` keeps for backward: 1/‖x‖, Norm(h), 1/‖h‖ and
+/// What ``Pass/lerpResidual(_:_:_:alpha:saved:normalize:)`` keeps for backward: 1/‖x‖, Norm(h), 1/‖h‖ and
 /// 1/‖z‖ per row.
 public struct LerpSaved: Sendable {
     public let rnormX: Slot, hUnit: Slot, rnormH: Slot, rnormZ: Slot
