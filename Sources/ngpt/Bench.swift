@@ -42,6 +42,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         try applyThreads(threads)
         let kind = shape.model ?? .gpt
+        try shape.checkOptionsApply(to: kind)
         var c = preset == .s ? BenchmarkSettings.small(kind) : BenchmarkSettings.medium(kind)
         let given = try shape.config(kind: kind, vocabulary: c.vocabularySize)
         // Ablation switches come from the options; each shape field from the option if given,

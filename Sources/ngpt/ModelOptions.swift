@@ -8,7 +8,7 @@ extension SamplingMode: ExpressibleByArgument {}
 extension ParameterPrecision: ExpressibleByArgument {}
 extension DecodingPrecision: ExpressibleByArgument {}
 
-/// The model's shape and the nGPT ablation switches (docs/model.md §8). Every option is optional so that
+/// The model's shape and the ablation switches (docs/model.md §8). Every option is optional so that
 /// `--resume` can tell what was passed; unset options take the defaults of docs/model.md.
 struct ModelOptions: ParsableArguments {
     @Option(help: "Model: gpt or ngpt.") var model: ModelKind?
@@ -32,13 +32,44 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "nGPT sz s_init (default 1).") var szInit: Float?
     @Option(help: "nGPT sz s_scale (default 1/sqrt(d)).") var szScale: Float?
     @Flag(help: "nGPT: do not normalise q and k.") var noQkNorm = false
+    @Flag(help: "nGPT: do not renormalise the matrices after each step (they are normalised once, at initialisation).") var noWeightNorm = false
+    @Flag(help: "nGPT: plain LERP residuals, x + alpha*(Norm(h) - x), without putting x back on the sphere.") var noResidualNorm = false
+    @Flag(help: "GPT: RMS-normalise q and k per head before RoPE, with learnable gains (q_norm, k_norm).") var gptQkNorm = false
 
     /// Whether any shape or ablation option was given.
     var anyGiven: Bool {
         model != nil || layers != nil || heads != nil || dim != nil || context != nil || vocab != nil
             || alphaMode != nil || alphaInit != nil || alphaScale != nil || signedAlpha || sqkMode != nil
             || sqkInit != nil || sqkScale != nil || suvMode != nil || suvInit != nil || suvScale != nil
-            || szMode != nil || szInit != nil || szScale != nil || noQkNorm
+            || szMode != nil || szInit != nil || szScale != nil || noQkNorm || noWeightNorm || noResidualNorm || gptQkNorm
+    }
+
+    /// The options given that only the other kind of model has: nGPT's scalers and
+    /// normalisation switches for GPT, `--gpt-qk-norm` for nGPT.
+    func optionsOfOtherKind(than kind: ModelKind) -> [String] {
+        let ngptOnly: [(String, Bool)] = [
+            ("--alpha-mode", alphaMode != nil), ("--alpha-init", alphaInit != nil), ("--alpha-scale", alphaScale != nil),
+            ("--signed-alpha", signedAlpha), ("--sqk-mode", sqkMode != nil), ("--sqk-init", sqkInit != nil),
+            ("--sqk-scale", sqkScale != nil), ("--suv-mode", suvMode != nil), ("--suv-init", suvInit != nil),
+            ("--suv-scale", suvScale != nil), ("--sz-mode", szMode != nil), ("--sz-init", szInit != nil),
+            ("--sz-scale", szScale != nil), ("--no-qk-norm", noQkNorm), ("--no-weight-norm", noWeightNorm),
+            ("--no-residual-norm", noResidualNorm),
+        ]
+        let gptOnly = [("--gpt-qk-norm", gptQkNorm)]
+        return (kind == .gpt ? ngptOnly : gptOnly).filter(\.1).map(\.0)
+    }
+
+    /// Refuses, in one line, options that a model of `kind` would ignore; `model` says which
+    /// model that is (`"the model"`, or a run's path when resuming).
+    func checkOptionsApply(to kind: ModelKind, model: String? = nil) throws {
+        let wrong = optionsOfOtherKind(than: kind)
+        guard !wrong.isEmpty else { return }
+        let other: ModelKind = kind == .gpt ? .ngpt : .gpt
+        let names = wrong.joined(separator: ", "), one = wrong.count == 1
+        let subject = model.map { "\($0) is \(kind == .gpt ? "a GPT" : "an nGPT") run" }
+            ?? "the model is \(kind.rawValue)\(self.model == nil ? " (the default without --model)" : "")"
+        let hint = model == nil ? "drop \(one ? "it" : "them") or use --model \(other.rawValue)" : "drop \(one ? "it" : "them")"
+        throw TrainingError.invalidOption("\(names) appl\(one ? "ies" : "y") to \(other == .ngpt ? "nGPT" : "GPT") only, and \(subject); \(hint)")
     }
 
     /// The configuration these options describe, with `kind` and `vocabulary` as fallbacks.
@@ -56,6 +87,9 @@ struct ModelOptions: ParsableArguments {
         apply(&c.sz, szMode, szInit, szScale)
         if signedAlpha { c.alpha.absolute = false }
         if noQkNorm { c.qkNormalization = false }
+        if noWeightNorm { c.weightNormalization = false }
+        if noResidualNorm { c.residualNormalization = false }
+        if gptQkNorm { c.gptQKNormalization = true }
         try checkModelMemory(c)
         try c.validate()
         return c

@@ -59,6 +59,7 @@ struct Train: ParsableCommand {
             let dir = try pathOption(resume, "--resume")
             let saved = try Trainer.readConfiguration(dir)
             if shape.anyGiven {
+                try shape.checkOptionsApply(to: saved.model.kind, model: resume)
                 let asked = try shape.config(kind: saved.model.kind, vocabulary: saved.model.vocabularySize)
                 guard asked == saved.model else {
                     throw TrainingError.resume("\(resume) was trained with a different model configuration (\(describe(saved.model))) than the options given (\(describe(asked))); drop the shape options to resume it as it was")
@@ -98,6 +99,7 @@ struct Train: ParsableCommand {
         let dir = try pathOption(out, "--out")
         let dataURL = try pathOption(data, "--data").standardizedFileURL
         let initURL = try self.`init`.map { try pathOption($0, "--init") }
+        try shape.checkOptionsApply(to: shape.model ?? .gpt)
         let dataset = try TokenDataset(directory: dataURL, vocabularySize: shape.vocab)
         let config = try shape.config(vocabulary: dataset.vocabularySize)
         let recipe = config.architecture().recipe
@@ -183,6 +185,11 @@ struct Train: ParsableCommand {
     }
 
     private func describe(_ c: ModelConfig) -> String {
-        "\(c.kind.rawValue) d \(c.width), \(c.heads) heads, \(c.layers) layers, context \(c.context), vocabulary \(c.vocabularySize)"
+        let switches = c.kind == .ngpt
+            ? [("--no-qk-norm", !c.qkNormalization), ("--no-weight-norm", !c.weightNormalization),
+               ("--no-residual-norm", !c.residualNormalization)]
+            : [("--gpt-qk-norm", c.gptQKNormalization)]
+        return (["\(c.kind.rawValue) d \(c.width)", "\(c.heads) heads", "\(c.layers) layers", "context \(c.context)",
+                 "vocabulary \(c.vocabularySize)"] + switches.filter(\.1).map(\.0)).joined(separator: ", ")
     }
 }

@@ -21,10 +21,14 @@ public protocol Architecture: Sendable {
     func makeBlock(layer: Int, layout: ParameterLayout, plan: inout ActivationPlan) -> any TransformerBlock
     /// The head that turns the last block's output into logits.
     func makeHead(layout: ParameterLayout, plan: inout ActivationPlan) -> any ModelHead
-    /// Runs after initialisation, after loading weights from outside a run, and after every
-    /// optimiser step. The default keeps every ``ParameterSpec/normalized`` matrix's vectors at
-    /// unit length (nGPT); with none, it does nothing (GPT).
+    /// Runs after every optimiser step and after loading weights from outside a run. The
+    /// default keeps every ``ParameterSpec/normalized`` matrix's vectors at unit length (nGPT);
+    /// with none, it does nothing (GPT).
     func afterUpdate(_ parameters: ParameterBuffer)
+    /// Runs once on freshly initialised parameters (``Transformer/initializeParameters(using:)``).
+    /// The default is ``afterUpdate(_:)``; nGPT normalises its matrices here even when it does not
+    /// keep them normalised (``ModelConfig/weightNormalization`` false).
+    func afterInitialization(_ parameters: ParameterBuffer)
     /// Per layer, the mean effective scalers (empty when the architecture has none). Logged with
     /// every step to `metrics.jsonl` and shown by the inspection.
     func scalerSummary(_ parameters: ParameterBuffer) -> [LayerScalerSummary]
@@ -53,17 +57,27 @@ public protocol ModelHead {
 
 extension Architecture {
     public func afterUpdate(_ parameters: ParameterBuffer) {
-        for e in parameters.layout.entries where e.spec.normalized && e.shape.count == 2 {
-            normalizeVectors(parameters.base + e.offset, rows: e.shape[0], columns: e.shape[1],
-                             alongRows: e.spec.vectors == .rows)
-        }
+        parameters.normalizeMatrices { $0.normalized }
     }
+
+    public func afterInitialization(_ parameters: ParameterBuffer) { afterUpdate(parameters) }
 
     public func scalerSummary(_ parameters: ParameterBuffer) -> [LayerScalerSummary] { [] }
     public func logitScales(_ parameters: ParameterBuffer) -> [Float] { [] }
 
     /// The parameter layout.
     public var layout: ParameterLayout { ParameterLayout(parameters) }
+}
+
+extension ParameterBuffer {
+    /// Makes the d-long vectors of every matrix that `selected` picks unit length along the
+    /// spec's axis (docs/model.md §6), in buffer order; matrices without an axis are skipped.
+    func normalizeMatrices(_ selected: (ParameterSpec) -> Bool) {
+        for e in layout.entries where e.shape.count == 2 && selected(e.spec) {
+            guard let axis = e.spec.vectors else { continue }
+            normalizeVectors(base + e.offset, rows: e.shape[0], columns: e.shape[1], alongRows: axis == .rows)
+        }
+    }
 }
 
 extension ModelConfig {
@@ -84,13 +98,17 @@ extension ModelConfig {
     /// - `V`, `d` from `transformer.wte.weight` (V, d); `L` from the largest `transformer.h.{l}`.
     /// - kind: GPT when `rmsnorm_f.weight` or `transformer.h.0.rmsnorm_att.weight` is present,
     ///   else nGPT.
+    /// - GPT's q/k normalisation when `transformer.h.0.q_norm.weight` is present.
     /// - nGPT scaler modes from their shapes: a full vector → `.vector`, shape `[1]` →
     ///   `.scalar`, absent → `.fixed`. `s_init` and `s_scale` cannot be seen in the weights and
     ///   take the defaults of docs/model.md §8: give the configuration explicitly if the run changed them.
-    /// - `H` is not in the shapes at all and must be given. The context is not either; it takes
-    ///   the default 256 (it does not affect any inspected number).
+    ///   Nor can nGPT's weight and residual normalisation switches, which are taken as on.
+    /// - `H` must be given, except for a GPT with q/k normalisation, whose gains have dk values
+    ///   (`H = d / dk`; a given `H` must agree). The context is not in the shapes; it takes the
+    ///   default 256 (it does not affect any inspected number).
     ///
-    /// - Throws: ``ModelConfigError`` when `wte` or the layers are missing, or `heads` is nil.
+    /// - Throws: ``ModelConfigError`` when `wte` or the layers are missing, or `heads` is nil and
+    ///   cannot be inferred.
     public static func inferred(fromShapes shapes: [String: [Int]], heads: Int?, source: String = "the file") throws -> ModelConfig {
         guard let wte = shapes["transformer.wte.weight"], wte.count == 2 else {
             throw ModelConfigError(message: "\(source): no 2-D transformer.wte.weight, so the model's shape cannot be inferred; it needs NVIDIA's state-dict names (docs/model.md §1)")
@@ -104,10 +122,24 @@ extension ModelConfig {
             throw ModelConfigError(message: "\(source): the layers transformer.h.{l} are missing or not numbered 0..<L (found \(layerIndices.sorted()))")
         }
         let isGPT = shapes["rmsnorm_f.weight"] != nil || shapes["transformer.h.0.rmsnorm_att.weight"] != nil
+        let qkGain = isGPT ? shapes["transformer.h.0.q_norm.weight"] : nil
+        var heads = heads
+        if let qkGain {
+            // the gains have dk values: the file fixes H
+            guard qkGain.count == 1, qkGain[0] > 0, d % qkGain[0] == 0 else {
+                throw ModelConfigError(message: "\(source): transformer.h.0.q_norm.weight has shape \(ErrorText.cut("\(qkGain)")), not the head width of a model of width \(d) (docs/model.md §8)")
+            }
+            let implied = d / qkGain[0]
+            if let heads, heads != implied {
+                throw ModelConfigError(message: "\(source): --heads \(heads) contradicts the q/k-norm gains of \(qkGain[0]) values, which give \(implied) heads of width \(qkGain[0]); omit --heads")
+            }
+            heads = implied
+        }
         guard let heads else {
             throw ModelConfigError(message: "\(source) has no ngpt configuration in its metadata; its shape was inferred (\(isGPT ? "gpt" : "ngpt"), d \(d), \(last + 1) layers, vocabulary \(v)) but the number of heads cannot be. HINT: pass --heads H")
         }
-        var c = ModelConfig(kind: isGPT ? .gpt : .ngpt, vocabularySize: v, width: d, heads: heads, layers: last + 1)
+        var c = ModelConfig(kind: isGPT ? .gpt : .ngpt, vocabularySize: v, width: d, heads: heads, layers: last + 1,
+                            gptQKNormalization: qkGain != nil)
         func mode(_ name: String) -> ScalerMode {
             guard let s = shapes[name] else { return .fixed }
             return s == [1] ? .scalar : .vector

@@ -1,7 +1,8 @@
 import NGPTNumerics
 
 /// The baseline GPT (docs/model.md §3): pre-RMSNorm residual blocks, softmax scale 1/√dk, a final
-/// RMSNorm before `lm_head`. Decays matrices and warms up (``TrainingRecipe/gpt``).
+/// RMSNorm before `lm_head`. Decays matrices and warms up (``TrainingRecipe/gpt``). With
+/// ``ModelConfig/gptQKNormalization``, q and k are RMS-normalised per head before RoPE (§8).
 public struct GPTArchitecture: Architecture {
     public let config: ModelConfig
     public var name: String { "gpt" }
@@ -10,16 +11,24 @@ public struct GPTArchitecture: Architecture {
     public init(config: ModelConfig) { self.config = config }
 
     /// `wte`, `lm_head`, per layer `query`, `key`, `value`, `att_c_proj`, `c_fc`, `mlp_c_proj`,
-    /// `rmsnorm_att`, `rmsnorm_mlp`, then `rmsnorm_f`. Matrices ~ N(0, 0.02²), the two output
-    /// projections 0.02/√(2L); gains 1.
+    /// `rmsnorm_att`, `rmsnorm_mlp` (and `q_norm`, `k_norm` of dk values each with
+    /// ``ModelConfig/gptQKNormalization``), then `rmsnorm_f`. Matrices ~ N(0, 0.02²), the two
+    /// output projections 0.02/√(2L); gains 1, never decayed. The gains are constants, so a seed
+    /// draws the same matrices with and without q/k normalisation.
     public var parameters: [ParameterSpec] {
         let matrices = TransformerMatrices(config: config, std: 0.02, normalized: false)
-        func gain(_ name: String) -> ParameterSpec { ParameterSpec(name: name, shape: [config.width], initialization: .constant(1)) }
+        func gain(_ name: String, _ count: Int) -> ParameterSpec {
+            ParameterSpec(name: name, shape: [count], decays: false, initialization: .constant(1))
+        }
         var specs = matrices.embeddings
         for l in 0..<config.layers {
-            specs += matrices.block(l) + [gain("transformer.h.\(l).rmsnorm_att.weight"), gain("transformer.h.\(l).rmsnorm_mlp.weight")]
+            let p = "transformer.h.\(l)."
+            specs += matrices.block(l) + [gain(p + "rmsnorm_att.weight", config.width), gain(p + "rmsnorm_mlp.weight", config.width)]
+            if config.gptQKNormalization {
+                specs += [gain(p + "q_norm.weight", config.headWidth), gain(p + "k_norm.weight", config.headWidth)]
+            }
         }
-        return specs + [gain("rmsnorm_f.weight")]
+        return specs + [gain("rmsnorm_f.weight", config.width)]
     }
 
     public func makeBlock(layer: Int, layout: ParameterLayout, plan: inout ActivationPlan) -> any TransformerBlock {
@@ -44,9 +53,13 @@ extension TrainingRecipe {
 ///     x' = x + Attention(q, k, v; scale 1/√dk)·att_c_projᵀ
 ///     m = RMSNorm(x')⊙g_mlp; u, ν = m·c_fcᵀ
 ///     out = x' + (u ⊙ SiLU(ν))·mlp_c_projᵀ
+///
+/// With ``ModelConfig/gptQKNormalization``, before RoPE: q_h = RMSNorm(q_h)⊙g_q,
+/// k_h = RMSNorm(k_h)⊙g_k for every head h (``GPTQKNormalization``).
 public struct GPTBlock: TransformerBlock {
     let layer: Int, heads: Int, scale: Float
     let qkv: Weight, attProj: Weight, fc: Weight, mlpProj: Weight, gainAtt: Weight, gainMlp: Weight
+    let qkNorm: GPTQKNormalization?
     // saved for backward
     let attNormed: Slot, attRstd: Slot, qkvOut: Slot, probs: Slot, attY: Slot, xMid: Slot
     let mlpNormed: Slot, mlpRstd: Slot, uv: Slot
@@ -64,6 +77,7 @@ public struct GPTBlock: TransformerBlock {
         mlpProj = layout.weight(p + "mlp_c_proj.weight")
         gainAtt = layout.vector(p + "rmsnorm_att.weight")
         gainMlp = layout.vector(p + "rmsnorm_mlp.weight")
+        qkNorm = c.gptQKNormalization ? GPTQKNormalization(layer: layer, config: c, layout: layout, plan: &plan) : nil
         xMid = plan.rows(d)
         qkvOut = plan.rows(3 * d)
         probs = plan.attentionProbabilities(heads: c.heads)
@@ -85,6 +99,7 @@ public struct GPTBlock: TransformerBlock {
     public func forward(_ x: Slot, _ out: Slot, _ pass: Pass) {
         pass.rmsNorm(attNormed, rstd: attRstd, x, gain: gainAtt)
         pass.linear(qkvOut, attNormed, qkv)
+        qkNorm?.forward(qkvOut, pass)
         pass.rope(qkvOut, heads: heads)
         pass.attention(attY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale, layer: layer)
         pass.copy(xMid, from: x)
@@ -115,10 +130,68 @@ public struct GPTBlock: TransformerBlock {
         pass.attentionBackward(dqkv, scratch: dprobs, dAttY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale)
         // q, k = RoPE(q), RoPE(k)
         pass.ropeBackward(dqkv, heads: heads)
+        // q_h, k_h = RMSNorm(·)⊙g
+        qkNorm?.backward(dqkv, pass)
         // q, k, v = a·Wᵀ
         pass.linearBackward(dNormed, dqkv, attNormed, qkv, overwrite: true)
         // a = RMSNorm(x)⊙g_att
         pass.rmsNormBackward(dx, dNormed, x, rstd: attRstd, gain: gainAtt)
+    }
+}
+
+/// GPT's optional q/k normalisation (``ModelConfig/gptQKNormalization``), in place on the q | k
+/// columns of a (N, 3C) q | k | v slot, before RoPE:
+///
+///     q_h = RMSNorm(q_h)⊙g_q = √dk·g_q ⊙ Norm(q_h),   k_h = √dk·g_k ⊙ Norm(k_h)
+///
+/// for every head h, with `g_q` (`transformer.h.{l}.q_norm.weight`) and `g_k`
+/// (`transformer.h.{l}.k_norm.weight`) of dk values each, shared by the heads. The kernel's
+/// Norm has no RMSNorm ε (docs/model.md §8). The gains act before RoPE: after it, a gain that
+/// differs within a rotated pair would make q·k depend on the positions, not only on their
+/// distance.
+public struct GPTQKNormalization {
+    let heads: Int
+    let q: Scaler, k: Scaler
+    // saved for backward
+    let unit: Slot, rnorm: Slot, gains: Slot
+    // scratch shared by the layers
+    let dGains: Slot
+
+    /// Layer `layer`'s gains; reserves Norm(q_h) | Norm(k_h) (N, 2C), the reciprocal norms
+    /// (N, 2H) and the effective gains (2C).
+    public init(layer: Int, config c: ModelConfig, layout: ParameterLayout, plan: inout ActivationPlan) {
+        let p = "transformer.h.\(layer).", (d, dk) = (c.width, c.headWidth)
+        // stored g (init 1), effective √dk·g: the kernel's unit vectors times √dk are RMSNorm's
+        let gain = ScalerConfig(mode: .vector, initValue: Float(dk).squareRoot(), scale: 1)
+        heads = c.heads
+        q = layout.scaler(p + "q_norm.weight", gain, count: dk)
+        k = layout.scaler(p + "k_norm.weight", gain, count: dk)
+        unit = plan.rows(2 * d)
+        rnorm = plan.rows(2 * c.heads)
+        gains = plan.reserve(2 * d)
+        dGains = plan.shared("dQKGains", 2 * d)
+    }
+
+    /// q_h, k_h ← √dk·g ⊙ Norm(·), for every head.
+    public func forward(_ qkv: Slot, _ pass: Pass) {
+        let (d, dk) = (gains.count / 2, q.count)
+        for h in 0..<heads {
+            pass.scaler(gains.part(h * dk, dk), q)
+            pass.scaler(gains.part(d + h * dk, dk), k)
+        }
+        pass.qkNorm(qkv, unit: unit, rnorm: rnorm, scale: gains, heads: heads, rotary: false)
+    }
+
+    /// The gradient of the q | k columns of `dqkv` taken back through the normalisation (in
+    /// place), and the gains' gradients summed over the heads.
+    public func backward(_ dqkv: Slot, _ pass: Pass) {
+        let (d, dk) = (gains.count / 2, q.count)
+        pass.zero(dGains)
+        pass.qkNormBackward(dqkv, dScale: dGains, unit: unit, rnorm: rnorm, scale: gains, heads: heads, rotary: false)
+        for h in 0..<heads {
+            pass.scalerBackward(dGains.part(h * dk, dk), q)
+            pass.scalerBackward(dGains.part(d + h * dk, dk), k)
+        }
     }
 }
 

@@ -34,12 +34,28 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var sz: ScalerConfig
     /// Normalise q and k per head before `sqk` (turn off for the paper's ablation).
     public var qkNormalization: Bool
+    /// Keep the d-long vectors of every matrix at unit length after each optimiser step
+    /// (docs/model.md §6). When false they are normalised once, at initialisation, and then
+    /// trained like GPT's (docs/model.md §8).
+    public var weightNormalization: Bool
+    /// Put the hidden state back on the sphere in each residual update,
+    /// `x ← Norm(Norm(x) + α ⊙ (Norm(h) − Norm(x)))`. When false the update is the plain LERP
+    /// `x ← x + α ⊙ (Norm(h) − x)`: the branch output is still normalised, the stream is not
+    /// (docs/model.md §8).
+    public var residualNormalization: Bool
+
+    // GPT switches (ignored by nGPT).
+    /// RMS-normalise q and k per head before RoPE, each with a learnable gain over the head's
+    /// dimensions (`transformer.h.{l}.q_norm.weight` and `.k_norm.weight`, dk values each,
+    /// initialised to 1, without weight decay), as QK-norm GPTs do (docs/model.md §8).
+    public var gptQKNormalization: Bool
 
     public init(
         kind: ModelKind, vocabularySize: Int = 256, width: Int = 128, heads: Int = 4,
         layers: Int = 4, context: Int = 256,
         alpha: ScalerConfig? = nil, sqk: ScalerConfig? = nil, suv: ScalerConfig? = nil,
-        sz: ScalerConfig? = nil, qkNormalization: Bool = true
+        sz: ScalerConfig? = nil, qkNormalization: Bool = true,
+        weightNormalization: Bool = true, residualNormalization: Bool = true, gptQKNormalization: Bool = false
     ) {
         self.kind = kind
         self.vocabularySize = vocabularySize
@@ -53,6 +69,30 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.suv = suv ?? ScalerConfig(initValue: 1, scale: 1)
         self.sz = sz ?? ScalerConfig(initValue: 1, scale: base)
         self.qkNormalization = qkNormalization
+        self.weightNormalization = weightNormalization
+        self.residualNormalization = residualNormalization
+        self.gptQKNormalization = gptQKNormalization
+    }
+
+    /// Decodes a configuration (a run's `config.json`, a model file's metadata). The switches
+    /// added later — `weightNormalization`, `residualNormalization`, `gptQKNormalization` — take
+    /// their defaults when absent, so older runs resume and older model files load unchanged.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decode(ModelKind.self, forKey: .kind)
+        vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
+        width = try c.decode(Int.self, forKey: .width)
+        heads = try c.decode(Int.self, forKey: .heads)
+        layers = try c.decode(Int.self, forKey: .layers)
+        context = try c.decode(Int.self, forKey: .context)
+        alpha = try c.decode(ScalerConfig.self, forKey: .alpha)
+        sqk = try c.decode(ScalerConfig.self, forKey: .sqk)
+        suv = try c.decode(ScalerConfig.self, forKey: .suv)
+        sz = try c.decode(ScalerConfig.self, forKey: .sz)
+        qkNormalization = try c.decode(Bool.self, forKey: .qkNormalization)
+        weightNormalization = try c.decodeIfPresent(Bool.self, forKey: .weightNormalization) ?? true
+        residualNormalization = try c.decodeIfPresent(Bool.self, forKey: .residualNormalization) ?? true
+        gptQKNormalization = try c.decodeIfPresent(Bool.self, forKey: .gptQKNormalization) ?? false
     }
 
     /// `dk`, the width of one head.

@@ -4,7 +4,8 @@ import NGPTNumerics
 /// matrix on the unit sphere, normalised LERP residuals with eigen learning rates α, q/k
 /// normalised per head and scaled by s_qk, softmax scale √dk, the MLP's inputs scaled by
 /// s_uv·√d, logits scaled by s_z. Renormalises its matrices after every update (§6); trains
-/// without weight decay or warm-up (``TrainingRecipe/ngpt``).
+/// without weight decay or warm-up (``TrainingRecipe/ngpt``). The ablations of §8 are switches
+/// of its ``ModelConfig``.
 public struct NGPTArchitecture: Architecture {
     public let config: ModelConfig
     public var name: String { "ngpt" }
@@ -14,10 +15,11 @@ public struct NGPTArchitecture: Architecture {
 
     /// `wte`, `lm_head`, per layer the six matrices and the scalers `attn_alpha`, `mlp_alpha`,
     /// `sqk`, `suv` (each a vector, one value, or absent when fixed), then `sz`. Matrices
-    /// ~ N(0, 1/d), the output projections 1/√(2Ld); scalers start at their `s_scale`.
+    /// ~ N(0, 1/d), the output projections 1/√(2Ld); scalers start at their `s_scale`. The
+    /// matrices are ``ParameterSpec/normalized`` unless ``ModelConfig/weightNormalization`` is off.
     public var parameters: [ParameterSpec] {
         let c = config, (d, f) = (c.width, c.hiddenWidth)
-        let matrices = TransformerMatrices(config: c, std: 1 / Double(d).squareRoot(), normalized: true)
+        let matrices = TransformerMatrices(config: c, std: 1 / Double(d).squareRoot(), normalized: c.weightNormalization)
         var specs = matrices.embeddings
         for l in 0..<c.layers {
             let p = "transformer.h.\(l)."
@@ -26,6 +28,12 @@ public struct NGPTArchitecture: Architecture {
                       ScalerSpec(p + "sqk", c.sqk, d), ScalerSpec(p + "suv", c.suv, 2 * f)].compactMap(\.parameter)
         }
         return specs + [ScalerSpec("sz", c.sz, c.vocabularySize).parameter].compactMap { $0 }
+    }
+
+    /// Every matrix's vectors made unit length (§6), whether or not they are kept so after each
+    /// step (``ModelConfig/weightNormalization``).
+    public func afterInitialization(_ parameters: ParameterBuffer) {
+        parameters.normalizeMatrices { $0.vectors != nil }
     }
 
     public func makeBlock(layer: Int, layout: ParameterLayout, plan: inout ActivationPlan) -> any TransformerBlock {
@@ -91,6 +99,10 @@ public struct ScalerSpec {
 ///     h_M = (u ⊙ SiLU(ν))·mlp_c_projᵀ
 ///     out = Norm(Norm(x') + α_M ⊙ (Norm(h_M) − Norm(x')))
 ///
+/// Without ``ModelConfig/residualNormalization`` the two updates are plain LERPs,
+/// `x' = x + α_A ⊙ (Norm(h_A) − x)` and `out = x' + α_M ⊙ (Norm(h_M) − x')`, and the hidden
+/// states leave the sphere; without ``ModelConfig/qkNormalization``, `q_h = s_qk,h ⊙ RoPE(q_h)`.
+///
 /// The effective scalers are computed from the stored parameters at the start of every forward.
 /// Which parameters they are is the caller's choice (``Scalers``): the library's nGPT shares
 /// one configuration between α_A and α_M and stores s_u | s_ν as one `suv`; a variant can give
@@ -117,7 +129,7 @@ public struct NGPTBlock: TransformerBlock {
         }
     }
 
-    let layer: Int, heads: Int, scale: Float, uvScale: Float, normalizeQK: Bool
+    let layer: Int, heads: Int, scale: Float, uvScale: Float, normalizeQK: Bool, normalizeResidual: Bool
     let qkv: Weight, attProj: Weight, fc: Weight, mlpProj: Weight
     let alphaA: Scaler, alphaM: Scaler, sqk: Scaler, su: Scaler, sv: Scaler
     // saved for backward
@@ -141,6 +153,7 @@ public struct NGPTBlock: TransformerBlock {
         scale = Float(c.headWidth).squareRoot()
         uvScale = Float(d).squareRoot()
         normalizeQK = c.qkNormalization
+        normalizeResidual = c.residualNormalization
         qkv = layout.weight(fusing: [p + "query.weight", p + "key.weight", p + "value.weight"])
         attProj = layout.weight(p + "att_c_proj.weight")
         fc = layout.weight(p + "c_fc.weight")
@@ -182,11 +195,11 @@ public struct NGPTBlock: TransformerBlock {
         pass.qkNorm(qkvOut, unit: qkUnit, rnorm: qkRnorm, scale: effSqk, heads: heads, normalize: normalizeQK)
         pass.attention(attY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale, layer: layer)
         pass.linear(branch, attY, attProj)
-        pass.lerpResidual(xMid, x, branch, alpha: effAlphaA, saved: lerpA)
+        pass.lerpResidual(xMid, x, branch, alpha: effAlphaA, saved: lerpA, normalize: normalizeResidual)
         pass.linear(uv, xMid, fc)
         pass.swiglu(hidden, uv, scale: effSuv, multiplier: uvScale)
         pass.linear(branch, hidden, mlpProj)
-        pass.lerpResidual(out, xMid, branch, alpha: effAlphaM, saved: lerpM)
+        pass.lerpResidual(out, xMid, branch, alpha: effAlphaM, saved: lerpM, normalize: normalizeResidual)
     }
 
     public func backward(_ dOut: Slot, _ dx: Slot, _ x: Slot, _ out: Slot, _ pass: Pass) {
@@ -194,11 +207,11 @@ public struct NGPTBlock: TransformerBlock {
         let dAlphaA = dScalers.part(0, d), dAlphaM = dScalers.part(d, d), dSqk = dScalers.part(2 * d, d)
         let dSuv = dScalers.part(3 * d, effSuv.count)
         pass.zero(dScalers)
-        // out = Norm(Norm(xMid) + α_M ⊙ (Norm(h_M) − Norm(xMid)))
+        // out = Norm(Norm(xMid) + α_M ⊙ (Norm(h_M) − Norm(xMid))), or xMid + α_M ⊙ (Norm(h_M) − xMid)
         pass.zero(dXMid)
         pass.zero(dBranch)
         pass.lerpResidualBackward(dXMid, dBranch, dAlpha: dAlphaM, dOut, out, xMid, alpha: effAlphaM, saved: lerpM,
-                                  scratch: lerpScratch)
+                                  scratch: lerpScratch, normalize: normalizeResidual)
         // h_M = h·mlp_c_projᵀ; h is not kept per layer: swiglu's backward recomputes it
         pass.linearInputGradient(dh, dBranch, mlpProj, overwrite: true)
         // h = u ⊙ SiLU(ν), u, ν = uv ⊙ s_uv·√d
@@ -206,10 +219,10 @@ public struct NGPTBlock: TransformerBlock {
         pass.linearBackward(nil, dBranch, hidden, mlpProj)
         // uv = xMid·c_fcᵀ
         pass.linearBackward(dXMid, duv, xMid, fc)
-        // xMid = Norm(Norm(x) + α_A ⊙ (Norm(h_A) − Norm(x)))
+        // xMid = Norm(Norm(x) + α_A ⊙ (Norm(h_A) − Norm(x))), or x + α_A ⊙ (Norm(h_A) − x)
         pass.zero(dBranch)
         pass.lerpResidualBackward(dx, dBranch, dAlpha: dAlphaA, dXMid, xMid, x, alpha: effAlphaA, saved: lerpA,
-                                  scratch: lerpScratch)
+                                  scratch: lerpScratch, normalize: normalizeResidual)
         // h_A = attY·att_c_projᵀ
         pass.linearBackward(dAttY, dBranch, attY, attProj, overwrite: true)
         // attY = Attention(q, k, v)
@@ -228,7 +241,8 @@ public struct NGPTBlock: TransformerBlock {
     }
 }
 
-/// logits = (x·lm_headᵀ) ⊙ s_z: the stream is already unit length, so no final norm.
+/// logits = (x·lm_headᵀ) ⊙ s_z: the stream is already unit length, so no final norm (without
+/// ``ModelConfig/residualNormalization`` it is not, and the logits scale with ‖x‖).
 public struct ScaledLogitsHead: ModelHead {
     let lmHead: Weight, sz: Scaler
     let raw: Slot, effSz: Slot, dRaw: Slot, dSz: Slot

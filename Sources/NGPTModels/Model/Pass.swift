@@ -251,21 +251,23 @@ public final class Pass {
     }
 
     /// The normalised LERP residual per row, out = Norm(Norm(x) + α⊙(Norm(h) − Norm(x))),
-    /// keeping in `saved` what backward needs.
-    public func lerpResidual(_ out: Slot, _ x: Slot, _ h: Slot, alpha: Slot, saved s: LerpSaved) {
+    /// keeping in `saved` what backward needs. Without `normalize`, the plain LERP
+    /// out = x + α⊙(Norm(h) − x) (docs/model.md §8).
+    public func lerpResidual(_ out: Slot, _ x: Slot, _ h: Slot, alpha: Slot, saved s: LerpSaved, normalize: Bool = true) {
         timed("lerp residual forward") {
             lerpResidualForward(p(out), p(s.rnormX), p(s.hUnit), p(s.rnormH), p(s.rnormZ), p(x), p(h), p(alpha),
-                                rows: rows, width: width(x))
+                                rows: rows, width: width(x), normalize: normalize)
         }
     }
 
-    /// Backward of ``lerpResidual(_:_:_:alpha:saved:)``: dx += ∂/∂x, dh += ∂/∂h, dAlpha += ∂/∂α.
-    /// `scratch` holds N floats.
+    /// Backward of ``lerpResidual(_:_:_:alpha:saved:normalize:)`` (with the same `normalize`):
+    /// dx += ∂/∂x, dh += ∂/∂h, dAlpha += ∂/∂α. `scratch` holds N floats.
     public func lerpResidualBackward(_ dx: Slot, _ dh: Slot, dAlpha: Slot, _ dOut: Slot, _ out: Slot, _ x: Slot,
-                                     alpha: Slot, saved s: LerpSaved, scratch: Slot) {
+                                     alpha: Slot, saved s: LerpSaved, scratch: Slot, normalize: Bool = true) {
         timed("lerp residual backward") {
             NGPTNumerics.lerpResidualBackward(p(dx), p(dh), p(dAlpha), p(dOut), p(out), p(x), p(s.rnormX), p(s.hUnit),
-                                      p(s.rnormH), p(s.rnormZ), p(alpha), p(scratch), rows: rows, width: width(x))
+                                      p(s.rnormH), p(s.rnormZ), p(alpha), p(scratch), rows: rows, width: width(x),
+                                      normalize: normalize)
         }
     }
 
@@ -288,27 +290,37 @@ public final class Pass {
     }
 
     /// Per-head q/k normalisation of a (N, 3C) q | k | v slot, in place: q_h, k_h ← s_h ⊙ Norm(·)
-    /// (without `normalize`, s_h ⊙ ·), with `scale` (C) the effective s_qk; RoPE is applied first
-    /// in the same pass when `rotary`. Saves `unit` (N, 2C) and `rnorm` (N, 2H).
+    /// (without `normalize`, s_h ⊙ ·), with `scale` the effective s_qk: C floats that serve q and
+    /// k, or 2C, q's then k's. RoPE is applied first in the same pass when `rotary`. Saves `unit`
+    /// (N, 2C) and `rnorm` (N, 2H).
     public func qkNorm(_ qkv: Slot, unit: Slot, rnorm: Slot, scale: Slot, heads: Int, normalize: Bool = true,
                        rotary: Bool = true) {
         timed("qk-norm forward" + (rotary ? " (with rope)" : "")) {
             let c = width(qkv) / 3
             qkNormForward(p(qkv), p(unit), p(rnorm), p(scale), rows: rows, width: c, heads: heads, rowStride: 3 * c,
-                          normalize: normalize, rotary: rotary ? Rotary(table: rope, sequence: sequence, start: position) : nil)
+                          normalize: normalize, rotary: rotary ? Rotary(table: rope, sequence: sequence, start: position) : nil,
+                          kScaleOffset: kScaleOffset(scale, width: c))
         }
     }
 
     /// Backward of ``qkNorm(_:unit:rnorm:scale:heads:normalize:rotary:)`` on the gradient of the
-    /// q | k | v slot (its q and k columns are replaced), dScale += ∂/∂s.
+    /// q | k | v slot (its q and k columns are replaced), dScale += ∂/∂s (as large as `scale`).
     public func qkNormBackward(_ dqkv: Slot, dScale: Slot, unit: Slot, rnorm: Slot, scale: Slot, heads: Int,
                                normalize: Bool = true, rotary: Bool = true) {
         timed("qk-norm backward" + (rotary ? " (with rope)" : "")) {
             let c = width(dqkv) / 3
+            precondition(dScale.count == scale.count, "qk-norm: the gradient of a scale of \(scale.count) has \(dScale.count) floats")
             NGPTNumerics.qkNormBackward(p(dqkv), p(dScale), p(unit), p(rnorm), p(scale), rows: rows, width: c, heads: heads,
                                 rowStride: 3 * c, normalize: normalize,
-                                rotary: rotary ? Rotary(table: rope, sequence: sequence) : nil)
+                                rotary: rotary ? Rotary(table: rope, sequence: sequence) : nil,
+                                kScaleOffset: kScaleOffset(scale, width: c))
         }
+    }
+
+    /// Where k's scale starts in a q/k scale of C (shared: 0) or 2C (q's then k's: C) floats.
+    private func kScaleOffset(_ scale: Slot, width c: Int) -> Int {
+        precondition(scale.count == c || scale.count == 2 * c, "qk-norm: a scale of \(scale.count) floats for width \(c); give \(c) or \(2 * c)")
+        return scale.count == c ? 0 : c
     }
 
     /// Causal attention: out (N, C) = softmax(scale·Q·Kᵀ + mask)·V per head, from a (N, 3C)
@@ -391,7 +403,7 @@ public final class Pass {
     }
 }
 
-/// What ``Pass/lerpResidual(_:_:_:alpha:saved:)`` keeps for backward: 1/‖x‖, Norm(h), 1/‖h‖ and
+/// What ``Pass/lerpResidual(_:_:_:alpha:saved:normalize:)`` keeps for backward: 1/‖x‖, Norm(h), 1/‖h‖ and
 /// 1/‖z‖ per row.
 public struct LerpSaved: Sendable {
     public let rnormX: Slot, hUnit: Slot, rnormH: Slot, rnormZ: Slot

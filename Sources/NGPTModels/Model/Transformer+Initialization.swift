@@ -1,8 +1,8 @@
 import NGPTNumerics
 extension Transformer {
     /// Initialises every parameter as its ``ParameterSpec`` says, in buffer order from `rng`
-    /// (docs/model.md §5), then runs the architecture's ``Architecture/afterUpdate(_:)`` (nGPT
-    /// normalises its matrices, §6).
+    /// (docs/model.md §5), then runs the architecture's ``Architecture/afterInitialization(_:)``
+    /// (nGPT normalises its matrices, §6).
     public func initializeParameters(using rng: inout SeededGenerator) {
         for e in layout.entries {
             var values = [Float](repeating: 0, count: e.count)
@@ -14,11 +14,12 @@ extension Transformer {
             }
             parameters.storage.write(values, at: e.offset)
         }
-        architecture.afterUpdate(parameters)
+        architecture.afterInitialization(parameters)
     }
 
     /// The matrices whose d-long vectors the architecture keeps on the unit sphere, and the
-    /// axis they lie along (docs/model.md §6); empty for GPT.
+    /// axis they lie along (docs/model.md §6); empty for GPT and for an nGPT without
+    /// ``ModelConfig/weightNormalization``.
     public var normalizedMatrices: [(entry: ParameterEntry, alongRows: Bool)] {
         layout.entries.compactMap { e in e.spec.normalized ? (e, e.spec.vectors == .rows) : nil }
     }
@@ -26,9 +27,6 @@ extension Transformer {
     /// Makes the d-long vectors of every matrix unit length along its axis, whether or not the
     /// architecture keeps them so (for GPT: the inspection's renormalised comparison).
     public func normalizeMatrices() {
-        for e in layout.entries where e.shape.count == 2 {
-            guard let axis = e.spec.vectors else { continue }
-            normalizeVectors(parameters.base + e.offset, rows: e.shape[0], columns: e.shape[1], alongRows: axis == .rows)
-        }
+        parameters.normalizeMatrices { _ in true }
     }
 }

@@ -58,7 +58,7 @@ public final class Transformer {
     }
 
     /// `architecture` initialised from `seed`: each parameter as its spec says, in buffer order,
-    /// then the architecture's ``Architecture/afterUpdate(_:)``.
+    /// then the architecture's ``Architecture/afterInitialization(_:)``.
     public convenience init(architecture: any Architecture, seed: UInt64) throws {
         try self.init(architecture: architecture)
         var rng = SeededGenerator(seed: seed)

@@ -1,5 +1,6 @@
 // nGPT's normalisations: per-head q/k normalisation with `sqk`, and the normalised LERP
-// residual `x ← Norm(Norm(x) + α ⊙ (Norm(h) − Norm(x)))` (docs/model.md §4).
+// residual `x ← Norm(Norm(x) + α ⊙ (Norm(h) − Norm(x)))` (docs/model.md §4), or its plain form
+// `x ← x + α ⊙ (Norm(h) − x)` (§8).
 
 /// Positions for a RoPE rotation fused into ``qkNormForward``: rows are positions
 /// `start..<start + sequence` of consecutive sequences (`start` is 0 except when decoding one
@@ -19,11 +20,12 @@ package struct Rotary {
 /// q/k normalisation, in place on the first 2C columns (q | k) of a (N, ld) buffer:
 /// per row and head, `unit = Norm(x_h)` (or `x_h` itself when `normalize` is false) is saved in
 /// `unit` (N, 2C) with `rnorm` (N, 2H), and x_h is replaced by `scale[h·dk..<(h+1)·dk] ⊙ unit`.
-/// The same `scale` (C) serves q and k. With `rotary`, each head is first rotated by RoPE
-/// (``ropeForward``) in the same pass. Rows run in parallel.
+/// q reads `scale` (C) and k reads `scale + kScaleOffset`: with the default 0 one scale serves
+/// both (nGPT's s_qk), with C `scale` holds q's then k's (2C). With `rotary`, each head is first
+/// rotated by RoPE (``ropeForward``) in the same pass. Rows run in parallel.
 package func qkNormForward(_ x: FloatPointer, _ unit: FloatPointer, _ rnorm: FloatPointer,
                    _ scale: ConstFloatPointer, rows n: Int, width c: Int, heads h: Int,
-                   rowStride ld: Int, normalize: Bool, rotary: Rotary? = nil) {
+                   rowStride ld: Int, normalize: Bool, rotary: Rotary? = nil, kScaleOffset: Int = 0) {
     let dk = c / h
     if let rotary { precondition(rotary.start + rotary.sequence <= rotary.table.positions && rotary.table.headWidth == dk, "RoPE table does not fit") }
     withRotaryTable(rotary) { cosBase, sinBase in
@@ -32,7 +34,8 @@ package func qkNormForward(_ x: FloatPointer, _ unit: FloatPointer, _ rnorm: Flo
                 for block in 0..<2 {
                     for head in 0..<h {
                         let col = block * c + head * dk
-                        let v = x + r * ld + col, u = unit + r * 2 * c + col, s = scale + head * dk
+                        let v = x + r * ld + col, u = unit + r * 2 * c + col
+                        let s = scale + block * kScaleOffset + head * dk
                         if let rotary {
                             let p = rotary.start + r % rotary.sequence
                             rotateHead(v, cosBase! + p * dk, sinBase! + p * dk, width: dk, inverse: false)
@@ -55,19 +58,21 @@ package func qkNormForward(_ x: FloatPointer, _ unit: FloatPointer, _ rnorm: Flo
 /// Backward of `x_h = s ⊙ Norm(x_h)`, in place on the first 2C columns of `dx`:
 /// ds += Σ dx⊙unit; with dn = dx⊙s, dx_pre = (dn − unit·(unit·dn))·rnorm
 /// (or dn when not normalising), then rotated back by RoPE's inverse when `rotary` is given.
+/// `dscale` is laid out as `scale` is (`kScaleOffset` as in ``qkNormForward``).
 /// The incoming gradient is replaced, not accumulated: it is the only consumer of the rotated
 /// q/k. ds sums rows in order (parallel over its columns); dx runs in parallel over rows.
 package func qkNormBackward(_ dx: FloatPointer, _ dscale: FloatPointer, _ unit: ConstFloatPointer,
                     _ rnorm: ConstFloatPointer, _ scale: ConstFloatPointer,
                     rows n: Int, width c: Int, heads h: Int, rowStride ld: Int, normalize: Bool,
-                    rotary: Rotary? = nil) {
+                    rotary: Rotary? = nil, kScaleOffset: Int = 0) {
     let dk = c / h
     // ds[j] += Σ_rows dq[j]·unit_q[j] + dk[j]·unit_k[j], before dx is overwritten.
     Threads.parallelRanges(c, minimum: 64, alignment: 16) { columns in
         let (j0, w) = (columns.lowerBound, columns.count)
         for r in 0..<n {
             for block in 0..<2 {
-                let g = dx + r * ld + block * c + j0, u = unit + r * 2 * c + block * c + j0, ds = dscale + j0
+                let g = dx + r * ld + block * c + j0, u = unit + r * 2 * c + block * c + j0
+                let ds = dscale + block * kScaleOffset + j0
                 @inline(__always) func lanes(_ j: Int, _ k: Int) {
                     store(load(ds + j, k) + load(g + j, k) * load(u + j, k), ds + j, k)
                 }
@@ -81,7 +86,8 @@ package func qkNormBackward(_ dx: FloatPointer, _ dscale: FloatPointer, _ unit: 
                 for block in 0..<2 {
                     for head in 0..<h {
                         let col = block * c + head * dk
-                        let g = dx + r * ld + col, u = unit + r * 2 * c + col, s = scale + head * dk
+                        let g = dx + r * ld + col, u = unit + r * 2 * c + col
+                        let s = scale + block * kScaleOffset + head * dk
                         var un = Vec()
                         @inline(__always) func lanes2(_ j: Int, _ k: Int) {
                             let dn = load(g + j, k) * load(s + j, k)
@@ -132,16 +138,17 @@ package func normalizeRows(_ out: FloatPointer, _ rnorm: FloatPointer, _ inp: Co
 
 /// The normalised LERP residual, per row:
 /// a = Norm(x), b = Norm(h), out = Norm(a + α⊙(b − a)).
-/// Saves rnormX = 1/‖x‖, hUnit = b, rnormH = 1/‖h‖, rnormZ = 1/‖z‖ for backward.
-/// Rows run in parallel.
+/// Without `normalize`, the plain LERP toward the unit branch output: a = x, out = a + α⊙(b − a).
+/// Saves rnormX = 1/‖x‖, hUnit = b, rnormH = 1/‖h‖, rnormZ = 1/‖z‖ for backward (rnormX and
+/// rnormZ are 1 without `normalize`). Rows run in parallel.
 package func lerpResidualForward(_ out: FloatPointer, _ rnormX: FloatPointer, _ hUnit: FloatPointer,
                          _ rnormH: FloatPointer, _ rnormZ: FloatPointer,
                          _ x: ConstFloatPointer, _ h: ConstFloatPointer, _ alpha: ConstFloatPointer,
-                         rows n: Int, width c: Int) {
+                         rows n: Int, width c: Int, normalize: Bool = true) {
     Threads.parallelRanges(n, minimum: minimumRows(width: c)) { rows in
         for r in rows {
             let xr = x + r * c, hr = h + r * c, br = hUnit + r * c, o = out + r * c
-            let rx = reciprocalNorm(xr, c), rh = reciprocalNorm(hr, c)
+            let rx: Float = normalize ? reciprocalNorm(xr, c) : 1, rh = reciprocalNorm(hr, c)
             rnormX[r] = rx
             rnormH[r] = rh
             var zz = Vec()
@@ -153,6 +160,10 @@ package func lerpResidualForward(_ out: FloatPointer, _ rnormX: FloatPointer, _ 
                 store(z, o + j, k)
             }
             vectorLoop(c, lanes)
+            guard normalize else {
+                rnormZ[r] = 1
+                continue
+            }
             let rz = 1 / (zz.sum().squareRoot() + normEpsilon)
             rnormZ[r] = rz
             @inline(__always) func lanes2(_ j: Int, _ k: Int) {
@@ -166,6 +177,9 @@ package func lerpResidualForward(_ out: FloatPointer, _ rnormX: FloatPointer, _ 
 /// Backward of `out = Norm(a + α⊙(b − a))`, a = Norm(x), b = Norm(h):
 /// dz = (dout − out·(out·dout))·rnormZ; dα += dz⊙(b − a);
 /// db = α⊙dz → dh += (db − b·(b·db))·rnormH; da = (1−α)⊙dz → dx += (da − a·(a·da))·rnormX.
+/// Without `normalize` (`out = x + α⊙(b − x)`) the two projections drop out: dz = dout,
+/// dx += (1−α)⊙dout, dα += dout⊙(b − x); the same loops run with rnormX = rnormZ = 1 and
+/// out·dout = a·da = 0 (`out` is then only multiplied by 0).
 /// `scratch` holds N floats (out·dout per row). dx, dh run in parallel over rows; dα sums rows
 /// in order, in parallel over its columns.
 package func lerpResidualBackward(_ dx: FloatPointer, _ dh: FloatPointer, _ dalpha: FloatPointer,
@@ -173,13 +187,13 @@ package func lerpResidualBackward(_ dx: FloatPointer, _ dh: FloatPointer, _ dalp
                           _ x: ConstFloatPointer, _ rnormX: ConstFloatPointer,
                           _ hUnit: ConstFloatPointer, _ rnormH: ConstFloatPointer,
                           _ rnormZ: ConstFloatPointer, _ alpha: ConstFloatPointer,
-                          _ scratch: FloatPointer, rows n: Int, width c: Int) {
+                          _ scratch: FloatPointer, rows n: Int, width c: Int, normalize: Bool = true) {
     let outDotDout = scratch
     Threads.parallelRanges(n, minimum: minimumRows(width: c)) { rows in
         for r in rows {
             let g = dout + r * c, o = out + r * c, xr = x + r * c, b = hUnit + r * c
-            let rx = rnormX[r], rz = rnormZ[r], rh = rnormH[r]
-            let og = dot(o, g, c)
+            let rx: Float = normalize ? rnormX[r] : 1, rz: Float = normalize ? rnormZ[r] : 1, rh = rnormH[r]
+            let og: Float = normalize ? dot(o, g, c) : 0
             outDotDout[r] = og
             // (dz, db, da) are recomputed in the second loop rather than stored.
             var ada = Vec(), bdb = Vec()
@@ -190,7 +204,7 @@ package func lerpResidualBackward(_ dx: FloatPointer, _ dh: FloatPointer, _ dalp
                 bdb += load(b + j, k) * db
             }
             vectorLoop(c, lanes)
-            let (adaSum, bdbSum) = (ada.sum(), bdb.sum())
+            let (adaSum, bdbSum) = (normalize ? ada.sum() : 0, bdb.sum())
             let dhr = dh + r * c, dxr = dx + r * c
             @inline(__always) func lanes2(_ j: Int, _ k: Int) {
                 let dz = (load(g + j, k) - load(o + j, k) * og) * rz
@@ -205,7 +219,7 @@ package func lerpResidualBackward(_ dx: FloatPointer, _ dh: FloatPointer, _ dalp
         let (j0, w) = (columns.lowerBound, columns.count)
         for r in 0..<n {
             let g = dout + r * c + j0, o = out + r * c + j0, xr = x + r * c + j0, b = hUnit + r * c + j0
-            let (og, rz, rx) = (outDotDout[r], rnormZ[r], rnormX[r])
+            let (og, rz, rx) = (outDotDout[r], normalize ? rnormZ[r] : 1, normalize ? rnormX[r] : 1)
             let da = dalpha + j0
             @inline(__always) func lanes3(_ j: Int, _ k: Int) {
                 let dz = (load(g + j, k) - load(o + j, k) * og) * rz

@@ -217,8 +217,9 @@ public struct ModelInspection: Codable, Sendable, Equatable {
     public var configInferred: Bool
     /// Condition numbers of the matrices as they are.
     public var conditionNumbers: ConditionNumbers
-    /// GPT only: the same after renormalising every matrix along its d axis (docs/model.md §6's axes);
-    /// nil for nGPT, whose matrices are already normalised.
+    /// GPT (and an nGPT trained without weight normalisation) only: the same after renormalising
+    /// every matrix along its d axis (docs/model.md §6's axes); nil for nGPT, whose matrices are
+    /// already normalised.
     public var renormalizedConditionNumbers: ConditionNumbers?
     /// `transformer.wte.weight` then `lm_head.weight`.
     public var embeddings: [EmbeddingStatistics]
@@ -238,7 +239,8 @@ public struct ModelInspection: Codable, Sendable, Equatable {
         self.config = model.config
         self.configInferred = configInferred
         conditionNumbers = try model.conditionNumbers(renormalized: false)
-        // Only a model whose architecture does not keep its matrices normalised (GPT) is renormalised.
+        // Only a model whose architecture does not keep its matrices normalised (GPT, nGPT without
+        // weight normalisation) is renormalised.
         renormalizedConditionNumbers = model.normalizedMatrices.isEmpty && options.renormalizeGPT
             ? try model.conditionNumbers(renormalized: true) : nil
         embeddings = try ["transformer.wte.weight", "lm_head.weight"].map { name in
