@@ -7,7 +7,7 @@ CORPUS_DIR := data/kjv
 TARGET_CPU ?= native
 RELEASE_ENV := NGPT_TARGET_CPU=$(TARGET_CPU)
 
-.PHONY: setup deps build release test test-examples bench info clean corpus demo check-report docs
+.PHONY: setup deps build release test test-examples bench info clean corpus demo demo-bf16 contexts ablate check-report docs
 
 ## setup: install the system packages if missing, build the release binary
 setup: deps release corpus
@@ -36,14 +36,37 @@ release:
 	$(RELEASE_ENV) $(SWIFT) build -c release
 	@echo "binary: $$($(SWIFT) build -c release --show-bin-path)/ngpt"
 
-## demo: GPT vs nGPT on the King James text with the demo's shape (about 10 minutes on 2 cores)
+## demo: GPT vs nGPT on the King James text with the demo's shape (about 12 minutes on 2 cores):
+## both models at 125, 250 and 500 steps, GPT also at 1,000, three seeds, rates tuned on a grid
 DEMO_OUT ?= reports/demo
 demo: corpus release
 	@bin=$$($(SWIFT) build -c release --show-bin-path)/ngpt; \
 	[ -f $(CORPUS_DIR)/train.bin ] || $$bin prepare $(CORPUS_DIR)/kjv.txt --out $(CORPUS_DIR); \
 	$$bin compare --data $(CORPUS_DIR) --out $(DEMO_OUT) \
 	  --dim 64 --layers 2 --heads 4 --context 128 --batch 16 \
-	  --budgets 250,500,1000 --seeds 3 --lr-grid 4e-3,8e-3,1.6e-2,3.2e-2,6.4e-2 --jobs 2
+	  --budgets 125,250,500 --gpt-budgets 2x --seeds 3 --lr-grid 2e-3,4e-3,8e-3,1.6e-2,3.2e-2,6.4e-2 --jobs 2 $(DEMO_FLAGS)
+
+## ablate: the paper's ablation tables at the demo's shape (22 rows, 500 steps, 3 seeds; about half an
+## hour on 2 cores), with the learning rates the demo tuned when its report exists
+ABLATE_OUT ?= reports/ablate
+ablate: corpus release
+	@bin=$$($(SWIFT) build -c release --show-bin-path)/ngpt; \
+	[ -f $(CORPUS_DIR)/train.bin ] || $$bin prepare $(CORPUS_DIR)/kjv.txt --out $(CORPUS_DIR); \
+	rates=$$([ -f $(DEMO_OUT)/results.json ] && echo "--rates-from $(DEMO_OUT)"); \
+	$$bin ablate --data $(CORPUS_DIR) --out $(ABLATE_OUT) --budget 500 --seeds 3 $$rates --jobs 2
+
+## contexts: speedup against context at the demo's width: contexts 64, 128, 256 with 2,048 tokens per
+## step at each, rates tuned per context, three seeds (about 20 minutes on 2 cores)
+contexts: corpus release
+	@bin=$$($(SWIFT) build -c release --show-bin-path)/ngpt; \
+	[ -f $(CORPUS_DIR)/train.bin ] || $$bin prepare $(CORPUS_DIR)/kjv.txt --out $(CORPUS_DIR); \
+	$$bin compare --data $(CORPUS_DIR) --out reports/contexts \
+	  --dim 64 --layers 2 --heads 4 --contexts 64,128,256 --batch 32 \
+	  --budgets 125,250 --seeds 3 --lr-grid 2e-3,4e-3,8e-3,1.6e-2,3.2e-2,6.4e-2 --jobs 2
+
+## demo-bf16: the demo with the block matrices stored in bfloat16 (as the paper trained)
+demo-bf16: corpus release
+	@$(MAKE) --no-print-directory demo DEMO_OUT=reports/demo-bf16 DEMO_FLAGS="--param-precision bf16"
 
 ## test: the whole test suite (debug build): the library's, then Examples/'s
 test:

@@ -8,7 +8,7 @@ struct NGPTCommand: ParsableCommand {
         commandName: "ngpt",
         abstract: "Train and study the normalized Transformer (nGPT) beside a baseline GPT on the CPU.",
         version: SwiftNGPT.version,
-        subcommands: [Info.self, Prepare.self, Train.self, Sample.self, Compare.self, Inspect.self, Cond.self, Bench.self]
+        subcommands: [Info.self, Prepare.self, Train.self, Sample.self, Compare.self, Ablate.self, Inspect.self, Cond.self, Bench.self]
     )
 
     /// Every failure is one `Error:` line on stderr and exit status 1; help and version exit 0.

@@ -29,7 +29,9 @@ public final class Trainer {
     public var tokensPerStep: Int { options.batchSize * options.gradientAccumulation * run.model.context }
 
     /// A fresh run: parameters from `seed` (or from `initialWeights`, checked by name and shape).
-    public init(run: RunConfiguration, dataset: TokenDataset, initialWeights: URL? = nil) throws {
+    /// `architecture` trains an architecture the library does not build from `run.model` (one
+    /// written outside it); its `config` must be `run.model`.
+    public init(run: RunConfiguration, dataset: TokenDataset, initialWeights: URL? = nil, architecture: (any Architecture)? = nil) throws {
         try run.model.validate()
         try run.training.validate()
         guard dataset.vocabularySize <= run.model.vocabularySize else {
@@ -40,11 +42,14 @@ public final class Trainer {
         self.run = run
         self.dataset = dataset
         let o = run.training
-        model = try Transformer(config: run.model, seed: o.seed)
+        if let architecture, architecture.config != run.model {
+            throw TrainingError.invalidOption("the architecture \(architecture.name) was built for another model configuration than the run's; build it from the run's model configuration")
+        }
+        model = try Transformer(architecture: architecture ?? run.model.architecture(), seed: o.seed)
         if let initialWeights {
             let file = try SafeTensorsFile(contentsOf: initialWeights)
             try model.parameters.load(try Checkpoint.tensors(file, model.layout), source: initialWeights.path)
-            model.architecture.afterUpdate(model.parameters)
+            model.architecture.afterInitialization(model.parameters)
         }
         optimizer = AdamW(layout: model.layout, weightDecay: Float(o.weightDecay), clip: o.clip > 0 ? Float(o.clip) : nil,
                           beta1: Float(o.beta1), beta2: Float(o.beta2), epsilon: Float(o.epsilon))
@@ -58,7 +63,10 @@ public final class Trainer {
     /// Continues the run in `directory` from its newest complete checkpoint (either layout), after
     /// locking the directory, removing what killed writes left and checking the run
     /// (``preflight(_:dataset:availableMemory:hint:)``).
-    public convenience init(resuming directory: URL, dataset: TokenDataset? = nil) throws {
+    /// `architecture` rebuilds a run of an architecture written outside the library from its
+    /// stored model configuration.
+    public convenience init(resuming directory: URL, dataset: TokenDataset? = nil,
+                            architecture: (@Sendable (ModelConfig) -> any Architecture)? = nil) throws {
         let run = try Self.readConfiguration(directory)
         let lock = try RunLock.acquire(directory)
         let runDirectory = RunDirectory(directory)
@@ -68,7 +76,7 @@ public final class Trainer {
         guard let files = runDirectory.latestCheckpoint() else {
             throw TrainingError.resume("\(directory.path) has no checkpoint yet (it was stopped before its first one); start the run again with --out \(directory.path)")
         }
-        try self.init(run: run, dataset: data)
+        try self.init(run: run, dataset: data, architecture: architecture?(run.model))
         runLock = lock
         let file = try SafeTensorsFile(contentsOf: files.model)
         if let json = file.metadata["config"], let saved = try? JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)), saved != run.model {

@@ -215,15 +215,15 @@ public struct PlannedRun: Codable, Sendable, Equatable, Hashable {
     /// rate and seed, the batch of this context, and the comparison's evaluation, storage and
     /// extrapolation. Tuning runs (``TuningProcedure/separate``) are scored on the validation
     /// file's selection half and skip the curve and the extrapolation; final runs are scored on
-    /// its report half. GPT takes no scaler settings (it has no scalers), so its configuration
-    /// is that of a plain GPT run of the same shape.
+    /// its report half. GPT takes no nGPT switches (it has no scalers), so its configuration is
+    /// that of a GPT run of the same shape, with q/k normalisation if the comparison asks for it.
     public func configuration(_ s: ComparisonSettings) -> RunConfiguration {
         var c = s.model
         c.kind = kind
         c.context = context
         if kind == .gpt {
             c = ModelConfig(kind: .gpt, vocabularySize: c.vocabularySize, width: c.width, heads: c.heads, layers: c.layers,
-                            context: context)
+                            context: context, gptQKNormalization: s.model.gptQKNormalization)
         }
         var o = TrainingOptions(recipe: c.architecture().recipe, steps: steps, batchSize: s.batchSize(at: context), seed: UInt64(seed))
         o.learningRate = lr
