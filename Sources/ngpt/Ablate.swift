@@ -49,31 +49,8 @@ struct Ablate: ParsableCommand {
         }
         _ = try checkedThreads(threadsPerRun, option: "--threads-per-run")
         let runs = report.appendingPathComponent("runs")
-        let settingsURL = report.appendingPathComponent("settings.json")
-        let settings: AblationSettings
-        let lock: RunLock
-        if collect && !shape.anyGiven && data == nil {
-            guard FileManager.default.fileExists(atPath: settingsURL.path) else {
-                throw TrainingError.invalidOption("\(settingsURL.path) not found: --collect needs a report directory made by `ngpt ablate` or `ngpt ablate --plan`")
-            }
-            settings = try AblationSettings.read(from: settingsURL)
-            lock = try RunLock.acquire(report)
-        } else {
-            settings = try makeSettings()
-            lock = try RunLock.acquire(report, creating: true)
-            do {
-                if let saved = try? AblationSettings.read(from: settingsURL), saved != settings {
-                    throw TrainingError.invalidOption("\(report.path) holds an ablation study with other settings; use another --out (or the same options to resume it)")
-                }
-                try FileManager.default.createDirectory(at: runs, withIntermediateDirectories: true)
-            } catch {
-                lock.discardIfCreated()
-                throw error
-            }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(settings).write(to: settingsURL, options: .atomic)
-        }
+        let (settings, lock) = try openStudy(report, command: "ngpt ablate", what: "an ablation study", collect: collect && !shape.anyGiven && data == nil,
+                                             read: AblationSettings.read(from:), make: makeSettings)
         defer { withExtendedLifetime(lock) {} }
         let study = AblationStudy(settings: settings)
         let executor = RunExecutor(runsDirectory: runs, jobs: max(1, jobs), threadsPerRun: settings.threadsPerRun, label: "ablate")
@@ -135,14 +112,24 @@ struct Ablate: ParsableCommand {
         return s
     }
 
-    /// The tuned rates of a comparison report at this shape and context.
+    /// The tuned rates of a comparison report at this shape and context. Only the few keys
+    /// needed are read, so reports written before per-context rates work too (their one pair of
+    /// rates served every context).
     static func tunedRates(from report: URL, shape: ModelConfig) throws -> (gpt: Double, ngpt: Double, source: String) {
+        struct Rates: Decodable {
+            struct Settings: Decodable { var model: ModelConfig; var contexts: [Int] }
+            struct Context: Decodable { var context: Int; var lrGPT: Double?; var lrNGPT: Double? }
+            var settings: Settings
+            var lrGPT: Double
+            var lrNGPT: Double
+            var contexts: [Context]
+        }
         let url = report.appendingPathComponent("results.json")
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let results: ComparisonResults
+        let results: Rates
         do {
-            results = try decoder.decode(ComparisonResults.self, from: Data(contentsOf: url))
+            results = try decoder.decode(Rates.self, from: Data(contentsOf: url))
         } catch {
             throw TrainingError.invalidOption("--rates-from: \(url.path) cannot be read as a comparison's results (\(ErrorText.reason(error, path: url.path))); give a directory made by `ngpt compare`")
         }
@@ -151,7 +138,7 @@ struct Ablate: ParsableCommand {
               let c = results.contexts.first(where: { $0.context == shape.context }) else {
             throw TrainingError.invalidOption("--rates-from: \(report.path) compared another shape (d \(m.width), \(m.layers) layers, \(m.heads) heads, contexts \(results.settings.contexts)); its rates were tuned for that shape, not for d \(shape.width), \(shape.layers) layers, \(shape.heads) heads, context \(shape.context)")
         }
-        return (c.lrGPT, c.lrNGPT, "tuned by the comparison in \(report.path) at context \(c.context)")
+        return (c.lrGPT ?? results.lrGPT, c.lrNGPT ?? results.lrNGPT, "tuned by the comparison in \(report.path) at context \(c.context)")
     }
 
     private func writePlan(_ runs: [ScheduledRun], _ executor: RunExecutor, _ report: URL, threads: Int) throws {
@@ -167,21 +154,4 @@ struct Ablate: ParsableCommand {
         print("\(lines.count) run(s) written to \(commands.path) (and slurm.sh beside it).")
         print("Run them (e.g. `sbatch \(dir.path)/slurm.sh`), then `ngpt ablate --collect --out \(report.path)` builds the report.")
     }
-}
-
-/// A Slurm job-array script whose task i runs line i of `commands`.
-func slurmArray(name: String, count: Int, threads: Int, commands: URL, logs: URL) -> String {
-    """
-    #!/bin/bash
-    # Slurm job array: task i runs line i of commands.txt.
-    #SBATCH --job-name=\(name)
-    #SBATCH --array=1-\(max(count, 1))
-    #SBATCH --cpus-per-task=\(threads)
-    #SBATCH --output=\(logs.path)/slurm-%A_%a.out
-    set -euo pipefail
-    line=$(sed -n "${SLURM_ARRAY_TASK_ID}p" \(quote(commands.path)))
-    [ -n "$line" ] || exit 0
-    eval "$line"
-
-    """
 }

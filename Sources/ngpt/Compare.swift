@@ -50,32 +50,9 @@ struct Compare: ParsableCommand {
             throw TrainingError.invalidOption("--jobs must be between 1 and \(maximumThreads) (4 per core on this machine), got \(jobs)")
         }
         _ = try checkedThreads(threadsPerRun, option: "--threads-per-run")
-        let lock: RunLock
         let runs = report.appendingPathComponent("runs")
-        let settingsURL = report.appendingPathComponent("settings.json")
-        let settings: ComparisonSettings
-        if collect && !shape.anyGiven && data == nil {
-            guard FileManager.default.fileExists(atPath: settingsURL.path) else {
-                throw TrainingError.invalidOption("\(settingsURL.path) not found: --collect needs a report directory made by `ngpt compare` or `ngpt compare --plan`")
-            }
-            settings = try ComparisonSettings.read(from: settingsURL)
-            lock = try RunLock.acquire(report)
-        } else {
-            settings = try makeSettings()
-            lock = try RunLock.acquire(report, creating: true)
-            do {
-                if let saved = try? ComparisonSettings.read(from: settingsURL), saved != settings {
-                    throw TrainingError.invalidOption("\(report.path) holds a comparison with other settings; use another --out (or the same options to resume it)")
-                }
-                try FileManager.default.createDirectory(at: runs, withIntermediateDirectories: true)
-            } catch {
-                lock.discardIfCreated()
-                throw error
-            }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(settings).write(to: settingsURL, options: .atomic)
-        }
+        let (settings, lock) = try openStudy(report, command: "ngpt compare", what: "a comparison", collect: collect && !shape.anyGiven && data == nil,
+                                             read: ComparisonSettings.read(from:), make: makeSettings)
         defer { withExtendedLifetime(lock) {} }
         let executor = RunExecutor(runsDirectory: runs, jobs: max(1, jobs), threadsPerRun: settings.threadsPerRun)
         if plan { return try writePlan(settings, executor, report) }
@@ -200,20 +177,8 @@ struct Compare: ParsableCommand {
         let lines = pending.map { executor.commandLine($0, program: program) }
         let commands = dir.appendingPathComponent("commands.txt")
         try Data((lines.joined(separator: "\n") + (lines.isEmpty ? "" : "\n")).utf8).write(to: commands, options: .atomic)
-        let slurm = """
-        #!/bin/bash
-        # Slurm job array for the \(stage) runs of this comparison: task i runs line i of commands.txt.
-        #SBATCH --job-name=ngpt-compare-\(stage)
-        #SBATCH --array=1-\(max(lines.count, 1))
-        #SBATCH --cpus-per-task=\(s.threadsPerRun)
-        #SBATCH --output=\(dir.path)/slurm-%A_%a.out
-        set -euo pipefail
-        line=$(sed -n "${SLURM_ARRAY_TASK_ID}p" \(quote(commands.path)))
-        [ -n "$line" ] || exit 0
-        eval "$line"
-
-        """
-        try Data(slurm.utf8).write(to: dir.appendingPathComponent("slurm.sh"), options: .atomic)
+        try Data(slurmArray(name: "ngpt-compare-\(stage)", count: lines.count, threads: s.threadsPerRun, commands: commands, logs: dir).utf8)
+            .write(to: dir.appendingPathComponent("slurm.sh"), options: .atomic)
         print("\(lines.count) \(stage) run(s) written to \(commands.path) (and slurm.sh beside it).")
         if stage == "tuning" {
             print("Run them (e.g. `sbatch \(dir.path)/slurm.sh`), then run this same command again with --plan for the final runs.")

@@ -121,6 +121,54 @@ final class RunExecutor: @unchecked Sendable {
     }
 }
 
+/// A study's report directory (`ngpt compare`, `ngpt ablate`), locked for this process: with
+/// `collect` and no new settings, the settings it holds; otherwise `make()`'s, written to
+/// `DIR/settings.json` after checking that the directory does not hold a study with other
+/// settings (the same settings resume it).
+func openStudy<Settings: Codable & Equatable>(_ report: URL, command: String, what: String, collect: Bool,
+                                              read: (URL) throws -> Settings,
+                                              make: () throws -> Settings) throws -> (settings: Settings, lock: RunLock) {
+    let settingsURL = report.appendingPathComponent("settings.json")
+    if collect {
+        guard FileManager.default.fileExists(atPath: settingsURL.path) else {
+            throw TrainingError.invalidOption("\(settingsURL.path) not found: --collect needs a report directory made by `\(command)` or `\(command) --plan`")
+        }
+        return (try read(settingsURL), try RunLock.acquire(report))
+    }
+    let settings = try make()
+    let lock = try RunLock.acquire(report, creating: true)
+    do {
+        if let saved = try? read(settingsURL), saved != settings {
+            throw TrainingError.invalidOption("\(report.path) holds \(what) with other settings; use another --out (or the same options to resume it)")
+        }
+        try FileManager.default.createDirectory(at: report.appendingPathComponent("runs"), withIntermediateDirectories: true)
+    } catch {
+        lock.discardIfCreated()
+        throw error
+    }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(settings).write(to: settingsURL, options: .atomic)
+    return (settings, lock)
+}
+
+/// A Slurm job-array script whose task i runs line i of `commands`.
+func slurmArray(name: String, count: Int, threads: Int, commands: URL, logs: URL) -> String {
+    """
+    #!/bin/bash
+    # Slurm job array: task i runs line i of commands.txt.
+    #SBATCH --job-name=\(name)
+    #SBATCH --array=1-\(max(count, 1))
+    #SBATCH --cpus-per-task=\(threads)
+    #SBATCH --output=\(logs.path)/slurm-%A_%a.out
+    set -euo pipefail
+    line=$(sed -n "${SLURM_ARRAY_TASK_ID}p" \(quote(commands.path)))
+    [ -n "$line" ] || exit 0
+    eval "$line"
+
+    """
+}
+
 /// Single-quotes `s` for a POSIX shell.
 func quote(_ s: String) -> String {
     if s.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=,:+".contains($0) }) { return s }

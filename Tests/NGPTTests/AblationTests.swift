@@ -146,6 +146,34 @@ final class AblateCommandTests: CommandTestCase {
         XCTAssertEqual(listed.stdout.split(separator: "\n").count, AblationVariant.defaultSet.count)
     }
 
+    /// `--rates-from` takes the rates a comparison tuned at this shape and context (also from a
+    /// report written before per-context rates), and refuses another shape.
+    func testRatesFromAComparison() throws {
+        let report = dir.appendingPathComponent("compare")
+        try FileManager.default.createDirectory(at: report, withIntermediateDirectories: true)
+        let model = String(decoding: try JSONEncoder().encode(ModelConfig(kind: .gpt, width: 16, heads: 2, layers: 1, context: 16)), as: UTF8.self)
+        try Data("""
+        {"settings": {"model": \(model), "contexts": [16, 32]}, "lrGPT": 1e-3, "lrNGPT": 2e-2,
+         "contexts": [{"context": 16}, {"context": 32, "lrGPT": 5e-3, "lrNGPT": 4e-2}]}
+        """.utf8).write(to: report.appendingPathComponent("results.json"))
+        func ablate(_ out: String, context: Int) throws -> (status: Int32, stdout: String, stderr: String) {
+            try runProcess(binary, ["ablate", "--data", data.path, "--out", dir.appendingPathComponent(out).path, "--dim", "16", "--heads", "2",
+                                    "--layers", "1", "--context", "\(context)", "--batch", "2", "--budget", "2", "--seeds", "1",
+                                    "--eval-batches", "1", "--variants", "ngpt", "--rates-from", report.path])
+        }
+        for (context, rates) in [(16, (1e-3, 2e-2)), (32, (5e-3, 4e-2))] {
+            let r = try ablate("a\(context)", context: context)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let s = try AblationSettings.read(from: dir.appendingPathComponent("a\(context)/settings.json"))
+            XCTAssertEqual(s.lrGPT, rates.0)
+            XCTAssertEqual(s.lrNGPT, rates.1)
+            XCTAssertTrue(s.lrSource.contains("tuned by the comparison"), s.lrSource)
+        }
+        let other = try ablate("a64", context: 64)
+        XCTAssertEqual(other.status, 1)
+        XCTAssertTrue(other.stderr.contains("compared another shape"), other.stderr)
+    }
+
     /// A variant written with the library's architecture protocol joins a study from Swift:
     /// nGPT whose update hook does nothing must train exactly like the library's own row
     /// without weight normalisation, and unlike default nGPT.

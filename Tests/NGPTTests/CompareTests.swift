@@ -148,8 +148,8 @@ final class ComparisonPlanTests: XCTestCase {
             var byRun = [PlannedRun: RunResult]()
             for run in ComparisonPlanner.finalRuns(s, rates: rates) {
                 guard let loss = losses[run.kind]?[run.steps] else { continue }
-                byRun[run] = RunResult(id: run.id, run: run, status: .finished, tokens: run.tokens(s), finalValLoss: loss,
-                                       seconds: Double(run.steps), curve: [], contexts: [])
+                byRun[run] = RunResult(id: run.id, run: run, tokens: run.tokens(s),
+                                       outcome: TrainedRun(status: .finished, finalValLoss: loss, seconds: Double(run.steps), curve: [], contexts: []))
             }
             return byRun
         }

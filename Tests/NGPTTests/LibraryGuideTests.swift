@@ -98,6 +98,25 @@ let decoded = try Generator(model: sketch).prime([1, 2, 3])       // the same bl
         XCTAssertEqual(decoded.count, 64)
     }
 
+    func testGuideAblation() throws {
+        let scratch = try makeTemporaryDirectory("guide-ablation")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let dataDirectory = try makeTextDataset(in: scratch)
+        let studyDirectory = scratch.appendingPathComponent("study")
+let settings = AblationSettings(data: dataDirectory.path, model: ModelConfig(kind: .ngpt, vocabularySize: 256, width: 16, heads: 2, layers: 1, context: 16),
+                                budget: 12, seeds: 2, batchSize: 2, lrGPT: 3e-3, lrNGPT: 1e-2,
+                                variants: ["ngpt", "gpt", "gpt-qk-sketch"], evalBatches: 2, evalPoints: 2)
+var study = AblationStudy(settings: settings)
+study.variants.append(AblationVariant(name: "gpt-qk-sketch", summary: "GPT with the sketch's q/k normalisation",
+                                      kind: .gpt, architecture: { QKNormSketch(config: $0) }))
+let results = try study.run(in: studyDirectory)   // trains what is unfinished; writes report.html, report.md, results.json
+let row = results.rows.last!                      // row.loss (seed range), row.changePercent, row.changeBySeed, row.curve
+        XCTAssertEqual(row.finished, 2)
+        XCTAssertNotNil(row.changePercent)
+        XCTAssertNotEqual(row.loss?.mean, results.rows[1].loss?.mean, "the sketch is not plain GPT")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: studyDirectory.appendingPathComponent("report.md").path))
+    }
+
     func testGuideSnippetsAreHere() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
@@ -111,7 +130,7 @@ let decoded = try Generator(model: sketch).prime([1, 2, 3])       // the same bl
             "Sources/NGPTModels/NGPTModels.docc/WritingYourOwnArchitecture.md",
             "Sources/NGPTStudy/NGPTStudy.docc/InspectingAModel.md",
         ]
-        XCTAssertGreaterThanOrEqual(try swiftBlocks("docs/library.md").count, 7, "the guide's Swift blocks")
+        XCTAssertGreaterThanOrEqual(try swiftBlocks("docs/library.md").count, 8, "the guide's Swift blocks")
         for path in ["docs/library.md"] + articles {
             let blocks = try swiftBlocks(path)
             XCTAssertFalse(blocks.isEmpty, "\(path) has no Swift block")

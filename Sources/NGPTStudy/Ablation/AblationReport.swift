@@ -4,20 +4,14 @@ import NGPTModels
 
 /// `report.html` and `report.md` of an ablation study, from its ``AblationResults``.
 public enum AblationReport {
-    static func f(_ v: Double?, _ digits: Int = 4) -> String {
-        guard let v else { return "–" }
-        return v.isFinite ? String(format: "%.\(digits)f", v) : "diverged"
-    }
+    static func f(_ v: Double?, _ digits: Int = 4) -> String { ReportFormat.number(v, digits) }
 
     static func percent(_ v: Double?) -> String {
         guard let v else { return "–" }
         return v.isFinite ? String(format: "%+.2f %%", v) : "diverged"
     }
 
-    package static func loss(_ s: SeedSummary?) -> String {
-        guard let s else { return "–" }
-        return s.values.count > 1 ? "\(f(s.mean)) [\(f(s.min))–\(f(s.max))]" : f(s.mean)
-    }
+    package static func loss(_ s: SeedSummary?) -> String { ReportFormat.range(s) }
 
     package static func change(_ r: AblationResults.Row) -> String {
         guard let c = r.changePercent else { return "–" }

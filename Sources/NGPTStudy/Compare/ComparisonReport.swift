@@ -4,15 +4,8 @@ import NGPTModels
 
 /// `report.html` and `report.md` of a comparison, from its ``ComparisonResults``.
 public enum ComparisonReport {
-    static func f(_ v: Double?, _ digits: Int = 4) -> String {
-        guard let v else { return "–" }
-        return v.isFinite ? String(format: "%.\(digits)f", v) : "diverged"
-    }
-
-    static func range(_ s: SeedSummary?) -> String {
-        guard let s else { return "–" }
-        return s.values.count > 1 ? "\(f(s.mean)) [\(f(s.min))–\(f(s.max))]" : f(s.mean)
-    }
+    static func f(_ v: Double?, _ digits: Int = 4) -> String { ReportFormat.number(v, digits) }
+    static func range(_ s: SeedSummary?) -> String { ReportFormat.range(s) }
 
     static func tokens(_ n: Int) -> String {
         n >= 1_000_000 ? String(format: "%.2fM", Double(n) / 1e6) : n >= 10_000 ? String(format: "%.0fk", Double(n) / 1e3)
@@ -111,7 +104,7 @@ public enum ComparisonReport {
         if s.contexts.count > 1 && s.constantTokensPerStep {
             text += "Tokens per step are the same at every context (batch × context = \(s.tokensPerStep(at: s.contexts[0]))), so a budget is the same number of tokens at every context. "
         } else {
-            text += "Batch \(s.batchSize) at every context. "
+            text += s.contexts.count > 1 ? "Batch \(s.batchSize) at every context. " : "Batch \(s.batchSize). "
         }
         if !s.gptBudgets.isEmpty { text += "GPT also trains at \(s.gptBudgets.map(String.init).joined(separator: ", ")) steps, beyond nGPT's largest budget. " }
         text += "Learning rates \(r.lrSource). "

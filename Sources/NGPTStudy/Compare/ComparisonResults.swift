@@ -2,7 +2,9 @@ import Foundation
 import NGPTNumerics
 import NGPTModels
 
-/// What one run of a comparison produced, read back from its directory.
+/// What one run of a comparison produced, read back from its directory: the planned run and
+/// its ``TrainedRun`` (whose members it shows as its own: `result.status`, `result.curve`, …).
+@dynamicMemberLookup
 public struct RunResult: Codable, Sendable, Equatable {
     public typealias Status = TrainedRun.Status
     public typealias Point = TrainedRun.Point
@@ -10,53 +12,38 @@ public struct RunResult: Codable, Sendable, Equatable {
 
     public var id: String
     public var run: PlannedRun
-    public var status: Status
-    /// Why a failed run failed.
-    public var message: String?
     public var tokens: Int
-    public var finalValLoss: Double?
-    public var finalTrainLoss: Double?
-    /// Wall-clock seconds of training (evaluations included).
-    public var seconds: Double?
-    /// The validation curve: loss at the training context vs training tokens.
-    public var curve: [Point]
-    /// Final validation loss at the training context and at each extrapolated context.
-    public var contexts: [ContextLoss]
-    /// The loss by position over the longest extrapolation windows (bins of `positionBin`).
-    public var positionLoss: [Double]?
-    public var positionBin: Int?
+    public var outcome: TrainedRun
 
-    /// The loss used for comparisons: +∞ for a failed (diverged) run.
-    public var comparableLoss: Double? {
-        switch status {
-        case .finished: return finalValLoss
-        case .failed: return .infinity
-        case .incomplete: return nil
-        }
+    public init(id: String, run: PlannedRun, tokens: Int, outcome: TrainedRun) {
+        self.id = id
+        self.run = run
+        self.tokens = tokens
+        self.outcome = outcome
     }
+
+    public subscript<T>(dynamicMember path: KeyPath<TrainedRun, T>) -> T { outcome[keyPath: path] }
 
     /// Reads `directory` (made by `ngpt train`) as the result of `run`.
     public static func read(_ run: PlannedRun, directory: URL, settings: ComparisonSettings) -> RunResult {
-        let r = TrainedRun.read(directory, steps: run.steps, context: run.context)
-        return RunResult(id: run.id, run: run, status: r.status, message: r.message, tokens: run.tokens(settings),
-                         finalValLoss: r.finalValLoss, finalTrainLoss: r.finalTrainLoss, seconds: r.seconds, curve: r.curve,
-                         contexts: r.contexts, positionLoss: r.positionLoss, positionBin: r.positionBin)
+        RunResult(id: run.id, run: run, tokens: run.tokens(settings), outcome: TrainedRun.read(directory, steps: run.steps, context: run.context))
     }
-}
 
-/// Mean, spread and members of one number over seeds.
-public struct SeedSummary: Codable, Sendable, Equatable {
-    public var values: [Double]
-    public var mean: Double
-    public var min: Double
-    public var max: Double
+    // results.json keeps one flat object per run: the outcome's keys beside these three.
+    private enum CodingKeys: String, CodingKey { case id, run, tokens }
 
-    public init?(_ values: [Double]) {
-        guard !values.isEmpty else { return nil }
-        self.values = values
-        mean = values.reduce(0, +) / Double(values.count)
-        min = values.min()!
-        max = values.max()!
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(id: try c.decode(String.self, forKey: .id), run: try c.decode(PlannedRun.self, forKey: .run),
+                  tokens: try c.decode(Int.self, forKey: .tokens), outcome: try TrainedRun(from: decoder))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try outcome.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(run, forKey: .run)
+        try c.encode(tokens, forKey: .tokens)
     }
 }
 

@@ -114,3 +114,19 @@ public struct TrainedRun: Codable, Sendable, Equatable {
         return r
     }
 }
+
+/// Mean, spread and members of one number over seeds.
+public struct SeedSummary: Codable, Sendable, Equatable {
+    public var values: [Double]
+    public var mean: Double
+    public var min: Double
+    public var max: Double
+
+    public init?(_ values: [Double]) {
+        guard !values.isEmpty else { return nil }
+        self.values = values
+        mean = values.reduce(0, +) / Double(values.count)
+        min = values.min()!
+        max = values.max()!
+    }
+}
