@@ -25,7 +25,7 @@ final class CommandLineErrorTests: CommandTestCase {
 
     /// The options of `ngpt command`, from its help.
     func options(of command: String) throws -> Set<String>? {
-        let commands = ["info", "prepare", "train", "sample", "compare", "inspect", "cond", "bench"]
+        let commands = ["info", "prepare", "train", "sample", "compare", "ablate", "inspect", "cond", "bench"]
         guard commands.contains(command) else { return nil }
         if let known = Self.helpOptions[command] { return known }
         let help = try runProcess(binary, [command, "--help"]).stdout
@@ -116,7 +116,7 @@ final class CommandLineErrorTests: CommandTestCase {
     /// only that command's options; "`ngpt CMD --opt`" names a command that exists and one of
     /// its options. (`sample` once hinted `--model --dim …`, `cond` a `names` command.)
     func testHintsNameOptionsAndCommandsThatExist() throws {
-        let commands = ["info", "prepare", "train", "sample", "compare", "inspect", "cond", "bench"]
+        let commands = ["info", "prepare", "train", "sample", "compare", "ablate", "inspect", "cond", "bench"]
         var options = [String: Set<String>]()
         let optionPattern = try NSRegularExpression(pattern: "--[a-z][a-z0-9-]*")
         func matches(_ re: NSRegularExpression, _ text: String) -> [String] {

@@ -327,6 +327,29 @@ final class FuzzTests: XCTestCase {
         report("settings.json", cases, start)
     }
 
+    func testFuzzAblationSettings() throws {
+        let start = Date()
+        let settings = AblationSettings(data: "/data", model: ModelConfig(kind: .ngpt, width: 32, heads: 2, layers: 2, context: 64),
+                                        budget: 100, seeds: 2, batchSize: 4)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let original = try encoder.encode(settings)
+        let url = dir.appendingPathComponent("settings.json")
+        let cases = 1_000
+        let sizes = [["seeds"], ["budget"], ["batchSize"], ["evalBatches"], ["evalPoints"], ["threadsPerRun"], ["lrGPT"], ["lrNGPT"],
+                     ["model", "width"], ["model", "layers"], ["model", "heads"], ["model", "context"], ["model", "vocabularySize"]]
+        for k in 0..<cases {
+            try mutateSizes(original, paths: sizes).write(to: url)
+            expectCleanOutcome("ablation settings.json case \(k)") {
+                let s = try AblationSettings.read(from: url)
+                // What `ngpt ablate` derives from it: every run's configuration.
+                guard s.seeds * s.variants.count <= 10_000 else { return }
+                for run in try AblationStudy(settings: s).runs() { _ = run.configuration }
+            }
+        }
+        report("ablation settings.json", cases, start)
+    }
+
     func report(_ what: String, _ cases: Int, _ start: Date) {
         let seconds = (Date().timeIntervalSince(start) * 100).rounded() / 100
         print("fuzz \(what): \(cases) cases (\(refused + accepted) outcomes: \(refused) refused, \(accepted) accepted) in \(seconds) s")
