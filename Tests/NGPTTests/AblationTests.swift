@@ -91,6 +91,11 @@ final class AblationStudyTests: XCTestCase {
         XCTAssertEqual(row("gpt").curve.map(\.loss), [5.5, 2.25])
         let md = AblationReport.markdown(r)
         XCTAssertTrue(md.contains("| sz-scale1 |") && md.contains("worse in every seed") && md.contains("inside the seed spread"), md)
+        // every row of the table has the header's cells (a "|α|" in a cell is escaped)
+        let cells = md.split(separator: "\n").filter { $0.hasPrefix("|") }
+            .map { $0.replacingOccurrences(of: "\\|", with: "").filter { $0 == "|" }.count }
+        XCTAssertEqual(Set(cells).count, 1, md)
+        XCTAssertEqual(cells.count, 2 + 4)
         let html = AblationReport.html(r)
         XCTAssertTrue(html.contains("<svg") && html.contains("change of the final validation loss"))
     }

@@ -55,9 +55,7 @@ public enum AblationReport {
 
     public static func markdown(_ r: AblationResults) -> String {
         var md = "# nGPT ablations\n\n" + summary(r) + "\n\n"
-        let t = table(r)
-        md += "| " + t.header.joined(separator: " | ") + " |\n|" + t.header.map { _ in "---" }.joined(separator: "|") + "|\n"
-        md += t.rows.map { "| " + $0.joined(separator: " | ") + " |\n" }.joined()
+        md += ReportFormat.markdownTable(table(r))
         md += "\n" + paperNote + " Scalers: final values, mean over layers and seeds (|α| effective, s_qk effective, s_z mean).\n"
         return md
     }
@@ -69,7 +67,8 @@ public enum AblationReport {
             SVGRangeChart.Row(label: row.name, value: row.changePercent ?? .nan, low: row.changeBySeed?.min ?? .nan,
                               high: row.changeBySeed?.max ?? .nan, color: color(row))
         }
-        page.figure(SVGRangeChart(title: "Final validation loss against default nGPT", xLabel: "change of the final validation loss (%): dot mean, line per-seed range", rows: rows),
+        page.figure(SVGRangeChart(title: "Final validation loss against default nGPT", xLabel: "change of the final validation loss (%): dot mean, line per-seed range",
+                                  yLabel: "variant", rows: rows),
                     caption: "Right of the dashed line: worse than default nGPT.")
         let t = table(r)
         page.table(header: t.header, rows: t.rows)

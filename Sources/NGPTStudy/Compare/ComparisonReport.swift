@@ -118,10 +118,7 @@ public enum ComparisonReport {
         let s = r.settings
         var md = "# GPT vs nGPT\n\n" + summary(r) + "\n\n"
         for a in answer(r) { md += "- \(a)\n" }
-        func table(_ t: (header: [String], rows: [[String]])) -> String {
-            "| " + t.header.joined(separator: " | ") + " |\n|" + t.header.map { _ in "---" }.joined(separator: "|") + "|\n"
-                + t.rows.map { "| " + $0.joined(separator: " | ") + " |\n" }.joined()
-        }
+        let table = ReportFormat.markdownTable
         md += "\n## Learning rates\n\n" + table(learningRateTable(r))
         if !r.tuning.isEmpty { md += "\n### Sweep\n\n" + table(tuningTable(r)) }
         if r.contexts.count > 1 { md += "\n## Token speedup against context\n\n" + table(contextTable(r)) }

@@ -13,4 +13,10 @@ enum ReportFormat {
         guard let s else { return "–" }
         return s.values.count > 1 ? "\(number(s.mean)) [\(number(s.min))–\(number(s.max))]" : number(s.mean)
     }
+
+    /// A Markdown table; a `|` inside a cell is escaped so that it stays in its cell.
+    static func markdownTable(_ t: (header: [String], rows: [[String]])) -> String {
+        func row(_ cells: [String]) -> String { "| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |\n" }
+        return row(t.header) + "|" + t.header.map { _ in "---" }.joined(separator: "|") + "|\n" + t.rows.map(row).joined()
+    }
 }

@@ -22,18 +22,21 @@ public struct SVGRangeChart: Sendable {
 
     public var title: String
     public var xLabel: String
+    /// What the rows are (the vertical axis's label).
+    public var yLabel: String
     public var rows: [Row]
     public var reference: Double = 0
     public var width: Double = 760
 
-    public init(title: String, xLabel: String, rows: [Row]) {
+    public init(title: String, xLabel: String, yLabel: String, rows: [Row]) {
         self.title = title
         self.xLabel = xLabel
+        self.yLabel = yLabel
         self.rows = rows
     }
 
     public func render() -> String {
-        let left = 12 + Double(rows.map(\.label.count).max() ?? 0) * 6.6 + 12, right = 24.0, top = 34.0, rowHeight = 20.0
+        let left = 30 + Double(rows.map(\.label.count).max() ?? 0) * 6.6 + 12, right = 24.0, top = 34.0, rowHeight = 20.0
         let plotW = width - left - right, plotH = rowHeight * Double(max(rows.count, 1)), height = top + plotH + 52
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(width))\" height=\"\(f(height))\" viewBox=\"0 0 \(f(width)) \(f(height))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
@@ -65,6 +68,7 @@ public struct SVGRangeChart: Sendable {
             svg += "<circle cx=\"\(f(px(r.value)))\" cy=\"\(f(y))\" r=\"4\" fill=\"\(r.color)\"/>\n"
         }
         svg += "<text x=\"\(f(left + plotW / 2))\" y=\"\(f(top + plotH + 36))\" class=\"x-label\" text-anchor=\"middle\">\(HTMLReport.escape(xLabel))</text>\n"
+        svg += "<text transform=\"translate(16 \(f(top + plotH / 2))) rotate(-90)\" class=\"y-label\" text-anchor=\"middle\">\(HTMLReport.escape(yLabel))</text>\n"
         return svg + "</svg>\n"
     }
 }
