@@ -24,8 +24,9 @@ public struct ValidationSet: RandomAccessCollection, Sendable {
     /// `(batches, B)`: the start offset of every row.
     public let offsets: [[Int]]
 
-    /// - Parameter part: which part of `file` the windows come from (default the whole file);
-    ///   windows of different parts share no token.
+    /// The windows come from `part` of `file` (default the whole file); windows of different
+    /// parts share no token.
+    ///
     /// - Throws: ``BatchSamplerError`` for a shape or batch count below 1,
     ///   ``TokenDataError/tooShort(path:tokens:context:)`` if `file` (or its `part`) is shorter
     ///   than `context + 1`.
