@@ -146,8 +146,10 @@ public enum ComparisonReport {
                 for kind in ModelKind.allCases {
                     let pts = r.tuning.filter { $0.kind == kind && $0.context == t }.compactMap { x in x.valLoss.map { (x: x.lr, y: $0) } }
                     guard !pts.isEmpty else { continue }
+                    // one colour per context (GPT dashed) when there are several; else the models' colours
                     chart.series.append(.init(name: tuned.count > 1 ? "\(kind.rawValue) context \(t)" : kind.rawValue, points: pts,
-                                              color: color(kind), dashed: i % 2 == 1, markers: true))
+                                              color: tuned.count > 1 ? SVGChart.palette[(2 + i) % SVGChart.palette.count] : color(kind),
+                                              dashed: tuned.count > 1 && kind == .gpt, markers: true))
                 }
             }
             page.figure(chart, caption: s.tuning == .separate ? "Scored on the first half of the validation text; the reported losses below come from its second half." : nil)
