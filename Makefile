@@ -36,7 +36,7 @@ release:
 	$(RELEASE_ENV) $(SWIFT) build -c release
 	@echo "binary: $$($(SWIFT) build -c release --show-bin-path)/ngpt"
 
-## demo: GPT vs nGPT on the King James text with the demo's shape (about 12 minutes on 2 cores):
+## demo: GPT vs nGPT on the King James text with the demo's shape (about 7 minutes on 2 cores):
 ## both models at 125, 250 and 500 steps, GPT also at 1,000, three seeds, rates tuned on a grid
 DEMO_OUT ?= reports/demo
 demo: corpus release
@@ -46,8 +46,8 @@ demo: corpus release
 	  --dim 64 --layers 2 --heads 4 --context 128 --batch 16 \
 	  --budgets 125,250,500 --gpt-budgets 2x --seeds 3 --lr-grid 2e-3,4e-3,8e-3,1.6e-2,3.2e-2,6.4e-2 --jobs 2 $(DEMO_FLAGS)
 
-## ablate: the paper's ablation tables at the demo's shape (22 rows, 500 steps, 3 seeds; about half an
-## hour on 2 cores), with the learning rates the demo tuned when its report exists
+## ablate: the paper's ablation tables at the demo's shape (22 rows, 500 steps, 3 seeds; about 20
+## minutes on 2 cores), with the learning rates the demo tuned when its report exists
 ABLATE_OUT ?= reports/ablate
 ablate: corpus release
 	@bin=$$($(SWIFT) build -c release --show-bin-path)/ngpt; \
@@ -56,7 +56,7 @@ ablate: corpus release
 	$$bin ablate --data $(CORPUS_DIR) --out $(ABLATE_OUT) --budget 500 --seeds 3 $$rates --jobs 2
 
 ## contexts: speedup against context at the demo's width: contexts 64, 128, 256 with 2,048 tokens per
-## step at each, rates tuned per context, three seeds (about 20 minutes on 2 cores)
+## step at each, rates tuned per context, three seeds (about 15 minutes on 2 cores)
 contexts: corpus release
 	@bin=$$($(SWIFT) build -c release --show-bin-path)/ngpt; \
 	[ -f $(CORPUS_DIR)/train.bin ] || $$bin prepare $(CORPUS_DIR)/kjv.txt --out $(CORPUS_DIR); \
