@@ -90,7 +90,7 @@ struct Ablate: ParsableCommand {
         if let ratesFrom {
             rates = try Self.tunedRates(from: URL(fileURLWithPath: ratesFrom).standardizedFileURL, shape: config)
         }
-        let names = try variants.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? AblationVariant.defaultSet.map(\.name)
+        let names = variants.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? AblationVariant.defaultSet.map(\.name)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let s = AblationSettings(data: dataURL.path, model: config, budget: budget, seeds: seeds, batchSize: batch,
                                  lrGPT: lrGpt ?? rates?.gpt, lrNGPT: lrNgpt ?? rates?.ngpt,
