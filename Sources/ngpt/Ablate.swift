@@ -73,10 +73,10 @@ struct Ablate: ParsableCommand {
 
     private func makeSettings() throws -> AblationSettings {
         guard let data else { throw TrainingError.invalidOption("--data DIR is required (a directory made by `ngpt prepare`)") }
-        if shape.model != nil || shape.alphaMode != nil || shape.alphaInit != nil || shape.alphaScale != nil || shape.signedAlpha
-            || shape.sqkMode != nil || shape.sqkInit != nil || shape.sqkScale != nil || shape.suvMode != nil || shape.suvInit != nil
-            || shape.suvScale != nil || shape.szMode != nil || shape.szInit != nil || shape.szScale != nil || shape.noQkNorm {
-            throw TrainingError.invalidOption("ngpt ablate takes the shape only (--dim, --layers, --heads, --context, --vocab); each row sets its model and switches (see --list-variants)")
+        // every switch of either model (what ModelOptions knows as the other kind's options)
+        let switches = (shape.model != nil ? ["--model"] : []) + shape.optionsOfOtherKind(than: .gpt) + shape.optionsOfOtherKind(than: .ngpt)
+        if !switches.isEmpty {
+            throw TrainingError.invalidOption("ngpt ablate takes the shape only (--dim, --layers, --heads, --context, --vocab), not \(switches.joined(separator: ", ")); each row sets its model and switches (see --list-variants)")
         }
         let dataURL = URL(fileURLWithPath: data).standardizedFileURL
         let dataset = try TokenDataset(directory: dataURL, vocabularySize: shape.vocab)

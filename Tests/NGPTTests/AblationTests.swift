@@ -147,6 +147,12 @@ final class AblateCommandTests: CommandTestCase {
         let bad = try runProcess(binary, ["ablate", "--data", data.path, "--out", dir.appendingPathComponent("bad").path, "--variants", "ngpt,nope"])
         XCTAssertEqual(bad.status, 1)
         XCTAssertTrue(bad.stderr.contains("no row is called 'nope'"), bad.stderr)
+        for flag in ["--no-weight-norm", "--gpt-qk-norm", "--sz-scale"] {
+            let arguments = ["ablate", "--data", data.path, "--out", dir.appendingPathComponent("switch").path, flag] + (flag == "--sz-scale" ? ["1"] : [])
+            let refused = try runProcess(binary, arguments)
+            XCTAssertEqual(refused.status, 1, flag)
+            XCTAssertTrue(refused.stderr.contains("takes the shape only") && refused.stderr.contains(flag), refused.stderr)
+        }
         let listed = try runProcess(binary, ["ablate", "--list-variants"])
         XCTAssertEqual(listed.stdout.split(separator: "\n").count, AblationVariant.defaultSet.count)
     }

@@ -194,18 +194,11 @@ public struct AblationStudy: Sendable {
     /// them).
     public func defaultRun(_ kind: ModelKind, seed: Int) -> RunConfiguration {
         let s = settings
-        var c = s.model
-        c.kind = kind
-        if kind == .gpt {
-            c = ModelConfig(kind: .gpt, vocabularySize: c.vocabularySize, width: c.width, heads: c.heads, layers: c.layers, context: c.context)
-        }
-        var o = TrainingOptions(recipe: c.architecture().recipe, steps: s.budget, batchSize: s.batchSize, seed: UInt64(seed))
-        o.learningRate = kind == .gpt ? s.lrGPT : s.lrNGPT
-        o.evalEvery = s.evalPoints > 0 ? max(1, s.budget / s.evalPoints) : 0
-        o.evalBatches = s.evalBatches
-        o.checkpointEvery = max(1, s.budget / 4)
-        o.validationPart = .report
-        return RunConfiguration(model: c, training: o, data: s.data)
+        var run = RunConfiguration.study(kind, shape: s.model, context: s.model.context, steps: s.budget, batchSize: s.batchSize,
+                                         seed: seed, learningRate: kind == .gpt ? s.lrGPT : s.lrNGPT, evalPoints: s.evalPoints,
+                                         evalBatches: s.evalBatches, data: s.data)
+        run.training.validationPart = .report
+        return run
     }
 
     /// The run of `variant` at `seed`.

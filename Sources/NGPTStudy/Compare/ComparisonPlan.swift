@@ -218,18 +218,9 @@ public struct PlannedRun: Codable, Sendable, Equatable, Hashable {
     /// its report half. GPT takes no nGPT switches (it has no scalers), so its configuration is
     /// that of a GPT run of the same shape, with q/k normalisation if the comparison asks for it.
     public func configuration(_ s: ComparisonSettings) -> RunConfiguration {
-        var c = s.model
-        c.kind = kind
-        c.context = context
-        if kind == .gpt {
-            c = ModelConfig(kind: .gpt, vocabularySize: c.vocabularySize, width: c.width, heads: c.heads, layers: c.layers,
-                            context: context, gptQKNormalization: s.model.gptQKNormalization)
-        }
-        var o = TrainingOptions(recipe: c.architecture().recipe, steps: steps, batchSize: s.batchSize(at: context), seed: UInt64(seed))
-        o.learningRate = lr
-        o.evalEvery = s.evalPoints > 0 ? max(1, steps / s.evalPoints) : 0
-        o.evalBatches = s.evalBatches
-        o.checkpointEvery = max(1, steps / 4)
+        var run = RunConfiguration.study(kind, shape: s.model, context: context, steps: steps, batchSize: s.batchSize(at: context),
+                                         seed: seed, learningRate: lr, evalPoints: s.evalPoints, evalBatches: s.evalBatches, data: s.data)
+        var o = run.training
         o.parameterPrecision = s.precision
         o.extrapolation = s.extrapolation
         o.extrapolationWindows = s.extrapolationWindows
@@ -240,7 +231,8 @@ public struct PlannedRun: Codable, Sendable, Equatable, Hashable {
                 o.extrapolation = []
             }
         }
-        return RunConfiguration(model: c, training: o, data: s.data)
+        run.training = o
+        return run
     }
 
     /// The run as a study schedules it.
