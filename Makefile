@@ -7,7 +7,7 @@ CORPUS_DIR := data/kjv
 TARGET_CPU ?= native
 RELEASE_ENV := NGPT_TARGET_CPU=$(TARGET_CPU)
 
-.PHONY: setup deps build release test test-examples bench info clean corpus demo demo-bf16 contexts ablate check-report docs
+.PHONY: setup deps build release test test-examples bench info clean corpus demo demo-bf16 contexts ablate scale long scale-plan check-report docs
 
 ## setup: install the system packages if missing, build the release binary
 setup: deps release corpus
@@ -63,6 +63,30 @@ contexts: corpus release
 	$$bin compare --data $(CORPUS_DIR) --out reports/contexts \
 	  --dim 64 --layers 2 --heads 4 --contexts 64,128,256 --batch 32 \
 	  --budgets 125,250 --seeds 3 --lr-grid 2e-3,4e-3,8e-3,1.6e-2,3.2e-2,6.4e-2 --jobs 2
+
+## scale: speedup against model size: shapes 32x1, 64x2 and 128x2 (head width 16; 16 k to 524 k
+## non-embedding parameters, 32x) at the demo's context and tokens per step, budgets 125/250/500
+## (GPT also 1,000), three seeds, rates tuned per shape at each model's smallest and largest budget
+## (grid grown at its edges); run with SCALE_JOBS=2 alone, 1 beside `make long`
+SCALE_OUT ?= reports/scale
+SCALE_JOBS ?= 2
+scale: corpus release
+	@bin=$$($(SWIFT) build -c release --show-bin-path)/ngpt; \
+	[ -f $(CORPUS_DIR)/train.bin ] || $$bin prepare $(CORPUS_DIR)/kjv.txt --out $(CORPUS_DIR); \
+	$$bin compare --data $(CORPUS_DIR) --out $(SCALE_OUT) --shapes 32x1,64x2,128x2 --head-width 16 \
+	  --context 128 --batch 16 --budgets 125,250,500 --gpt-budgets 2x --seeds 3 \
+	  --lr-grid 2e-3,4e-3,8e-3,1.6e-2,3.2e-2 --jobs $(SCALE_JOBS)
+
+## long: the demo's shape trained 8x longer (nGPT 1,000/2,000/4,000 steps, GPT also 8,000: 16x the
+## demo's 500), three seeds, rates tuned at each model's smallest and largest budget
+LONG_OUT ?= reports/long
+LONG_JOBS ?= 2
+long: corpus release
+	@bin=$$($(SWIFT) build -c release --show-bin-path)/ngpt; \
+	[ -f $(CORPUS_DIR)/train.bin ] || $$bin prepare $(CORPUS_DIR)/kjv.txt --out $(CORPUS_DIR); \
+	$$bin compare --data $(CORPUS_DIR) --out $(LONG_OUT) --dim 64 --layers 2 --heads 4 \
+	  --context 128 --batch 16 --budgets 1000,2000,4000 --gpt-budgets 2x --seeds 3 \
+	  --lr-grid 3e-3,1e-2,3e-2 --jobs $(LONG_JOBS)
 
 ## demo-bf16: the demo with the block matrices stored in bfloat16 (as the paper trained)
 demo-bf16: corpus release

@@ -6,9 +6,13 @@ struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark GPT against nGPT: tuned learning rates, separate full-schedule runs per budget and seed, speedup in tokens.",
         discussion: """
-        1. At every context, for each model, one run per learning rate of --lr-grid at --tune-budget
-           steps (a seed of their own), scored on the first half of the validation text; each model
-           gets its best rate at that context (--lr-gpt/--lr-ngpt skip this).
+        1. At every shape and context, each model is tuned at its smallest and its largest budget
+           (GPT's extra budgets included; --tune-budgets chooses others): one run per rate of
+           --lr-grid and tuning seed (seeds of their own), scored on the first half of the
+           validation text. A best rate on the grid's edge adds a rate beyond it and tunes again
+           (up to --grid-extensions). The rate at every other budget is interpolated in log-log
+           (--rate-rule). --tune-budget N tunes once at N steps instead (the procedure before);
+           --lr-gpt/--lr-ngpt skip tuning.
         2. For each context, budget and seed, GPT and nGPT are trained from scratch with their own
            recipes and a cosine schedule ending at that budget; GPT also at --gpt-budgets beyond
            nGPT's largest. Tokens per step (batch × context) are those of the first context at
@@ -16,6 +20,12 @@ struct Compare: ParsableCommand {
         3. Every final run is evaluated on the same windows of the second half of the validation
            text, also at --extrapolate multiples of its context (the same tokens at every
            multiple, with the loss by position).
+        --shapes 64x2,128x4 makes a size study: every shape (width x layers, heads from
+        --head-width, or width x layers x heads) is tuned and trained on its own at the same tokens
+        per step, and the report adds speedup and loss against non-embedding parameters.
+        Speedups come from a power-law fit of GPT's loss against tokens (the straight line in log
+        tokens beside it); the loss gap at equal tokens and 95 % t intervals over paired seeds are
+        reported with them.
         REPORT gets report.html, report.md, results.json and runs/<run>/ for every run. Running the
         same command again resumes: finished runs are skipped, interrupted ones continue.
         --plan writes the runs as shell lines (REPORT/plan/commands.txt) and a Slurm job-array script
@@ -32,7 +42,13 @@ struct Compare: ParsableCommand {
     @Option(help: "Learning rates tried for each model.") var lrGrid: String = "1e-3,2e-3,4e-3,8e-3,1.6e-2"
     @Option(help: "GPT's learning rate (skips its tuning).") var lrGpt: Double?
     @Option(help: "nGPT's learning rate (skips its tuning).") var lrNgpt: Double?
-    @Option(help: "Steps of the tuning runs (default: the middle budget).") var tuneBudget: Int?
+    @Option(help: "Model shapes of a size study: WIDTHxLAYERS (heads from --head-width) or WIDTHxLAYERSxHEADS, e.g. 64x2,128x4,256x4.") var shapes: String?
+    @Option(help: "Head width of --shapes given as WIDTHxLAYERS (default 32; or give --heads for the same number of heads at every shape).") var headWidth: Int?
+    @Option(help: "Tune at one budget only (the procedure of earlier versions): steps of the tuning runs.") var tuneBudget: Int?
+    @Option(help: "Budgets each model is tuned at: 'ends' (its smallest and largest, GPT's extra budgets included), 'all', or a list of budgets (default ends).") var tuneBudgets: String = "ends"
+    @Option(help: "Seeds per tuning point; a rate's score is their mean loss (default 1).") var tuningSeeds: Int = 1
+    @Option(help: "Rates a grid may grow by at each end when its best rate is on the edge (default 2).") var gridExtensions: Int = 2
+    @Option(help: "How the rate at an untuned budget follows from the tuned ones: log-log or nearest (default log-log).") var rateRule: String = "log-log"
     @Option(help: "Sequences per batch at the first context (default 16); other contexts keep batch × context.") var batch: Int = 16
     @Flag(help: "Keep --batch at every context (tokens per step then grow with the context).") var fixedBatch = false
     @Option(help: "Validation batches (default 10).") var evalBatches: Int = 10
@@ -43,6 +59,7 @@ struct Compare: ParsableCommand {
     @Option(help: "Threads per run (default: cores / jobs).") var threadsPerRun: Int?
     @Flag(help: "Write the runs as commands (REPORT/plan/) instead of running them.") var plan = false
     @Flag(help: "Build the report from finished run directories (REPORT/settings.json).") var collect = false
+    @Flag(help: "With --plan: skip the cost estimate (which times a few training steps of every model and shape).") var noEstimate = false
 
     func run() throws {
         let report = try pathOption(out, "--out").standardizedFileURL
@@ -56,7 +73,9 @@ struct Compare: ParsableCommand {
         defer { withExtendedLifetime(lock) {} }
         let executor = RunExecutor(runsDirectory: runs, jobs: max(1, jobs), threadsPerRun: settings.threadsPerRun)
         if plan { return try writePlan(settings, executor, report) }
-        if !collect {
+        if !collect && settings.tuning == .budgets {
+            try tuneByBudget(settings, executor, runs)
+        } else if !collect {
             let tuning = ComparisonPlanner.tuningRuns(settings).map { $0.scheduled(settings) }
             executor.expect(tuning)
             if let (rates, _) = ComparisonResults.chosenLearningRates(settings, runsDirectory: runs) {
@@ -78,6 +97,12 @@ struct Compare: ParsableCommand {
             }
             executor.execute(ComparisonPlanner.finalRuns(settings, rates: rates).map { $0.scheduled(settings) }, phase: "final runs")
         }
+        if settings.tuning == .budgets && !collect {
+            guard let (rates, _) = ComparisonResults.chosenLearningRates(settings, runsDirectory: runs) else {
+                throw TrainingError.invalidOption("learning-rate tuning did not finish, or every rate diverged for a model; see \(runs.path)/tune-*/train.log")
+            }
+            executor.execute(ComparisonPlanner.finalRuns(settings, rates: rates).map { $0.scheduled(settings) }, phase: "final runs")
+        }
         let results = try ComparisonResults.collect(settings, runsDirectory: runs)
         for r in results.runs where r.status == .failed {
             printError("[compare] \(r.id) failed: \(r.message ?? "see \(runs.appendingPathComponent(r.id).path)/train.log")")
@@ -85,6 +110,36 @@ struct Compare: ParsableCommand {
         try write(results, to: report)
         for line in ComparisonReport.answer(results) { print(line) }
         print("report: \(report.appendingPathComponent("report.html").path)")
+    }
+
+    /// Tuning at several budgets: the sweeps' current grids are run, then grown where a best rate
+    /// lies on an edge, until every sweep is complete (or a run did not finish).
+    private func tuneByBudget(_ settings: ComparisonSettings, _ executor: RunExecutor, _ runs: URL) throws {
+        var expected = Set<String>()
+        func expect(_ planned: [PlannedRun]) {
+            let new = planned.filter { !expected.contains($0.id) }
+            expected.formUnion(new.map(\.id))
+            executor.expect(new.map { $0.scheduled(settings) })
+        }
+        expect(TuningSweep.currentRuns(settings, runsDirectory: runs))
+        // final runs at rates not known yet, for the ETA
+        executor.expect(ComparisonPlanner.finalRuns(settings, rates: LearningRates(settings, gpt: -1, ngpt: -1)).map { $0.scheduled(settings) })
+        var round = 0
+        while true {
+            let current = TuningSweep.currentRuns(settings, runsDirectory: runs)
+            expect(current)
+            executor.execute(current.map { $0.scheduled(settings) }, phase: round == 0 ? "learning-rate tuning" : "learning-rate tuning, grid grown (round \(round + 1))")
+            if TuningSweep.isComplete(settings, runsDirectory: runs) { break }
+            let next = TuningSweep.currentRuns(settings, runsDirectory: runs)
+            // the same runs again: some did not finish, and running them again would not help
+            if Set(next.map(\.id)) == Set(current.map(\.id)) { break }
+            round += 1
+        }
+        for o in TuningSweep.outcomes(settings, runsDirectory: runs) where o.complete {
+            let shape = o.shape.map { "shape \($0), " } ?? ""
+            let best = o.best.map { String(format: "%.2e", $0) } ?? "none (every rate diverged)"
+            printError("[compare] \(shape)context \(o.context), \(o.kind.rawValue) at \(o.steps) steps: best rate \(best) of \(o.grid.count)\(o.atEdge ? " — still at the grid's edge" : "")")
+        }
     }
 
     private func makeSettings() throws -> ComparisonSettings {
@@ -112,13 +167,34 @@ struct Compare: ParsableCommand {
         }
         let extra: [Int] = extrapolate == "none" ? [] : try parseList(extrapolate, "--extrapolate")
         let cores = ProcessInfo.processInfo.activeProcessorCount
+        let shapeList: [ModelShape]? = try shapes.map { text in
+            if headWidth != nil && shape.heads != nil { throw TrainingError.invalidOption("give --heads (the same number of heads at every shape) or --head-width, not both") }
+            if shape.dim != nil { throw TrainingError.invalidOption("--dim is part of each shape with --shapes (WIDTHxLAYERS); leave it out") }
+            if shape.layers != nil { throw TrainingError.invalidOption("--layers is part of each shape with --shapes (WIDTHxLAYERS); leave it out") }
+            return try text.split(separator: ",").map {
+                try ModelShape.parse(String($0), headWidth: headWidth ?? config.headWidth, heads: headWidth == nil ? shape.heads : nil)
+            }
+        }
+        if shapes == nil, headWidth != nil { throw TrainingError.invalidOption("--head-width is for --shapes given as WIDTHxLAYERS") }
+        guard let rule = RateRule(rawValue: rateRule) else {
+            throw TrainingError.invalidOption("--rate-rule must be log-log or nearest, got '\(ErrorText.cut(rateRule))'")
+        }
+        let tuneList: [Int]?
+        switch tuneBudgets {
+        case "ends": tuneList = nil
+        case "all": tuneList = steps + extraGPT
+        default: tuneList = try parseList(tuneBudgets, "--tune-budgets")
+        }
+        if tuneBudget != nil && tuneBudgets != "ends" { throw TrainingError.invalidOption("give --tune-budget (one budget) or --tune-budgets, not both") }
         let s = ComparisonSettings(
             data: dataURL.path, model: config, contexts: ctx, budgets: steps, gptBudgets: extraGPT, seeds: seeds,
             lrGrid: try parseList(lrGrid, "--lr-grid"), lrGPT: lrGpt, lrNGPT: lrNgpt, tuneBudget: tuneBudget,
+            tuning: tuneBudget == nil ? .budgets : .separate,
             batchSize: batch, constantTokensPerStep: !fixedBatch, evalBatches: evalBatches, evalPoints: evalPoints, extrapolation: extra,
-            precision: paramPrecision, threadsPerRun: threadsPerRun ?? max(1, cores / max(1, jobs)))
+            precision: paramPrecision, threadsPerRun: threadsPerRun ?? max(1, cores / max(1, jobs)), shapes: shapeList,
+            tuneBudgets: tuneList, tuningSeeds: tuningSeeds, gridExtensions: tuneBudget == nil ? gridExtensions : 0, rateRule: rule)
         try s.validate()
-        let (perModel, o1) = ctx.count.multipliedReportingOverflow(by: s.allGPTBudgets.count)
+        let (perModel, o1) = (ctx.count * s.shapeList.count).multipliedReportingOverflow(by: s.allGPTBudgets.count)
         let (runCount, o2) = perModel.multipliedReportingOverflow(by: s.seeds)
         guard !o1, !o2, runCount <= 1_000_000 else {
             throw TrainingError.invalidOption("--seeds \(s.seeds) with \(ctx.count) context(s) and \(s.budgets.count) budget(s) makes more than a million runs per model; use fewer seeds or budgets")
@@ -126,17 +202,19 @@ struct Compare: ParsableCommand {
         // every run must fit (in memory, with `jobs` at once) and every window it reads must
         // exist: fail now, not after hours of training
         let available = AvailableMemory.bytes().map { $0 / max(1, jobs) }
+        for shape in s.shapeList {
         for t in ctx {
             for kind in ModelKind.allCases {
-                var model = config
+                var model = s.model(for: shape)
                 model.kind = kind
                 model.context = t
-                var o = PlannedRun(kind: kind, context: t, steps: max(s.allGPTBudgets.max() ?? 1, s.tuneBudget), seed: 0, lr: 1e-3).configuration(s).training
+                var o = PlannedRun(kind: kind, context: t, steps: max(s.allGPTBudgets.max() ?? 1, s.tuneBudget), seed: 0, lr: 1e-3, shape: shape).configuration(s).training
                 o.validationPart = .whole
                 o.evalBatches = evalBatches
                 try Trainer.preflight(RunConfiguration(model: model, training: o, data: dataURL.path), dataset: dataset,
                                       availableMemory: available, hint: jobs > 1 ? "that is per run, with --jobs \(jobs) at a time; reduce --jobs, --batch, --contexts or --dim" : "reduce --batch, --contexts or --dim")
             }
+        }
         }
         for t in ctx {
             try dataset.train.checkWindow(context: t)
@@ -166,11 +244,19 @@ struct Compare: ParsableCommand {
         let dir = report.appendingPathComponent("plan")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let program = executor.executable.path
+        let runsDirectory = report.appendingPathComponent("runs")
         var runs = ComparisonPlanner.tuningRuns(s).map { $0.scheduled(s) }
         var stage = "tuning"
-        if let (rates, _) = ComparisonResults.chosenLearningRates(s, runsDirectory: report.appendingPathComponent("runs")) {
+        var later = [ScheduledRun]()
+        if s.tuning == .budgets && !TuningSweep.isComplete(s, runsDirectory: runsDirectory) {
+            runs = TuningSweep.currentRuns(s, runsDirectory: runsDirectory).map { $0.scheduled(s) }
+        } else if let (rates, _) = ComparisonResults.chosenLearningRates(s, runsDirectory: runsDirectory) {
             runs = ComparisonPlanner.finalRuns(s, rates: rates).map { $0.scheduled(s) }
             stage = "final"
+        }
+        if stage == "tuning" {
+            // the final runs, at rates not chosen yet, for the estimate
+            later = ComparisonPlanner.finalRuns(s, rates: LearningRates(s, gpt: 1e-3, ngpt: 1e-3)).map { $0.scheduled(s) }
         }
         let pending = runs.filter { executor.result($0).status != .finished }
         for run in pending { try executor.writeConfiguration(run) }
@@ -180,6 +266,14 @@ struct Compare: ParsableCommand {
         try Data(slurmArray(name: "ngpt-compare-\(stage)", count: lines.count, threads: s.threadsPerRun, commands: commands, logs: dir).utf8)
             .write(to: dir.appendingPathComponent("slurm.sh"), options: .atomic)
         print("\(lines.count) \(stage) run(s) written to \(commands.path) (and slurm.sh beside it).")
+        if !noEstimate {
+            var estimate = CostEstimate()
+            let file = dir.appendingPathComponent("estimate.tsv")
+            let (now, rest) = try estimate.write(pending, later: later, threads: s.threadsPerRun, to: file)
+            print(String(format: "Estimated cost from this machine's training throughput: %.2f core-hours for these runs", now)
+                  + (stage == "tuning" ? String(format: ", %.2f for the final runs after them (more if a grid grows)", rest) : "")
+                  + " (per run: \(file.path); training steps only, measured with \(s.threadsPerRun) thread(s) per run).")
+        }
         if stage == "tuning" {
             print("Run them (e.g. `sbatch \(dir.path)/slurm.sh`), then run this same command again with --plan for the final runs.")
         } else {

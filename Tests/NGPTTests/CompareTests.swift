@@ -189,7 +189,7 @@ final class CompareCommandTests: CommandTestCase {
     func args(_ out: String) -> [String] {
         ["compare", "--data", data.path, "--out", dir.appendingPathComponent(out).path, "--dim", "16", "--heads", "2",
          "--layers", "1", "--context", "16", "--budgets", "6,12", "--seeds", "2", "--lr-grid", "3e-3,1e-2",
-         "--batch", "2", "--eval-batches", "2", "--eval-points", "3", "--jobs", "2"]
+         "--batch", "2", "--eval-batches", "2", "--eval-points", "3", "--jobs", "2", "--grid-extensions", "0"]
     }
 
     func results(_ out: String) throws -> ComparisonResults {
@@ -216,7 +216,9 @@ final class CompareCommandTests: CommandTestCase {
         XCTAssertTrue(r.stdout.contains("report: "), r.stdout)
         XCTAssertTrue(r.stderr.contains("ETA"), "progress across the plan on stderr")
         let res = try results("report")
-        XCTAssertEqual(res.tuning.count, 4)
+        XCTAssertEqual(res.tuning.count, 8, "two rates at each model's smallest and largest budget")
+        XCTAssertEqual(Set(res.tuning.filter { $0.kind == .gpt }.compactMap(\.steps)), [6, 48], "GPT tuned at its smallest and its largest budget")
+        XCTAssertEqual(Set(res.tuning.filter { $0.kind == .ngpt }.compactMap(\.steps)), [6, 12])
         XCTAssertTrue([3e-3, 1e-2].contains(res.lrGPT) && [3e-3, 1e-2].contains(res.lrNGPT))
         XCTAssertEqual(res.runs.count, 12, "both models at 6 and 12 steps, GPT also at 24 and 48, two seeds")
         XCTAssertTrue(res.runs.allSatisfy { $0.status == .finished && $0.curve.count >= 3 && $0.seconds != nil })
@@ -234,7 +236,13 @@ final class CompareCommandTests: CommandTestCase {
             XCTAssertEqual(b.speedupBySeed.count, 2)
             XCTAssertNotNil(b.wallClockSpeedup)
             XCTAssertEqual(b.speedup?.bound == .exact, b.note == nil, "a bound comes with its reason: \(b.note ?? "none")")
+            XCTAssertNotNil(b.lrGPT, "the rate used at every budget")
+            XCTAssertNotNil(b.lrNGPT)
+            XCTAssertEqual(b.lossGap?.count, 2, "the loss gap at equal tokens over both seeds")
+            XCTAssertNotNil(b.speedupFit)
+            XCTAssertEqual(b.speedupFit?.bound, b.speedup?.bound, "the fit keeps a bound a bound")
         }
+        XCTAssertTrue(c.gptBeyond.allSatisfy { $0.lrGPT != nil })
         XCTAssertEqual(c.extrapolation.count, 6)
         XCTAssertTrue(c.extrapolation.allSatisfy { $0.positionLoss?.count == 32 && $0.positionBin == 2 }, "loss by position over 4 × 16 tokens")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("report/results.json"))) as! [String: Any]
@@ -316,5 +324,158 @@ final class CompareCommandTests: CommandTestCase {
         let noRates = try runProcess(binary, ["compare", "--data", data.path, "--out", dir.appendingPathComponent("bad2").path, "--lr-grid", "0"])
         XCTAssertNotEqual(noRates.status, 0)
         XCTAssertEqual(noRates.stderr.split(separator: "\n").count, 1, noRates.stderr)
+    }
+}
+
+/// Tuning at several budgets, grids that grow at their edges, rates that follow the budget, and
+/// size studies — checked on run directories written by hand, so each rule is seen exactly.
+final class TuningSweepTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("ngpt-TuningSweepTests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func settings(shapes: [ModelShape]? = nil, extensions: Int = 2, tuningSeeds: Int = 1, rule: RateRule = .logLog) -> ComparisonSettings {
+        ComparisonSettings(data: "/data", model: ModelConfig(kind: .gpt, width: 32, heads: 2, layers: 2, context: 64),
+                           contexts: [64], budgets: [100, 200, 400], gptBudgets: [800], seeds: 2, lrGrid: [1e-3, 2e-3, 4e-3],
+                           tuning: .budgets, shapes: shapes, tuningSeeds: tuningSeeds, gridExtensions: extensions, rateRule: rule)
+    }
+
+    /// A finished run whose final validation loss is `loss` (what `ngpt train` leaves, reduced to
+    /// the records a study reads).
+    func finish(_ run: PlannedRun, loss: Double) throws {
+        let d = dir.appendingPathComponent(run.id)
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        let line = "{\"kind\":\"eval\",\"step\":\(run.steps),\"tokens\":\(run.steps * 64),\"seconds\":1,\"val_loss\":\(loss)}\n"
+        try Data(line.utf8).write(to: d.appendingPathComponent("metrics.jsonl"))
+    }
+
+    /// Finishes every run the sweeps need now with `loss(run)`; returns how many there were.
+    @discardableResult
+    func finishCurrent(_ s: ComparisonSettings, _ loss: (PlannedRun) -> Double) throws -> Int {
+        var n = 0
+        for run in TuningSweep.currentRuns(s, runsDirectory: dir) where TrainedRun.read(dir.appendingPathComponent(run.id), steps: run.steps, context: run.context).status != .finished {
+            try finish(run, loss: loss(run))
+            n += 1
+        }
+        return n
+    }
+
+    func testEachModelIsTunedAtItsSmallestAndLargestBudget() {
+        let s = settings()
+        let cells = TuningSweep.cells(s)
+        XCTAssertEqual(Set(cells.filter { $0.kind == .gpt }.map(\.steps)), [100, 800], "GPT's extra budget is its largest")
+        XCTAssertEqual(Set(cells.filter { $0.kind == .ngpt }.map(\.steps)), [100, 400])
+        XCTAssertEqual(ComparisonPlanner.tuningRuns(s).count, 4 * 3)
+        var listed = s
+        listed.tuneBudgets = [200, 800]
+        XCTAssertEqual(Set(TuningSweep.cells(listed).filter { $0.kind == .ngpt }.map(\.steps)), [200], "a model tunes at the listed budgets it trains at")
+        XCTAssertThrowsError(try { var bad = s; bad.tuneBudgets = [300]; try bad.validate() }())
+        var seeds = s
+        seeds.tuningSeeds = 3
+        XCTAssertEqual(ComparisonPlanner.tuningRuns(seeds).count, 4 * 3 * 3)
+        XCTAssertTrue(ComparisonPlanner.tuningRuns(seeds).allSatisfy { $0.seed >= 1000 }, "tuning seeds are never final seeds")
+    }
+
+    func testAGridGrowsAtTheEdgeOfItsBestRateUpToTheLimit() throws {
+        let s = settings(extensions: 2)
+        // the best rate is always the largest tried: the grid grows upward twice, then stops
+        let rising: (PlannedRun) -> Double = { 3 - $0.lr * 100 }
+        XCTAssertEqual(try finishCurrent(s, rising), 12)
+        XCTAssertFalse(TuningSweep.isComplete(s, runsDirectory: dir))
+        XCTAssertEqual(try finishCurrent(s, rising), 4, "one rate above the grid for each of the four cells")
+        XCTAssertEqual(try finishCurrent(s, rising), 4)
+        XCTAssertEqual(try finishCurrent(s, rising), 0)
+        XCTAssertTrue(TuningSweep.isComplete(s, runsDirectory: dir))
+        let o = TuningSweep.outcomes(s, runsDirectory: dir)
+        XCTAssertTrue(o.allSatisfy { $0.grid == [1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2] && $0.extendedAbove == 2 && $0.extendedBelow == 0 })
+        XCTAssertTrue(o.allSatisfy { $0.best == 1.6e-2 && $0.atEdge }, "still on the edge after the last extension: reported")
+    }
+
+    func testAnInteriorBestStopsTheSweepAndRatesFollowTheBudget() throws {
+        let s = settings()
+        // best rate 2e-3 at 100 steps, 1e-3 at the largest budget (the edge: grows downward once)
+        let loss: (PlannedRun) -> Double = { run in
+            let best = run.steps == 100 ? 2e-3 : 5e-4
+            return 2 + pow(log(run.lr / best), 2)
+        }
+        while try finishCurrent(s, loss) > 0 {}
+        let (rates, outcomes) = try XCTUnwrap(TuningSweep.chosenRates(s, runsDirectory: dir))
+        XCTAssertTrue(outcomes.filter { $0.steps == 100 }.allSatisfy { $0.best == 2e-3 && $0.grid == [1e-3, 2e-3, 4e-3] })
+        XCTAssertTrue(outcomes.filter { $0.steps != 100 }.allSatisfy { $0.best == 5e-4 && $0.grid.first == 2.5e-4 && !$0.atEdge })
+        XCTAssertEqual(rates.rate(.ngpt, shape: nil, context: 64, steps: 100), 2e-3)
+        XCTAssertEqual(rates.rate(.ngpt, shape: nil, context: 64, steps: 400), 5e-4)
+        // log-log: 200 steps is halfway between 100 and 400 in log steps, so √(2e-3·5e-4) = 1e-3
+        XCTAssertEqual(rates.rate(.ngpt, shape: nil, context: 64, steps: 200), 1e-3, accuracy: 1e-12)
+        // GPT's budgets are 100 … 800: 200 is a third of the way in log steps
+        XCTAssertEqual(rates.rate(.gpt, shape: nil, context: 64, steps: 200), Double(String(format: "%.2e", exp(log(2e-3) + log(5e-4 / 2e-3) / 3)))!, accuracy: 1e-12)
+        let nearest = LearningRates(points: rates.points, rule: .nearest)
+        XCTAssertEqual(nearest.rate(.gpt, shape: nil, context: 64, steps: 200), 2e-3)
+        XCTAssertEqual(nearest.rate(.gpt, shape: nil, context: 64, steps: 400), 5e-4)
+        let finals = ComparisonPlanner.finalRuns(s, rates: rates)
+        XCTAssertEqual(Set(finals.filter { $0.kind == .gpt && $0.steps == 800 }.map(\.lr)), [5e-4], "GPT's long runs train at the rate tuned for them")
+        XCTAssertEqual(Set(finals.filter { $0.kind == .gpt && $0.steps == 100 }.map(\.lr)), [2e-3])
+    }
+
+    func testSeveralTuningSeedsAreAveraged() throws {
+        let s = settings(extensions: 0, tuningSeeds: 2)
+        // seed 1000 prefers the largest rate, seed 1001 the smallest by more: the mean picks the smallest
+        try finishCurrent(s) { run in run.seed == 1000 ? 3 - run.lr * 10 : 3 + run.lr * 100 }
+        let (rates, outcomes) = try XCTUnwrap(TuningSweep.chosenRates(s, runsDirectory: dir))
+        XCTAssertEqual(rates.rate(.gpt, shape: nil, context: 64, steps: 100), 1e-3)
+        XCTAssertEqual(outcomes[0].seedLosses[0].count, 2)
+    }
+
+    func testAShapeIsTunedAndNamedOnItsOwn() throws {
+        let shapes = [ModelShape(width: 32, layers: 1, heads: 2), ModelShape(width: 64, layers: 2, heads: 4)]
+        let s = settings(shapes: shapes)
+        XCTAssertNoThrow(try s.validate())
+        XCTAssertEqual(TuningSweep.cells(s).count, 8)
+        let run = PlannedRun(kind: .ngpt, context: 64, steps: 100, seed: 0, lr: 1e-3, shape: shapes[1])
+        XCTAssertEqual(run.id, "d64-l2-h4-ngpt-t64-n100-lr1.00e-03-seed0")
+        let c = run.configuration(s).model
+        XCTAssertEqual([c.width, c.layers, c.heads, c.context], [64, 2, 4, 64])
+        XCTAssertEqual(run.configuration(s).training.batchSize, PlannedRun(kind: .ngpt, context: 64, steps: 100, seed: 0, lr: 1e-3, shape: shapes[0]).configuration(s).training.batchSize,
+                       "tokens per step are equal across shapes")
+        XCTAssertEqual(shapes[1].nonEmbeddingParameters, 16 * 2 * 64 * 64)
+        XCTAssertEqual(try ModelShape.parse("128x4", headWidth: 16), ModelShape(width: 128, layers: 4, heads: 8))
+        XCTAssertEqual(try ModelShape.parse("128x4x2", headWidth: 16), ModelShape(width: 128, layers: 4, heads: 2))
+        XCTAssertEqual(try ModelShape.parse("128x4", headWidth: 16, heads: 2), ModelShape(width: 128, layers: 4, heads: 2))
+        for bad in ["128", "128x", "x4", "0x4", "128x4x2x1", "100x4"] {
+            XCTAssertThrowsError(try ModelShape.parse(bad, headWidth: 16), bad)
+        }
+        XCTAssertThrowsError(try settings(shapes: [shapes[0], shapes[0]]).validate(), "a repeated shape is refused")
+        // an old settings file (no shapes, one tuning budget) keeps its run names
+        let old = PlannedRun(kind: .ngpt, context: 64, steps: 100, seed: 0, lr: 1e-3)
+        XCTAssertEqual(old.id, "ngpt-t64-n100-lr1.00e-03-seed0")
+    }
+
+    func testSettingsRoundTripAndOldFilesDecodeAsBefore() throws {
+        let s = settings(shapes: [ModelShape(width: 32, layers: 1, heads: 2)], tuningSeeds: 2, rule: .nearest)
+        let decoded = try JSONDecoder().decode(ComparisonSettings.self, from: JSONEncoder().encode(s))
+        XCTAssertEqual(decoded, s)
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(settings())) as! [String: Any]
+        for key in ["shapes", "tuneBudgets", "tuningSeeds", "gridExtensions", "rateRule"] { json[key] = nil }
+        json["tuning"] = "separate"
+        let old = try JSONDecoder().decode(ComparisonSettings.self, from: JSONSerialization.data(withJSONObject: json))
+        XCTAssertNil(old.shapes)
+        XCTAssertEqual(old.tuningSeeds, 1)
+        XCTAssertEqual(old.gridExtensions, 0)
+        XCTAssertEqual(old.tuning, .separate)
+    }
+
+    func testRepeatedOrZeroListsAreRefused() {
+        var s = settings()
+        s.lrGrid = [1e-3, 1e-3]
+        XCTAssertThrowsError(try s.validate(), "a repeated rate would schedule the same run twice")
+        s = settings()
+        s.extrapolation = [0, 4]
+        XCTAssertThrowsError(try s.validate(), "a zero multiple is refused, not divided by")
+        s.extrapolation = [2, 2]
+        XCTAssertThrowsError(try s.validate())
     }
 }

@@ -43,6 +43,20 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
     public var precision: ParameterPrecision
     /// BLAS threads of each run.
     public var threadsPerRun: Int
+    /// The model shapes of a size study (each tuned on its own, at the same tokens per step);
+    /// nil: the one shape of ``model`` (comparisons written before size studies).
+    public var shapes: [ModelShape]?
+    /// The budgets each model is tuned at with ``TuningProcedure/budgets``: nil for the smallest
+    /// and the largest of that model's own budgets (GPT's extra budgets included), else those of
+    /// the listed budgets that the model trains at.
+    public var tuneBudgets: [Int]?
+    /// Seeds of every tuning point (``tuningSeed`` and the next ones); a rate's score is the mean
+    /// of their losses.
+    public var tuningSeeds: Int
+    /// Points the grid may grow by at each end when a best rate lies on its edge.
+    public var gridExtensions: Int
+    /// How the rate at an untuned budget follows from the tuned ones.
+    public var rateRule: RateRule
 
     /// GPT's extra budgets by default: 2× and 4× nGPT's largest.
     public static func defaultGPTBudgets(_ budgets: [Int]) -> [Int] {
@@ -55,7 +69,8 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
                 tuning: TuningProcedure = .separate, tuningSeed: Int = 1000, batchSize: Int = 16,
                 constantTokensPerStep: Bool = true, evalBatches: Int = 10, evalPoints: Int = 10,
                 extrapolation: [Int] = [2, 4], extrapolationWindows: ExtrapolationWindows = .shared,
-                precision: ParameterPrecision = .fp32, threadsPerRun: Int = 1) {
+                precision: ParameterPrecision = .fp32, threadsPerRun: Int = 1, shapes: [ModelShape]? = nil,
+                tuneBudgets: [Int]? = nil, tuningSeeds: Int = 1, gridExtensions: Int = 0, rateRule: RateRule = .logLog) {
         self.data = data
         self.model = model
         self.contexts = contexts
@@ -76,6 +91,11 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
         self.extrapolationWindows = extrapolationWindows
         self.precision = precision
         self.threadsPerRun = threadsPerRun
+        self.shapes = shapes
+        self.tuneBudgets = tuneBudgets
+        self.tuningSeeds = tuningSeeds
+        self.gridExtensions = gridExtensions
+        self.rateRule = rateRule
     }
 
     /// Decodes a `settings.json`. Comparisons written before GPT's extra budgets, per-context
@@ -98,7 +118,12 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
                   extrapolation: try c.decode([Int].self, forKey: .extrapolation),
                   extrapolationWindows: try c.decodeIfPresent(ExtrapolationWindows.self, forKey: .extrapolationWindows) ?? .separate,
                   precision: try c.decode(ParameterPrecision.self, forKey: .precision),
-                  threadsPerRun: try c.decode(Int.self, forKey: .threadsPerRun))
+                  threadsPerRun: try c.decode(Int.self, forKey: .threadsPerRun),
+                  shapes: try c.decodeIfPresent([ModelShape].self, forKey: .shapes),
+                  tuneBudgets: try c.decodeIfPresent([Int].self, forKey: .tuneBudgets),
+                  tuningSeeds: try c.decodeIfPresent(Int.self, forKey: .tuningSeeds) ?? 1,
+                  gridExtensions: try c.decodeIfPresent(Int.self, forKey: .gridExtensions) ?? 0,
+                  rateRule: try c.decodeIfPresent(RateRule.self, forKey: .rateRule) ?? .logLog)
         // an old file's budgets were written sorted; a hand-edited one is checked by validate()
     }
 
@@ -114,6 +139,32 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
     /// Every budget GPT trains at: the common ones and its extra ones.
     public var allGPTBudgets: [Int] { Array(Set(budgets + gptBudgets)).sorted() }
 
+    /// Every budget `kind` trains at.
+    public func budgets(of kind: ModelKind) -> [Int] { kind == .gpt ? allGPTBudgets : budgets }
+
+    /// The shapes the study trains: ``shapes``, or the one shape of ``model``.
+    public var shapeList: [ModelShape?] { shapes ?? [nil] }
+
+    /// The model of `shape` (nil: ``model`` itself), every other field as ``model``.
+    public func model(for shape: ModelShape?) -> ModelConfig {
+        guard let shape else { return model }
+        var c = model
+        c.width = shape.width
+        c.layers = shape.layers
+        c.heads = shape.heads
+        return c
+    }
+
+    /// The budgets `kind` is tuned at (``TuningProcedure/budgets``), ascending.
+    public func tuningBudgets(of kind: ModelKind) -> [Int] {
+        let own = budgets(of: kind)
+        guard let list = tuneBudgets else { return Array(Set([own.first, own.last].compactMap { $0 })).sorted() }
+        return own.filter(list.contains)
+    }
+
+    /// The seeds of every tuning point.
+    public var tuningSeedList: [Int] { Array(tuningSeed..<(tuningSeed + max(1, tuningSeeds))) }
+
     public func validate() throws {
         func fail(_ s: String) -> TrainingError { .invalidOption(s) }
         guard !contexts.isEmpty, contexts.allSatisfy({ $0 >= 2 }) else { throw fail("--contexts needs values of at least 2") }
@@ -128,7 +179,25 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
         guard seeds >= 1 else { throw fail("--seeds must be at least 1") }
         guard tuneBudget >= 1 else { throw fail("--tune-budget must be at least 1") }
         guard tuningSeed >= 0 else { throw fail("the tuning runs' seed must be ≥ 0, got \(tuningSeed)") }
-        if tuning == .separate && (needsTuning(.gpt) || needsTuning(.ngpt)) {
+        guard tuningSeeds >= 1, tuningSeeds <= 100 else { throw fail("--tuning-seeds must be between 1 and 100, got \(tuningSeeds)") }
+        guard gridExtensions >= 0, gridExtensions <= 10 else { throw fail("--grid-extensions must be between 0 and 10, got \(gridExtensions)") }
+        guard Set(lrGrid).count == lrGrid.count else { throw fail("--lr-grid has repeated rates: \(lrGrid)") }
+        if let shapes {
+            guard !shapes.isEmpty else { throw fail("--shapes is empty") }
+            guard Set(shapes).count == shapes.count else { throw fail("--shapes has repeated shapes: \(shapes.map(\.description).joined(separator: ","))") }
+        }
+        if tuning == .budgets {
+            if let list = tuneBudgets {
+                guard Set(list).count == list.count else { throw fail("--tune-budgets has repeated values: \(list)") }
+                if let stray = list.first(where: { !allGPTBudgets.contains($0) }) {
+                    throw fail("--tune-budgets \(stray) is not one of the budgets (\(allGPTBudgets.map(String.init).joined(separator: ","))): a rate is tuned at a budget the models train at")
+                }
+                for kind in ModelKind.allCases where needsTuning(kind) && tuningBudgets(of: kind).isEmpty {
+                    throw fail("--tune-budgets \(list.map(String.init).joined(separator: ",")) holds none of \(kind.rawValue)'s budgets (\(budgets(of: kind).map(String.init).joined(separator: ",")))")
+                }
+            }
+        }
+        if tuning != .shared && (needsTuning(.gpt) || needsTuning(.ngpt)) {
             guard tuningSeed >= seeds else {
                 throw fail("the tuning runs' seed (\(tuningSeed)) is one of the final runs' seeds 0..<\(seeds); use fewer --seeds")
             }
@@ -145,13 +214,19 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
                 throw fail("--batch \(batchSize) at context \(contexts[0]) is \(tokens) tokens per step, which context \(t) does not divide: tokens per step are kept equal across contexts, so choose contexts that divide \(tokens) (or a larger --batch), or give --fixed-batch")
             }
         }
-        if extrapolationWindows == .shared, let longest = extrapolation.max(), let m = extrapolation.first(where: { longest % $0 != 0 }) {
+        if extrapolationWindows == .shared, !extrapolation.contains(where: { $0 < 1 }), let longest = extrapolation.max(), let m = extrapolation.first(where: { longest % $0 != 0 }) {
             throw fail("--extrapolate \(m) does not divide the longest multiplier \(longest): every context reads slices of the same windows, so each multiplier must divide the largest (e.g. 2,4)")
         }
-        for t in contexts {
-            var c = model
-            c.context = t
-            try c.validate()
+        if let m = extrapolation.first(where: { $0 < 2 }) {
+            throw fail("--extrapolate \(m) is not a context multiple of at least 2 (e.g. 2,4; 'none' to skip)")
+        }
+        guard Set(extrapolation).count == extrapolation.count else { throw fail("--extrapolate has repeated multiples: \(extrapolation)") }
+        for shape in shapeList {
+            for t in contexts {
+                var c = model(for: shape)
+                c.context = t
+                try c.validate()
+            }
         }
     }
 
@@ -170,6 +245,60 @@ public enum TuningProcedure: String, Codable, Sendable {
     /// seed 0, on the same windows the report uses; the winning run is also the seed-0 final
     /// run at the tuning budget.
     case shared
+    /// At every shape and context, each model is tuned at several of its budgets (by default its
+    /// smallest and its largest, GPT's extra budgets included) with ``ComparisonSettings/tuningSeeds``
+    /// seeds of their own, on the selection half of the validation text; a best rate on the
+    /// grid's edge grows the grid by one point in that direction and tunes again, up to
+    /// ``ComparisonSettings/gridExtensions`` points. The rate at every other budget follows by
+    /// ``ComparisonSettings/rateRule``.
+    case budgets
+}
+
+/// How the learning rate at a budget follows from the rates tuned at other budgets.
+public enum RateRule: String, Codable, Sendable, CaseIterable {
+    /// Linear in log rate against log steps between the two tuned budgets around it; the nearest
+    /// tuned budget's rate outside them.
+    case logLog = "log-log"
+    /// The rate of the tuned budget nearest in log steps (the smaller on a tie).
+    case nearest
+}
+
+/// A model shape of a size study: width, layers and attention heads.
+public struct ModelShape: Codable, Sendable, Hashable, CustomStringConvertible {
+    public var width: Int
+    public var layers: Int
+    public var heads: Int
+
+    public init(width: Int, layers: Int, heads: Int) {
+        self.width = width
+        self.layers = layers
+        self.heads = heads
+    }
+
+    /// `128x4x8`: width × layers × heads, as `--shapes` takes it.
+    public var description: String { "\(width)x\(layers)x\(heads)" }
+
+    /// `d128-l4-h8`, the prefix of a run's directory name.
+    public var runPrefix: String { "d\(width)-l\(layers)-h\(heads)" }
+
+    /// Parameters outside the embeddings: the block matrices, 16·L·d² (q, k, v and the attention
+    /// output 4d², SwiGLU's 8d² in and 4d² out); the per-layer vectors are left out.
+    public var nonEmbeddingParameters: Int { 16 * layers * width * width }
+
+    /// Parses `WIDTHxLAYERS` (heads = `heads` if given, else width ÷ `headWidth`) or
+    /// `WIDTHxLAYERSxHEADS`.
+    public static func parse(_ text: String, headWidth: Int, heads: Int? = nil) throws -> ModelShape {
+        let parts = text.split(separator: "x", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2 || parts.count == 3, parts.allSatisfy({ ($0 ?? 0) >= 1 }), let w = parts[0], let l = parts[1] else {
+            throw TrainingError.invalidOption("--shapes: '\(ErrorText.cut(text))' is not WIDTHxLAYERS or WIDTHxLAYERSxHEADS with positive numbers (e.g. 64x2,128x4)")
+        }
+        if parts.count == 3, let h = parts[2] { return ModelShape(width: w, layers: l, heads: h) }
+        if let heads { return ModelShape(width: w, layers: l, heads: heads) }
+        guard headWidth >= 1, w % headWidth == 0 else {
+            throw TrainingError.invalidOption("--shapes \(text): width \(w) is not a multiple of the head width \(headWidth); give the heads (\(text)xHEADS) or another --head-width")
+        }
+        return ModelShape(width: w, layers: l, heads: w / headWidth)
+    }
 }
 
 /// One training run of a comparison. Its directory name is derived from everything that defines
@@ -184,8 +313,11 @@ public struct PlannedRun: Codable, Sendable, Equatable, Hashable {
     public var seed: Int
     public var lr: Double
     public var purpose: Purpose
+    /// The shape of a size study's run; nil: the comparison's one shape.
+    public var shape: ModelShape?
 
-    public init(kind: ModelKind, context: Int, steps: Int, seed: Int, lr: Double, purpose: Purpose = .final) {
+    public init(kind: ModelKind, context: Int, steps: Int, seed: Int, lr: Double, purpose: Purpose = .final, shape: ModelShape? = nil) {
+        self.shape = shape
         self.kind = kind
         self.context = context
         self.steps = steps
@@ -198,13 +330,15 @@ public struct PlannedRun: Codable, Sendable, Equatable, Hashable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(kind: try c.decode(ModelKind.self, forKey: .kind), context: try c.decode(Int.self, forKey: .context),
                   steps: try c.decode(Int.self, forKey: .steps), seed: try c.decode(Int.self, forKey: .seed),
-                  lr: try c.decode(Double.self, forKey: .lr), purpose: try c.decodeIfPresent(Purpose.self, forKey: .purpose) ?? .final)
+                  lr: try c.decode(Double.self, forKey: .lr), purpose: try c.decodeIfPresent(Purpose.self, forKey: .purpose) ?? .final,
+                  shape: try c.decodeIfPresent(ModelShape.self, forKey: .shape))
     }
 
-    /// `gpt-t256-n500-lr2e-03-seed0`; tuning runs start with `tune-`.
+    /// `gpt-t256-n500-lr2e-03-seed0`; tuning runs start with `tune-`, a size study's runs with
+    /// their shape (`d128-l4-h8-gpt-…`).
     public var id: String {
         let lr = String(format: "%.2e", lr).replacingOccurrences(of: "+", with: "")
-        return (purpose == .tuning ? "tune-" : "") + "\(kind.rawValue)-t\(context)-n\(steps)-lr\(lr)-seed\(seed)"
+        return (purpose == .tuning ? "tune-" : "") + (shape.map { $0.runPrefix + "-" } ?? "") + "\(kind.rawValue)-t\(context)-n\(steps)-lr\(lr)-seed\(seed)"
     }
 
     /// Training tokens of the whole run.
@@ -218,13 +352,13 @@ public struct PlannedRun: Codable, Sendable, Equatable, Hashable {
     /// its report half. GPT takes no nGPT switches (it has no scalers), so its configuration is
     /// that of a GPT run of the same shape, with q/k normalisation if the comparison asks for it.
     public func configuration(_ s: ComparisonSettings) -> RunConfiguration {
-        var run = RunConfiguration.study(kind, shape: s.model, context: context, steps: steps, batchSize: s.batchSize(at: context),
+        var run = RunConfiguration.study(kind, shape: s.model(for: shape), context: context, steps: steps, batchSize: s.batchSize(at: context),
                                          seed: seed, learningRate: lr, evalPoints: s.evalPoints, evalBatches: s.evalBatches, data: s.data)
         var o = run.training
         o.parameterPrecision = s.precision
         o.extrapolation = s.extrapolation
         o.extrapolationWindows = s.extrapolationWindows
-        if s.tuning == .separate {
+        if s.tuning != .shared {
             o.validationPart = purpose == .tuning ? .selection : .report
             if purpose == .tuning {
                 o.evalEvery = 0
@@ -242,26 +376,90 @@ public struct PlannedRun: Codable, Sendable, Equatable, Hashable {
     public static let configurationFile = ScheduledRun.configurationFile
 }
 
-/// The learning rate each model trains with at each context.
+/// The learning rate each model trains with, at every shape, context and budget.
 public struct LearningRates: Sendable, Equatable {
-    public var byContext: [Int: [ModelKind: Double]]
+    /// Where a rate applies: a shape (nil: the comparison's one shape), a context and a model.
+    public struct Key: Hashable, Sendable {
+        public var shape: ModelShape?
+        public var context: Int
+        public var kind: ModelKind
 
-    public init(_ byContext: [Int: [ModelKind: Double]]) { self.byContext = byContext }
-
-    /// The same two rates at every context of `s`.
-    public init(_ s: ComparisonSettings, gpt: Double, ngpt: Double) {
-        byContext = Dictionary(uniqueKeysWithValues: s.contexts.map { ($0, [.gpt: gpt, .ngpt: ngpt]) })
+        public init(shape: ModelShape?, context: Int, kind: ModelKind) {
+            self.shape = shape
+            self.context = context
+            self.kind = kind
+        }
     }
 
-    public func rate(_ kind: ModelKind, context: Int) -> Double { byContext[context]?[kind] ?? .nan }
+    /// A rate chosen at one budget.
+    public struct Point: Codable, Sendable, Equatable {
+        public var steps: Int
+        public var lr: Double
+    }
+
+    /// The rates chosen (tuned or given) for each key, ascending in steps.
+    public var points: [Key: [Point]]
+    public var rule: RateRule
+
+    public init(points: [Key: [Point]], rule: RateRule = .logLog) {
+        self.points = points.mapValues { $0.sorted { $0.steps < $1.steps } }
+        self.rule = rule
+    }
+
+    /// One rate per model and context, at every budget (the comparison's one shape).
+    public init(_ byContext: [Int: [ModelKind: Double]]) {
+        var points = [Key: [Point]]()
+        for (t, rates) in byContext {
+            for (kind, lr) in rates { points[Key(shape: nil, context: t, kind: kind)] = [Point(steps: 1, lr: lr)] }
+        }
+        self.init(points: points)
+    }
+
+    /// The same two rates at every shape, context and budget of `s`.
+    public init(_ s: ComparisonSettings, gpt: Double, ngpt: Double) {
+        var points = [Key: [Point]]()
+        for shape in s.shapeList {
+            for t in s.contexts {
+                for kind in ModelKind.allCases { points[Key(shape: shape, context: t, kind: kind)] = [Point(steps: 1, lr: kind == .gpt ? gpt : ngpt)] }
+            }
+        }
+        self.init(points: points)
+    }
+
+    /// The rate at the comparison's one shape (or the first budget's where rates follow the budget).
+    public func rate(_ kind: ModelKind, context: Int) -> Double {
+        points[Key(shape: nil, context: context, kind: kind)]?.first?.lr ?? .nan
+    }
+
+    /// The rate `kind` trains with at `steps`: the rule applied to the rates chosen at other
+    /// budgets (a single chosen rate holds at every budget).
+    public func rate(_ kind: ModelKind, shape: ModelShape?, context: Int, steps: Int) -> Double {
+        guard let p = points[Key(shape: shape, context: context, kind: kind)], let first = p.first, let last = p.last else { return .nan }
+        if p.count == 1 || steps <= first.steps { return first.lr }
+        if steps >= last.steps { return last.lr }
+        let i = p.firstIndex { $0.steps >= steps }!
+        let (a, b) = (p[i - 1], p[i])
+        if b.steps == steps { return b.lr }
+        let f = (log(Double(steps)) - log(Double(a.steps))) / (log(Double(b.steps)) - log(Double(a.steps)))
+        switch rule {
+        case .nearest: return f <= 0.5 ? a.lr : b.lr
+        case .logLog:
+            // rounded to three significant digits so that the rate is the same number wherever it is written
+            let r = exp(log(a.lr) + f * (log(b.lr) - log(a.lr)))
+            return Double(String(format: "%.2e", r)) ?? r
+        }
+    }
 }
 
 /// Which runs a comparison needs.
 public enum ComparisonPlanner {
-    /// One run per learning rate in the grid for each model that needs tuning, at the tuning
-    /// budget: at every context with the tuning seed (``TuningProcedure/separate``), or at the
-    /// first context with seed 0 (``TuningProcedure/shared``).
+    /// The tuning runs of the grid as given (no extensions yet): one run per learning rate in the
+    /// grid for each model that needs tuning — at the tuning budget at every context with the
+    /// tuning seed (``TuningProcedure/separate``), at the first context with seed 0
+    /// (``TuningProcedure/shared``), or at each shape, context, tuned budget and tuning seed
+    /// (``TuningProcedure/budgets``, whose grid may then grow: ``TuningSweep``).
     public static func tuningRuns(_ s: ComparisonSettings) -> [PlannedRun] {
+        if s.tuning == .budgets { return TuningSweep.cells(s).flatMap { $0.runs(grid: s.lrGrid, s) } }
         let contexts = s.tuning == .separate ? s.contexts : [s.contexts[0]]
         return contexts.flatMap { t in
             ModelKind.allCases.filter(s.needsTuning).flatMap { kind in
@@ -274,21 +472,25 @@ public enum ComparisonPlanner {
         }
     }
 
-    /// Separate full-schedule runs of both models for every context, budget and seed, at each
-    /// model's chosen learning rate, then GPT's runs at its extra budgets. Interleaved
+    /// Separate full-schedule runs of both models for every shape, context, budget and seed, at
+    /// each model's rate for that budget, then GPT's runs at its extra budgets. Interleaved
     /// GPT/nGPT so that an interrupted comparison has both models at the same budgets.
     public static func finalRuns(_ s: ComparisonSettings, rates: LearningRates) -> [PlannedRun] {
         var runs = [PlannedRun]()
-        for t in s.contexts {
-            let (g, n) = (rates.rate(.gpt, context: t), rates.rate(.ngpt, context: t))
-            for steps in s.budgets {
-                for seed in 0..<s.seeds {
-                    runs.append(PlannedRun(kind: .gpt, context: t, steps: steps, seed: seed, lr: g))
-                    runs.append(PlannedRun(kind: .ngpt, context: t, steps: steps, seed: seed, lr: n))
+        for shape in s.shapeList {
+            for t in s.contexts {
+                func run(_ kind: ModelKind, _ steps: Int, _ seed: Int) -> PlannedRun {
+                    PlannedRun(kind: kind, context: t, steps: steps, seed: seed, lr: rates.rate(kind, shape: shape, context: t, steps: steps), shape: shape)
                 }
-            }
-            for steps in s.gptBudgets {
-                for seed in 0..<s.seeds { runs.append(PlannedRun(kind: .gpt, context: t, steps: steps, seed: seed, lr: g)) }
+                for steps in s.budgets {
+                    for seed in 0..<s.seeds {
+                        runs.append(run(.gpt, steps, seed))
+                        runs.append(run(.ngpt, steps, seed))
+                    }
+                }
+                for steps in s.gptBudgets {
+                    for seed in 0..<s.seeds { runs.append(run(.gpt, steps, seed)) }
+                }
             }
         }
         return runs

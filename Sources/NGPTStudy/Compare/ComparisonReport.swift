@@ -21,28 +21,36 @@ public enum ComparisonReport {
 
     /// The speedup table of one context: header and rows (nGPT's budgets, then GPT's extra ones).
     static func speedupTable(_ c: ComparisonResults.Context) -> (header: [String], rows: [[String]]) {
-        let header = ["budget (steps)", "tokens", "GPT val loss [seed range]", "nGPT val loss [seed range]",
-                      "token speedup", "per-seed speedups", "wall-clock speedup", "GPT s/run", "nGPT s/run", "note"]
-        let rows = c.budgets.map { b in
-            [String(b.steps), tokens(b.tokens), range(b.gpt), range(b.ngpt),
-             b.speedup.map { "\($0)" } ?? "–", seedRange(b.speedupBySeed), b.wallClockSpeedup.map { "\($0)" } ?? "–",
-             f(b.gptSeconds?.mean, 1), f(b.ngptSeconds?.mean, 1), b.note ?? ""]
-        } + c.gptBeyond.map { b in
-            [String(b.steps), tokens(b.tokens), range(b.gpt), "(GPT only)", "", "", "", f(b.gptSeconds?.mean, 1), "", ""]
+        let header = ["budget (steps)", "tokens", "rates GPT / nGPT", "GPT val loss [seed range]", "nGPT val loss [seed range]",
+                      "GPT − nGPT at equal tokens [95 %]", "token speedup, power-law fit [95 %]", "per-seed speedups (fit)",
+                      "token speedup, straight line in log tokens", "wall-clock speedup", "GPT s/run", "nGPT s/run", "note"]
+        let rows = c.budgets.map { b -> [String] in
+            let rates: String = (b.lrGPT.map(rate) ?? rate(c.lrGPT)) + " / " + (b.lrNGPT.map(rate) ?? rate(c.lrNGPT))
+            let straight: String = b.speedup.map { "\($0)" } ?? "–"
+            let wall: String = b.wallClockSpeedup.map { "\($0)" } ?? "–"
+            var row: [String] = [String(b.steps), tokens(b.tokens), rates, range(b.gpt), range(b.ngpt), gap(b.lossGap, relativeTo: b.gpt?.mean)]
+            row += [ratioWithInterval(b.speedupFit, b.speedupInterval), seedRange(b.speedupFitBySeed ?? []), straight, wall]
+            row += [f(b.gptSeconds?.mean, 1), f(b.ngptSeconds?.mean, 1), b.note ?? ""]
+            return row
+        } + c.gptBeyond.map { b -> [String] in
+            let rates: String = b.lrGPT.map(rate) ?? rate(c.lrGPT)
+            return [String(b.steps), tokens(b.tokens), rates, range(b.gpt), "(GPT only)", "", "", "", "", "", f(b.gptSeconds?.mean, 1), "", ""]
         }
         return (header, rows)
     }
 
     /// Token speedup against context: a row per nGPT budget, a column per context.
-    static func contextTable(_ r: ComparisonResults) -> (header: [String], rows: [[String]]) {
-        let header = ["budget (steps)", "tokens per run"] + r.contexts.map { "context \($0.context) (batch \($0.batchSize))" }
+    static func contextTable(_ r: ComparisonResults, _ contexts: [ComparisonResults.Context]? = nil) -> (header: [String], rows: [[String]]) {
+        let contexts = contexts ?? r.contexts
+        let header = ["budget (steps)", "tokens per run"] + contexts.map { "context \($0.context) (batch \($0.batchSize))" }
         let rows = r.settings.budgets.map { n -> [String] in
-            let cells = r.contexts.map { c -> String in
-                guard let b = c.budgets.first(where: { $0.steps == n }), let sp = b.speedup else { return "–" }
+            let cells = contexts.map { c -> String in
+                guard let b = c.budgets.first(where: { $0.steps == n }), let sp = b.speedupFit ?? b.speedup else { return "–" }
+                if b.speedupFit != nil { return ratioWithInterval(sp, b.speedupInterval) }
                 let spread = seedRange(b.speedupBySeed)
                 return b.speedupBySeed.count > 1 && spread != "\(sp)" ? "\(sp) [\(spread)]" : "\(sp)"
             }
-            let perRun = Set(r.contexts.compactMap { c in c.budgets.first { $0.steps == n }?.tokens })
+            let perRun = Set(contexts.compactMap { c in c.budgets.first { $0.steps == n }?.tokens })
             return [String(n), perRun.count == 1 ? tokens(perRun.first!) : perRun.sorted().map(tokens).joined(separator: "/")] + cells
         }
         return (header, rows)
@@ -57,7 +65,13 @@ public enum ComparisonReport {
     }
 
     static func tuningTable(_ r: ComparisonResults) -> (header: [String], rows: [[String]]) {
-        (["context", "model", "learning rate", "val loss (selection windows)", "status", "chosen"],
+        if r.settings.tuning == .budgets {
+            return ((r.shapes == nil ? [] : ["shape"]) + ["context", "model", "budget (steps)", "learning rate", "val loss (selection windows, mean of tuning seeds)", "status", "chosen"],
+                    r.tuning.map { t in
+                        (r.shapes == nil ? [] : [t.shape?.description ?? ""]) + [String(t.context), t.kind.rawValue, t.steps.map(String.init) ?? "", rate(t.lr), f(t.valLoss), t.status.rawValue, t.chosen == true ? "✓" : ""]
+                    })
+        }
+        return (["context", "model", "learning rate", "val loss (selection windows)", "status", "chosen"],
          r.tuning.map { t in
              let chosen = r.contexts.first { $0.context == t.context }.map { (t.kind == .gpt ? $0.lrGPT : $0.lrNGPT) == t.lr } ?? false
              return [String(t.context), t.kind.rawValue, rate(t.lr), f(t.valLoss), t.status.rawValue, chosen ? "✓" : ""]
@@ -79,10 +93,17 @@ public enum ComparisonReport {
                 "Warning: \(kind.rawValue)'s best learning rate at context \(c.context) (\(rate(kind == .gpt ? c.lrGPT : c.lrNGPT))) is at the edge of the grid; its optimum may lie outside it — extend --lr-grid before trusting the comparison."
             }
         }
-        return warnings + r.contexts.map { c in
+        let blocks: [(String, [ComparisonResults.Context])] = r.shapes.map { _ in sortedShapes(r).map { ("Shape \($0.shape) (\(parameters($0.nonEmbeddingParameters)) non-embedding), ", $0.contexts) } } ?? [("", r.contexts)]
+        return warnings + blocks.flatMap { prefix, contexts in contexts.map { c in
             let parts = c.budgets.compactMap { b -> String? in
-                guard let s = b.speedup else { return b.note.map { "\(b.steps) steps: \($0)" } }
-                let spread = b.speedupBySeed.count > 1 ? " (seeds \(seedRange(b.speedupBySeed)))" : ""
+                guard let s = b.speedupFit ?? b.speedup else { return b.note.map { "\(b.steps) steps: \($0)" } }
+                let bySeed = b.speedupFitBySeed ?? b.speedupBySeed
+                let spread: String
+                if let ci = b.speedupInterval {
+                    spread = String(format: " (95 %% interval %.2f–%.2f×%@)", ci.low, ci.high, ci.contains(1) ? ": no speedup shown" : "")
+                } else {
+                    spread = bySeed.count > 1 ? " (seeds \(seedRange(bySeed)))" : ""
+                }
                 let what: String
                 switch (s.bound, s.value >= 1) {
                 case (.moreThan, _): what = "GPT did not reach nGPT's loss within its largest budget (speedup \(s))"
@@ -92,14 +113,19 @@ public enum ComparisonReport {
                 }
                 return "\(b.steps) steps: \(what)"
             }
-            return "Context \(c.context): " + (parts.isEmpty ? "no finished pairs of runs yet." : parts.joined(separator: "; ") + ".")
-        }
+            return "\(prefix)Context \(c.context): " + (parts.isEmpty ? "no finished pairs of runs yet." : parts.joined(separator: "; ") + ".")
+        } }
     }
 
     /// What was run, in one paragraph.
     static func summary(_ r: ComparisonResults) -> String {
         let s = r.settings
-        var text = "Data \(s.data); d \(s.model.width), \(s.model.layers) layers, \(s.model.heads) heads, vocabulary \(s.model.vocabularySize); "
+        var text = "Data \(s.data); "
+        if let shapes = s.shapes {
+            text += "shapes (width × layers × heads) \(shapes.map(\.description).joined(separator: ", ")), vocabulary \(s.model.vocabularySize); "
+        } else {
+            text += "d \(s.model.width), \(s.model.layers) layers, \(s.model.heads) heads, vocabulary \(s.model.vocabularySize); "
+        }
         text += "\(s.seeds) seed(s); parameters \(s.precision.rawValue). "
         if s.contexts.count > 1 && s.constantTokensPerStep {
             text += "Tokens per step are the same at every context (batch × context = \(s.tokensPerStep(at: s.contexts[0]))), so a budget is the same number of tokens at every context. "
@@ -112,19 +138,23 @@ public enum ComparisonReport {
         return text
     }
 
-    static let speedupExplanation = "Speedup: for each nGPT budget, the tokens GPT needs to reach nGPT's final loss, interpolating GPT's final-loss-vs-budget curve (mean over seeds, GPT's extra budgets included) in log tokens, divided by nGPT's tokens; per seed, nGPT seed s against GPT seed s. \"> x\": GPT never got there within its largest budget; \"≤ x\": GPT's smallest budget already did (the note says which budget to add). Below 1 means nGPT is worse. Wall-clock: the same in measured seconds."
+    static let speedupExplanation = "Speedup: for each nGPT budget, the tokens GPT needs to reach nGPT's final loss, divided by nGPT's tokens. GPT's final loss against tokens (its separate runs at every budget, extra budgets included) is fitted by a power law a + b·t^(−c), which bends as GPT's curve does; where no fit exists (fewer than three budgets) it is interpolated linearly in log tokens, as the column \"straight line in log tokens\" does everywhere (kept beside it for comparison: it overstates the speedup when the curve bends). Neither is extended beyond GPT's measured budgets: \"> x\": GPT never got there within its largest budget; \"≤ x\": GPT's smallest budget already did (the note says which budget to add). Per seed: nGPT seed s against GPT seed s (same seed, same data order). Intervals are 95 % Student-t intervals over seeds: of the per-seed differences for the loss gap, of the log per-seed speedups for the speedup; an interval that holds 0 (or 1×) shows no difference. Below 1 means nGPT is worse. Wall-clock: the same straight-line interpolation in measured seconds, which carry the shared machine's noise."
 
     public static func markdown(_ r: ComparisonResults) -> String {
         let s = r.settings
         var md = "# GPT vs nGPT\n\n" + summary(r) + "\n\n"
         for a in answer(r) { md += "- \(a)\n" }
         let table = ReportFormat.markdownTable
-        md += "\n## Learning rates\n\n" + table(learningRateTable(r))
+        if r.shapes != nil { md += "\n## Token speedup and loss gap against model size (context \(s.contexts[0]))\n\n" + table(sizeTable(r)) }
+        md += "\n## Learning rates\n\n" + table(s.tuning == .budgets ? ratesByBudgetTable(r) : learningRateTable(r))
         if !r.tuning.isEmpty { md += "\n### Sweep\n\n" + table(tuningTable(r)) }
-        if r.contexts.count > 1 { md += "\n## Token speedup against context\n\n" + table(contextTable(r)) }
-        for c in r.contexts {
-            md += "\n## Context \(c.context)\n\n### Final loss and speedup\n\n" + table(speedupTable(c))
-            if !s.extrapolation.isEmpty { md += "\n### Length extrapolation\n\n" + table(extrapolationTable(c, [1] + s.extrapolation)) }
+        for (title, _, contexts) in shapeBlocks(r) {
+            if let title { md += "\n# \(title)\n" }
+            if contexts.count > 1 { md += "\n## Token speedup against context\n\n" + table(contextTable(r, contexts)) }
+            for c in contexts {
+                md += "\n## Context \(c.context)\n\n### Final loss and speedup\n\n" + table(speedupTable(c))
+                if !s.extrapolation.isEmpty { md += "\n### Length extrapolation\n\n" + table(extrapolationTable(c, [1] + s.extrapolation)) }
+            }
         }
         if !r.missingRuns.isEmpty { md += "\nRuns not finished: " + r.missingRuns.joined(separator: ", ") + "\n" }
         md += "\n" + speedupExplanation + "\n"
@@ -136,10 +166,20 @@ public enum ComparisonReport {
         var page = HTMLReport(title: "GPT vs nGPT")
         page.paragraph(summary(r))
         page.raw("<ul>" + answer(r).map { "<li>\(HTMLReport.escape($0))</li>" }.joined() + "</ul>\n")
+        if r.shapes != nil {
+            page.heading("Speedup against model size")
+            sizeFigures(r, into: &page)
+            let t = sizeTable(r)
+            page.table(header: t.header, rows: t.rows)
+        }
         page.heading("Learning rates")
-        let lrs = learningRateTable(r)
+        let lrs = s.tuning == .budgets ? ratesByBudgetTable(r) : learningRateTable(r)
         page.table(header: lrs.header, rows: lrs.rows)
-        if !r.tuning.isEmpty {
+        if s.tuning == .budgets {
+            sensitivityFigures(r, into: &page)
+            let t = tuningTable(r)
+            page.table(header: t.header, rows: t.rows)
+        } else if !r.tuning.isEmpty {
             var chart = SVGChart(title: "Tuning at \(s.tuneBudget) steps", xLabel: "peak learning rate", yLabel: "final validation loss (nats/token)", xScale: .log)
             let tuned = Array(Set(r.tuning.map(\.context))).sorted()
             for (i, t) in tuned.enumerated() {
@@ -156,30 +196,36 @@ public enum ComparisonReport {
             let t = tuningTable(r)
             page.table(header: t.header, rows: t.rows)
         }
-        if r.contexts.count > 1 {
+        for (title, shape, contexts) in shapeBlocks(r) {
+        if let title { page.heading(title) }
+        if contexts.count > 1 {
             page.heading("Token speedup against context")
             var chart = SVGChart(title: "Token speedup of nGPT over GPT", xLabel: "training context (tokens)", yLabel: "tokens GPT needs ÷ nGPT's tokens", xScale: .log)
             chart.integerXTicks = true
             for (i, n) in s.budgets.enumerated() {
                 var pts = [(x: Double, y: Double)](), band = [(x: Double, low: Double, high: Double)]()
-                for c in r.contexts {
-                    guard let b = c.budgets.first(where: { $0.steps == n }), let sp = b.speedup else { continue }
+                for c in contexts {
+                    guard let b = c.budgets.first(where: { $0.steps == n }), let sp = b.speedupFit ?? b.speedup else { continue }
                     pts.append((Double(c.context), sp.value))
-                    let values = b.speedupBySeed.map(\.value)
-                    if let lo = values.min(), let hi = values.max() { band.append((Double(c.context), lo, hi)) }
+                    if let ci = b.speedupInterval {
+                        band.append((Double(c.context), ci.low, ci.high))
+                    } else {
+                        let values = b.speedupBySeed.map(\.value)
+                        if let lo = values.min(), let hi = values.max() { band.append((Double(c.context), lo, hi)) }
+                    }
                 }
-                chart.series.append(.init(name: "\(n) steps (band: seed range)", points: pts, band: band,
+                chart.series.append(.init(name: "\(n) steps (band: 95 % interval, else seed range)", points: pts, band: band,
                                           color: SVGChart.palette[(i + 2) % SVGChart.palette.count], markers: true))
             }
-            chart.series.append(.init(name: "no speedup", points: r.contexts.map { (Double($0.context), 1) }, color: "#7f7f7f", dashed: true))
+            chart.series.append(.init(name: "no speedup", points: contexts.map { (Double($0.context), 1) }, color: "#7f7f7f", dashed: true))
             page.figure(chart, caption: "Mean over seeds; a point that is a bound (see the table) is drawn at the bound. " + (s.constantTokensPerStep ? "Tokens per step are equal at every context." : "The batch is the same at every context, so longer contexts train on more tokens per step."))
-            let t = contextTable(r)
+            let t = contextTable(r, contexts)
             page.table(header: t.header, rows: t.rows)
         }
-        for c in r.contexts {
+        for c in contexts {
             page.heading("Context \(c.context)")
             var curves = SVGChart(title: "Validation loss during training", xLabel: "training tokens", yLabel: "validation loss (nats/token)")
-            for run in r.runs where run.run.context == c.context && !run.curve.isEmpty {
+            for run in r.runs where run.run.context == c.context && run.run.shape == shape && !run.curve.isEmpty {
                 curves.series.append(.init(name: "\(run.run.kind.rawValue) \(run.run.steps) steps seed \(run.run.seed)",
                                            points: run.curve.dropFirst().map { (Double($0.tokens), $0.loss) },
                                            color: color(run.run.kind), dashed: run.run.seed > 0))
@@ -225,9 +271,16 @@ public enum ComparisonReport {
                 page.table(header: x.header, rows: x.rows)
             }
         }
+        }
         if !r.missingRuns.isEmpty { page.paragraph("Runs not finished: " + r.missingRuns.joined(separator: ", ")) }
         page.paragraph(speedupExplanation)
         return page.render()
+    }
+
+    /// The report's sections: one per shape of a size study (titled), else the contexts alone.
+    static func shapeBlocks(_ r: ComparisonResults) -> [(title: String?, shape: ModelShape?, contexts: [ComparisonResults.Context])] {
+        guard r.shapes != nil else { return [(nil, nil, r.contexts)] }
+        return sortedShapes(r).map { ("Shape \($0.shape) (\(parameters($0.nonEmbeddingParameters)) non-embedding parameters)", $0.shape, $0.contexts) }
     }
 
     static func color(_ kind: ModelKind) -> String { SVGChart.color(forModel: kind.rawValue) ?? SVGChart.palette[0] }

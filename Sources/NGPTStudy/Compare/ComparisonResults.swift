@@ -53,8 +53,17 @@ public struct ComparisonResults: Codable, Sendable {
         public var kind: ModelKind
         public var context: Int
         public var lr: Double
+        /// The mean over the tuning seeds (one seed before ``TuningProcedure/budgets``).
         public var valLoss: Double?
         public var status: RunResult.Status
+        /// The shape of a size study.
+        public var shape: ModelShape?
+        /// The budget tuned at (``TuningProcedure/budgets``).
+        public var steps: Int?
+        /// Each tuning seed's loss.
+        public var seedLosses: [Double?]?
+        /// Whether this rate is the one chosen at this budget.
+        public var chosen: Bool?
     }
 
     public struct Budget: Codable, Sendable {
@@ -73,6 +82,22 @@ public struct ComparisonResults: Codable, Sendable {
         public var wallClockSpeedup: Speedup.Ratio?
         /// Why the speedup is only a bound (or missing), and what to add to make it a number.
         public var note: String?
+        /// The learning rates of this budget's runs.
+        public var lrGPT: Double?
+        public var lrNGPT: Double?
+        /// GPT's loss minus nGPT's at this budget (equal tokens, no interpolation): the mean of
+        /// the per-seed differences (same seed, same data order) with its 95 % t interval.
+        public var lossGap: Interval?
+        /// The token speedup with GPT's loss against tokens fitted by a power law
+        /// `a + b·t^(−c)` per seed (``Speedup/crossingByFit(of:curve:)``; linear in log tokens
+        /// where no fit exists), never beyond GPT's measured budgets. This is the reported speedup;
+        /// ``speedup`` keeps the straight line in log tokens beside it.
+        public var speedupFit: Speedup.Ratio?
+        /// Per seed: nGPT seed s against the fit of GPT seed s.
+        public var speedupFitBySeed: [Speedup.Ratio]?
+        /// The 95 % t interval of the per-seed fitted speedups, on the log scale (nil if a seed's
+        /// speedup is only a bound, or fewer than two seeds).
+        public var speedupInterval: Interval?
     }
 
     public struct Extrapolation: Codable, Sendable {
@@ -123,10 +148,32 @@ public struct ComparisonResults: Codable, Sendable {
     public var contexts: [Context]
     public var runs: [RunResult]
     public var missingRuns: [String]
+    /// A size study's shapes, each with its contexts (``contexts`` repeats the first shape's).
+    public var shapes: [Shape]?
+
+    /// One shape of a size study.
+    public struct Shape: Codable, Sendable {
+        public var shape: ModelShape
+        public var nonEmbeddingParameters: Int
+        public var contexts: [Context]
+    }
+
+    /// The tuning sweeps of ``TuningProcedure/budgets`` (grids, extensions, edges).
+    public var sweeps: [TuningSweep.Outcome]?
 
     /// The tuned (or given) learning rates at every context, from the tuning runs in
     /// `runsDirectory`; nil while a tuning run is unfinished or every rate of a model diverged.
     public static func chosenLearningRates(_ s: ComparisonSettings, runsDirectory: URL) -> (rates: LearningRates, tuning: [Tuning])? {
+        if s.tuning == .budgets {
+            guard let (rates, outcomes) = TuningSweep.chosenRates(s, runsDirectory: runsDirectory) else { return nil }
+            let rows = outcomes.flatMap { o in
+                o.grid.indices.map { i in
+                    Tuning(kind: o.kind, context: o.context, lr: o.grid[i], valLoss: o.losses[i], status: o.losses[i] == nil ? .incomplete : o.losses[i]!.isFinite ? .finished : .failed,
+                           shape: o.shape, steps: o.steps, seedLosses: o.seedLosses[i], chosen: o.best == o.grid[i])
+                }
+            }
+            return (rates, rows)
+        }
         var tuning = [Tuning]()
         var byContext = [Int: [ModelKind: Double]]()
         let runs = ComparisonPlanner.tuningRuns(s)
@@ -157,26 +204,39 @@ public struct ComparisonResults: Codable, Sendable {
         let planned = ComparisonPlanner.finalRuns(s, rates: rates)
         let results = planned.map { RunResult.read($0, directory: runsDirectory.appendingPathComponent($0.id), settings: s) }
         let byRun = Dictionary(zip(planned, results).map { ($0, $1) }, uniquingKeysWith: { a, _ in a })
-        let contexts = s.contexts.map { context($0, s, rates: rates, byRun: byRun) }
+        let sweeps = s.tuning == .budgets ? TuningSweep.outcomes(s, runsDirectory: runsDirectory) : nil
+        let byShape = s.shapeList.map { shape in
+            s.contexts.map { context($0, s, rates: rates, byRun: byRun, shape: shape, sweeps: sweeps) }
+        }
+        let contexts = byShape[0]
         let missing = results.filter { $0.status == .incomplete }.map(\.id)
         let source: String
         switch (s.lrGPT != nil && s.lrNGPT != nil, s.tuning) {
         case (true, _): source = "given"
         case (false, .separate): source = "tuned at every context: \(s.tuneBudget) steps, seed \(s.tuningSeed), scored on the first half of the validation text; reported losses come from its second half"
         case (false, .shared): source = "tuned at \(s.tuneBudget) steps, seed 0, context \(s.contexts[0]), on the reported validation windows (the winning tuning run is also a final run)"
+        case (false, .budgets):
+            let seeds = s.tuningSeedList.count == 1 ? "seed \(s.tuningSeed)" : "the mean of seeds \(s.tuningSeedList.first!)–\(s.tuningSeedList.last!)"
+            let at = ModelKind.allCases.filter(s.needsTuning).map { "\($0.rawValue) at \(s.tuningBudgets(of: $0).map(String.init).joined(separator: " and ")) steps" }.joined(separator: ", ")
+            let rule = s.rateRule == .logLog ? "interpolated linearly in log rate against log steps between the tuned budgets (the nearest tuned budget's rate outside them)" : "the rate of the nearest tuned budget (in log steps)"
+            source = "tuned \(s.shapes == nil ? "" : "for every shape, ")at every context (\(at)); \(seeds), scored on the first half of the validation text; a best rate on the grid's edge grows the grid (up to \(s.gridExtensions) point(s) each way); the rate at every other budget is \(rule); reported losses come from the second half"
         }
-        let edges = ModelKind.allCases.filter { kind in contexts.contains { $0.lrAtGridEdge.contains(kind) } }
-        return ComparisonResults(settings: s, tuning: tuning, lrGPT: rates.rate(.gpt, context: s.contexts[0]),
-                                 lrNGPT: rates.rate(.ngpt, context: s.contexts[0]), lrSource: source, lrAtGridEdge: edges,
-                                 contexts: contexts, runs: results, missingRuns: missing)
+        let edges = ModelKind.allCases.filter { kind in byShape.joined().contains { $0.lrAtGridEdge.contains(kind) } }
+        return ComparisonResults(settings: s, tuning: tuning, lrGPT: contexts[0].lrGPT,
+                                 lrNGPT: contexts[0].lrNGPT, lrSource: source, lrAtGridEdge: edges,
+                                 contexts: contexts, runs: results, missingRuns: missing,
+                                 shapes: s.shapes.map { shapes in zip(shapes, byShape).map { Shape(shape: $0, nonEmbeddingParameters: $0.nonEmbeddingParameters, contexts: $1) } },
+                                 sweeps: sweeps)
     }
 
     /// The numbers of one context.
-    static func context(_ t: Int, _ s: ComparisonSettings, rates: LearningRates, byRun: [PlannedRun: RunResult]) -> Context {
-        let lr = (gpt: rates.rate(.gpt, context: t), ngpt: rates.rate(.ngpt, context: t))
+    static func context(_ t: Int, _ s: ComparisonSettings, rates: LearningRates, byRun: [PlannedRun: RunResult],
+                        shape: ModelShape? = nil, sweeps: [TuningSweep.Outcome]? = nil) -> Context {
+        func rate(_ kind: ModelKind, _ steps: Int) -> Double { rates.rate(kind, shape: shape, context: t, steps: steps) }
+        let lr = (gpt: rate(.gpt, s.budgets[0]), ngpt: rate(.ngpt, s.budgets[0]))
         let perStep = s.tokensPerStep(at: t)
         func results(_ kind: ModelKind, _ steps: Int) -> [RunResult] {
-            (0..<s.seeds).compactMap { byRun[PlannedRun(kind: kind, context: t, steps: steps, seed: $0, lr: kind == .gpt ? lr.gpt : lr.ngpt)] }
+            (0..<s.seeds).compactMap { byRun[PlannedRun(kind: kind, context: t, steps: steps, seed: $0, lr: rate(kind, steps), shape: shape)] }
         }
         func gptCurve(seed: Int?) -> [(cost: Double, loss: Double)] {
             s.allGPTBudgets.compactMap { n in
@@ -197,7 +257,8 @@ public struct ComparisonResults: Codable, Sendable {
             let ngpt = SeedSummary(m.compactMap(\.comparableLoss))
             var b = Budget(steps: n, tokens: tokens, gpt: SeedSummary(g.compactMap(\.comparableLoss)), ngpt: ngpt,
                            gptSeconds: SeedSummary(g.compactMap(\.seconds)), ngptSeconds: SeedSummary(m.compactMap(\.seconds)),
-                           speedup: nil, speedupBySeed: [], wallClockSpeedup: nil, note: nil)
+                           speedup: nil, speedupBySeed: [], wallClockSpeedup: nil, note: nil,
+                           lrGPT: rate(.gpt, n), lrNGPT: withNGPT ? rate(.ngpt, n) : nil)
             guard withNGPT else { return b }
             guard let ngpt else {
                 b.note = "nGPT's runs at this budget are not finished"
@@ -207,6 +268,18 @@ public struct ComparisonResults: Codable, Sendable {
             b.speedupBySeed = m.compactMap { r in
                 r.comparableLoss.flatMap { Speedup.ratio(ngptLoss: $0, ngptCost: Double(tokens), gptCurve: gptCurve(seed: r.run.seed)) }
             }
+            var gaps = [Int: Double](), gptBySeed = [Int: Double]()
+            for r in g { if let l = r.comparableLoss, l.isFinite { gptBySeed[r.run.seed] = l } }
+            for r in m { if let l = r.comparableLoss, l.isFinite, let gl = gptBySeed[r.run.seed] { gaps[r.run.seed] = gl - l } }
+            b.lossGap = Interval.t95(gaps.keys.sorted().map { gaps[$0]! })
+            b.speedupFit = Speedup.crossingByFit(of: ngpt.mean, curve: curve).map { Speedup.Ratio($0, over: Double(tokens)) }
+            let fitted = m.compactMap { r in
+                r.comparableLoss.flatMap { loss in
+                    loss.isFinite ? Speedup.crossingByFit(of: loss, curve: gptCurve(seed: r.run.seed)).map { Speedup.Ratio($0, over: Double(tokens)) } : nil
+                }
+            }
+            b.speedupFitBySeed = fitted
+            if fitted.count == m.count, fitted.allSatisfy({ $0.bound == .exact }) { b.speedupInterval = Interval.t95Ratio(fitted.map(\.value)) }
             if let sec = b.ngptSeconds {
                 b.wallClockSpeedup = Speedup.ratio(ngptLoss: ngpt.mean, ngptCost: sec.mean, gptCurve: gptTime)
             }
@@ -233,6 +306,7 @@ public struct ComparisonResults: Codable, Sendable {
             }
         }
         let edges = ModelKind.allCases.filter { kind in
+            if let sweeps { return sweeps.contains { $0.kind == kind && $0.shape == shape && $0.context == t && $0.atEdge } }
             guard s.needsTuning(kind), s.lrGrid.count > 1 else { return false }
             let r = kind == .gpt ? lr.gpt : lr.ngpt
             return r == s.lrGrid.min() || r == s.lrGrid.max()
