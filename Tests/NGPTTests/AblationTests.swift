@@ -90,7 +90,15 @@ final class AblationStudyTests: XCTestCase {
         XCTAssertEqual(row("ngpt").alphaA!, 0.2, accuracy: 1e-12, "mean over layers and seeds")
         XCTAssertEqual(row("gpt").curve.map(\.loss), [5.5, 2.25])
         let md = AblationReport.markdown(r)
-        XCTAssertTrue(md.contains("| sz-scale1 |") && md.contains("worse in every seed") && md.contains("inside the seed spread"), md)
+        // 95 % t intervals of the paired per-seed changes: +5 % in both seeds has no spread
+        XCTAssertEqual(row("sz-scale1").changeInterval!.low, 5, accuracy: 1e-9)
+        XCTAssertEqual(row("sz-scale1").reading, "worse")
+        let gap = [100 * (2.1 / 2.0 - 1), 100 * (2.4 / 2.2 - 1)]
+        XCTAssertEqual(row("gpt").changeInterval!.high - row("gpt").changeInterval!.mean, 12.706 * abs(gap[1] - gap[0]) / 2, accuracy: 1e-3,
+                       "two seeds: t(0.975, 1) · s/√2, with s = |d1 − d2|/√2")
+        XCTAssertEqual(row("gpt").reading, "no difference shown", "worse in both seeds, but two seeds cannot tell")
+        XCTAssertEqual(row("no-qk-norm").reading, "no difference shown")
+        XCTAssertTrue(md.contains("| sz-scale1 |") && md.contains("| worse |") && md.contains("no difference shown"), md)
         // every row of the table has the header's cells (a "|α|" in a cell is escaped)
         let cells = md.split(separator: "\n").filter { $0.hasPrefix("|") }
             .map { $0.replacingOccurrences(of: "\\|", with: "").filter { $0 == "|" }.count }

@@ -15,8 +15,8 @@ public enum AblationReport {
 
     package static func change(_ r: AblationResults.Row) -> String {
         guard let c = r.changePercent else { return "–" }
-        guard let s = r.changeBySeed, s.values.count > 1 else { return percent(c) }
-        return "\(percent(c)) [\(percent(s.min)) … \(percent(s.max))]"
+        guard let i = r.changeInterval, i.low.isFinite, i.high.isFinite else { return percent(c) }
+        return "\(percent(c)) [\(percent(i.low)), \(percent(i.high))]"
     }
 
     package static func reading(_ r: AblationResults.Row) -> String {
@@ -24,16 +24,12 @@ public enum AblationReport {
         if !r.missing.isEmpty { return "\(r.missing.count) run(s) not finished" }
         if !r.failed.isEmpty { return "diverged: " + r.failed.joined(separator: "; ") }
         if let s = r.changeBySeed, s.values.allSatisfy({ abs($0) < 0.005 }) { return "no change to 0.01 %" }
-        switch r.insideSeedSpread {
-        case true?: return "inside the seed spread"
-        case false?: return (r.changePercent ?? 0) > 0 ? "worse in every seed" : "better in every seed"
-        case nil: return "one seed: no spread"
-        }
+        return r.reading ?? "one seed: no interval"
     }
 
     /// The results table: header and rows.
     public static func table(_ r: AblationResults) -> (header: [String], rows: [[String]]) {
-        let header = ["variant", "what it changes", "final val loss [seed range]", "change vs nGPT [per-seed range]",
+        let header = ["variant", "what it changes", "final val loss [seed range]", "change vs nGPT [95 % interval]",
                       "paper", "reading", "|α_A|", "|α_M|", "s_qk", "s_z"]
         let rows = r.rows.map { row in
             [row.name, row.summary, loss(row.loss), change(row), row.paper ?? "–", reading(row),
@@ -48,7 +44,7 @@ public enum AblationReport {
             + "every row trained \(s.budget) steps (one cosine schedule) with seeds 0–\(s.seeds - 1); a seed is the same initial draw and the same batches in every row of a model. "
             + "Learning rates GPT \(String(format: "%.2e", s.lrGPT)), nGPT \(String(format: "%.2e", s.lrNGPT)) (\(s.lrSource)); every nGPT row uses nGPT's, every GPT row GPT's, each with its model's recipe unless the row changes it. "
             + "Losses on the same \(s.evalBatches) validation batches (second half of the validation text). "
-            + "Change: 100 · (row's mean ÷ default nGPT's mean − 1); per seed against default nGPT's run of that seed. \"Inside the seed spread\": the per-seed changes include 0."
+            + "Change: 100 · (row's mean ÷ default nGPT's mean − 1); per seed against default nGPT's run of that seed; the interval is the 95 % Student-t interval of the per-seed changes (paired: same seed, same data order). \"No difference shown\": the interval holds 0; \"better\"/\"worse\": it lies below/above 0."
     }
 
     static let paperNote = "Paper: the change the nGPT paper reports for that ablation (0.5B model, 1k context, OpenWebText; Tables 4–6), where it gives one."

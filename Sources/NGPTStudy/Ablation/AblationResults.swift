@@ -20,6 +20,12 @@ public struct AblationResults: Codable, Sendable {
         /// Whether the per-seed changes include 0 (the difference from default nGPT lies inside
         /// the seed spread); nil with fewer than two paired seeds.
         public var insideSeedSpread: Bool?
+        /// The 95 % t interval of the per-seed changes (paired: same seed, same data order), in
+        /// percent; nil with fewer than two paired seeds.
+        public var changeInterval: Interval?
+        /// "better", "worse" or "no difference shown", from ``changeInterval`` (lower loss is
+        /// better); nil without an interval.
+        public var reading: String?
         /// The paper's reported change, where it gives one.
         public var paper: String?
         /// Final scalers, mean over layers and seeds (nGPT rows).
@@ -72,6 +78,7 @@ public struct AblationResults: Codable, Sendable {
             return Row(name: v.name, summary: v.summary, kind: v.kind, configuration: study.run(v, seed: 0).configuration,
                        loss: loss, changePercent: zip(loss?.mean, referenceMean).map { 100 * ($0 / $1 - 1) },
                        changeBySeed: bySeed, insideSeedSpread: paired.count >= 2 ? (bySeed!.min <= 0 && bySeed!.max >= 0) : nil,
+                       changeInterval: Interval.t95(paired), reading: Interval.t95(paired).map { $0.contains(0) ? "no difference shown" : $0.low > 0 ? "worse" : "better" },
                        paper: v.paper, alphaA: scaler(\.alphaA), alphaM: scaler(\.alphaM), sqk: scaler(\.sqk),
                        sz: mean(finished.compactMap(\.szMean)), curve: curve, finished: finished.count,
                        failed: runs.filter { $0.run?.status == .failed }.map { "seed \($0.seed): \($0.run?.message ?? "diverged")" },
