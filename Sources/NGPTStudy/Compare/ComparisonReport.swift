@@ -88,7 +88,11 @@ public enum ComparisonReport {
 
     /// A sentence per context answering "does nGPT reach GPT's loss with fewer tokens?".
     public static func answer(_ r: ComparisonResults) -> [String] {
-        let warnings = r.contexts.flatMap { c in
+        let warnings = r.sweeps.map { sweeps in
+            sweeps.filter(\.atEdge).map { o in
+                "Warning: " + (o.shape.map { "shape \($0), " } ?? "") + "context \(o.context): \(o.kind.rawValue)'s best learning rate at \(o.steps) steps (\(rate(o.best ?? .nan))) is still at the edge of the grid after \(o.extendedBelow + o.extendedAbove) added rate(s); its optimum may lie outside it — widen --lr-grid or raise --grid-extensions before trusting the comparison."
+            }
+        } ?? r.contexts.flatMap { c in
             c.lrAtGridEdge.map { kind in
                 "Warning: \(kind.rawValue)'s best learning rate at context \(c.context) (\(rate(kind == .gpt ? c.lrGPT : c.lrNGPT))) is at the edge of the grid; its optimum may lie outside it — extend --lr-grid before trusting the comparison."
             }
