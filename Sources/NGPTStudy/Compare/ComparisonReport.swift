@@ -88,11 +88,7 @@ public enum ComparisonReport {
 
     /// A sentence per context answering "does nGPT reach GPT's loss with fewer tokens?".
     public static func answer(_ r: ComparisonResults) -> [String] {
-        let warnings = r.sweeps.map { sweeps in
-            sweeps.filter(\.atEdge).map { o in
-                "Warning: " + (o.shape.map { "shape \($0), " } ?? "") + "context \(o.context): \(o.kind.rawValue)'s best learning rate at \(o.steps) steps (\(rate(o.best ?? .nan))) is still at the edge of the grid after \(o.extendedBelow + o.extendedAbove) added rate(s); its optimum may lie outside it — widen --lr-grid or raise --grid-extensions before trusting the comparison."
-            }
-        } ?? r.contexts.flatMap { c in
+        let warnings = r.sweeps.map { sweeps in sweeps.filter(\.atEdge).map(edgeWarning) } ?? r.contexts.flatMap { c in
             c.lrAtGridEdge.map { kind in
                 "Warning: \(kind.rawValue)'s best learning rate at context \(c.context) (\(rate(kind == .gpt ? c.lrGPT : c.lrNGPT))) is at the edge of the grid; its optimum may lie outside it — extend --lr-grid before trusting the comparison."
             }
@@ -119,6 +115,14 @@ public enum ComparisonReport {
             }
             return "\(prefix)Context \(c.context): " + (parts.isEmpty ? "no finished pairs of runs yet." : parts.joined(separator: "; ") + ".")
         } }
+    }
+
+    /// A sweep whose best rate is still on the grid's edge.
+    static func edgeWarning(_ o: TuningSweep.Outcome) -> String {
+        let shape: String = o.shape.map { "shape \($0), " } ?? ""
+        let added: Int = o.extendedBelow + o.extendedAbove
+        let best: String = rate(o.best ?? .nan)
+        return "Warning: \(shape)context \(o.context): \(o.kind.rawValue)'s best learning rate at \(o.steps) steps (\(best)) is still at the edge of the grid after \(added) added rate(s); its optimum may lie outside it — widen --lr-grid or raise --grid-extensions before trusting the comparison."
     }
 
     /// What was run, in one paragraph.
