@@ -55,6 +55,7 @@ struct Ablate: ParsableCommand {
         let study = AblationStudy(settings: settings)
         let executor = RunExecutor(runsDirectory: runs, jobs: max(1, jobs), threadsPerRun: settings.threadsPerRun, label: "ablate")
         let scheduled = try study.runs()
+        try ScheduledRun.checkReusable(scheduled, in: runs)
         if plan { return try writePlan(scheduled, executor, report, threads: settings.threadsPerRun) }
         if !collect {
             executor.expect(scheduled)

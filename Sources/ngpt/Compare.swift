@@ -73,6 +73,7 @@ struct Compare: ParsableCommand {
         defer { withExtendedLifetime(lock) {} }
         let executor = RunExecutor(runsDirectory: runs, jobs: max(1, jobs), threadsPerRun: settings.threadsPerRun)
         if plan { return try writePlan(settings, executor, report) }
+        try checkReusable(settings, runs)
         if !collect && settings.tuning == .budgets {
             try tuneByBudget(settings, executor, runs)
         } else if !collect {
@@ -103,6 +104,7 @@ struct Compare: ParsableCommand {
             }
             executor.execute(ComparisonPlanner.finalRuns(settings, rates: rates).map { $0.scheduled(settings) }, phase: "final runs")
         }
+        try checkReusable(settings, runs)
         let results = try ComparisonResults.collect(settings, runsDirectory: runs)
         for r in results.runs where r.status == .failed {
             printError("[compare] \(r.id) failed: \(r.message ?? "see \(runs.appendingPathComponent(r.id).path)/train.log")")
@@ -110,6 +112,14 @@ struct Compare: ParsableCommand {
         try write(results, to: report)
         for line in ComparisonReport.answer(results) { print(line) }
         print("report: \(report.appendingPathComponent("report.html").path)")
+    }
+
+    /// Refuses to go on when a run directory of this study's plan (tuning runs, and final runs
+    /// once the rates are known) was started with other settings.
+    private func checkReusable(_ s: ComparisonSettings, _ runs: URL) throws {
+        var planned = s.tuning == .budgets ? TuningSweep.currentRuns(s, runsDirectory: runs) : ComparisonPlanner.tuningRuns(s)
+        if let (rates, _) = ComparisonResults.chosenLearningRates(s, runsDirectory: runs) { planned += ComparisonPlanner.finalRuns(s, rates: rates) }
+        try ScheduledRun.checkReusable(planned.map { $0.scheduled(s) }, in: runs)
     }
 
     /// Tuning at several budgets: the sweeps' current grids are run, then grown where a best rate
@@ -154,7 +164,10 @@ struct Compare: ParsableCommand {
             extraGPT = []
         } else {
             let largest = steps.max() ?? 1
-            extraGPT = try gptBudgets.split(separator: ",").map { item in
+            guard !gptBudgets.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw TrainingError.invalidOption("--gpt-budgets is empty: give steps or multiples like 2x,4x, or 'none'")
+            }
+            extraGPT = try gptBudgets.split(separator: ",", omittingEmptySubsequences: false).map { item in
                 let text = item.trimmingCharacters(in: .whitespaces)
                 if text.hasSuffix("x"), let m = Double(text.dropLast()), m.isFinite, m > 0, m * Double(largest) < 1e12 {
                     return Int((m * Double(largest)).rounded())

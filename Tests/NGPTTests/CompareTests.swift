@@ -277,6 +277,25 @@ final class CompareCommandTests: CommandTestCase {
         assertSameMeasurements(res, try results("report"))
     }
 
+    /// A finished run is reused only if it is the planned run: a rerun with another shape into
+    /// the same directory (its settings file deleted) must not report the old runs as its own.
+    func testARunOfOtherSettingsIsNeverReused() throws {
+        let out = dir.appendingPathComponent("reuse").path
+        let base = ["compare", "--data", data.path, "--out", out, "--heads", "2", "--layers", "1", "--context", "16",
+                    "--budgets", "3", "--gpt-budgets", "none", "--seeds", "1", "--lr-gpt", "1e-3", "--lr-ngpt", "1e-2",
+                    "--batch", "2", "--eval-batches", "1", "--eval-points", "1", "--extrapolate", "none", "--jobs", "2"]
+        let first = try runProcess(binary, base + ["--dim", "16"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        try FileManager.default.removeItem(atPath: out + "/settings.json")
+        let second = try runProcess(binary, base + ["--dim", "32"])
+        XCTAssertEqual(second.status, 1, "a run of width 16 is not the planned run of width 32: \(second.stderr)")
+        XCTAssertTrue(second.stderr.contains("started with other settings") && second.stderr.contains("model.width 16 instead of 32"), second.stderr)
+        XCTAssertEqual(second.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }.count, 1)
+        let empty = try runProcess(binary, base + ["--dim", "16", "--gpt-budgets", ""])
+        XCTAssertEqual(empty.status, 1)
+        XCTAssertTrue(empty.stderr.contains("--gpt-budgets is empty"), empty.stderr)
+    }
+
     func testPlanRunByHandThenCollectEqualsDirectRun() throws {
         let direct = try runProcess(binary, args("direct"))
         XCTAssertEqual(direct.status, 0, direct.stderr)

@@ -18,6 +18,57 @@ public struct ScheduledRun: Sendable, Equatable {
     /// The file in a run's directory that describes it before it starts.
     public static let configurationFile = "run.json"
 
+    /// Why the run in `directory` is not this run: the first settings (dotted keys) in which the
+    /// configuration it was started with (`config.json`) differs from ``configuration`` — the
+    /// model, the training options or the data — or nil when it is this run or nothing has been
+    /// started there. Studies check this before reusing a run, so a run directory left by other
+    /// settings (another shape, batch, precision, data…) is never reported as this run.
+    public func mismatch(in directory: URL) -> String? {
+        let file = directory.appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+        guard let started = try? RunConfiguration.read(from: file) else {
+            return "\(file.path) cannot be read as a run configuration"
+        }
+        var a = started, b = configuration
+        a.version = ""
+        b.version = ""
+        guard a != b else { return nil }
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        func flat(_ c: RunConfiguration) -> [String: String] {
+            guard let data = try? encoder.encode(c), let object = try? JSONSerialization.jsonObject(with: data) else { return [:] }
+            var out = [String: String]()
+            func walk(_ value: Any, _ path: String) {
+                if let d = value as? [String: Any] {
+                    for (k, v) in d { walk(v, path.isEmpty ? k : path + "." + k) }
+                } else {
+                    out[path] = "\(value)"
+                }
+            }
+            walk(object, "")
+            return out
+        }
+        let (x, y) = (flat(a), flat(b))
+        // the settings a reader recognises first: shape, data, batch, steps, rate, precision
+        let first = ["model.width", "model.layers", "model.heads", "model.context", "model.kind", "data", "training.batchSize",
+                     "training.steps", "training.learningRate", "training.parameterPrecision", "training.seed"]
+        let keys = Set(x.keys).union(y.keys).filter { x[$0] != y[$0] }.sorted {
+            (first.firstIndex(of: $0) ?? first.count, $0) < (first.firstIndex(of: $1) ?? first.count, $1)
+        }
+        let shown = keys.prefix(3).map { "\($0) \(x[$0] ?? "absent") instead of \(y[$0] ?? "absent")" }
+        return "\(directory.path) holds a run started with other settings (" + (shown.isEmpty ? "its configuration differs" : shown.joined(separator: ", ")) + (keys.count > 3 ? ", …" : "") + ")"
+    }
+
+    /// Throws when any of `runs` has a directory under `runsDirectory` started with other
+    /// settings (``mismatch(in:)``), naming the first and saying what to do.
+    public static func checkReusable(_ runs: [ScheduledRun], in runsDirectory: URL) throws {
+        for run in runs {
+            if let problem = run.mismatch(in: runsDirectory.appendingPathComponent(run.id)) {
+                throw TrainingError.invalidOption("\(problem); the study will not report it as its own run — use another --out, or remove that run directory to train it again")
+            }
+        }
+    }
+
     /// Writes ``configuration`` to `directory/run.json` (creating the directory).
     @discardableResult
     public func writeConfiguration(to directory: URL) throws -> URL {
