@@ -34,7 +34,7 @@ struct Sample: ParsableCommand {
             throw TrainingError.invalidOption("\(source) does not exist; give a run directory or a model .safetensors file")
         }
         if isDirectory.boolValue { url = RunDirectory.newestModel(in: url) ?? url.appendingPathComponent(Checkpoint.modelFile) }
-        let (model, _, _) = try Checkpoint.loadModel(from: url)
+        let (model, _, _) = try Checkpoint.loadModel(from: url, note: { printError("note: " + $0) })
         let promptTokens: [Int] = try promptIds.map { try parseList($0, "--prompt-ids") } ?? Array((prompt ?? "\n").utf8).map(Int.init)
         guard !promptTokens.isEmpty else { throw TrainingError.invalidOption("--prompt must not be empty") }
         let v = model.config.vocabularySize

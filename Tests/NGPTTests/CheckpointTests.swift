@@ -36,6 +36,37 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// Weights saved through torch.compile and DistributedDataParallel (`_orig_mod.`, `module.`,
+    /// both) and a state dict with the optimiser's moments beside the weights load everywhere.
+    func testPrefixedStateDictsLoadAndOptimizerStateIsLeftOut() throws {
+        let model = try Transformer(config: config(.ngpt), seed: 3)
+        let plain = dir.appendingPathComponent("plain.safetensors")
+        try Checkpoint.saveModel(model, step: 7, to: plain)
+        let metadata = try SafeTensorsFile(contentsOf: plain).metadata
+        for prefix in ["_orig_mod.", "module.", "module._orig_mod.", "_orig_mod.module."] {
+            var tensors = [String: Tensor]()
+            for (name, t) in model.parameters.dictionary { tensors[prefix + name] = t }
+            tensors["optimizer.state.0.exp_avg"] = Tensor(shape: [2], scalars: [1, 2])
+            let url = dir.appendingPathComponent("wrapped.safetensors")
+            for withMetadata in [true, false] {
+                try SafeTensorsFile.write(tensors, metadata: withMetadata ? metadata : [:], to: url)
+                if withMetadata {
+                    var notes = [String]()
+                    let (loaded, step, _) = try Checkpoint.loadModel(from: url, note: { notes.append($0) })
+                    XCTAssertEqual(step, 7)
+                    XCTAssertEqual(loaded.parameters.dictionary.mapValues(\.scalars), model.parameters.dictionary.mapValues(\.scalars), prefix)
+                    XCTAssertTrue(notes.contains { $0.contains("prefix '\(prefix)'") } && notes.contains { $0.contains("optimizer.state.0.exp_avg") }, "\(notes)")
+                }
+                let inspected = try InspectedCheckpoint.load(url.path, heads: withMetadata ? nil : 2)
+                XCTAssertEqual(inspected.strippedPrefix, prefix)
+                XCTAssertEqual(inspected.model.parameters.dictionary.mapValues(\.scalars), model.parameters.dictionary.mapValues(\.scalars))
+            }
+        }
+        let moments = dir.appendingPathComponent("adam.safetensors")
+        try SafeTensorsFile.write(["state.0.exp_avg": Tensor(shape: [2], scalars: [1, 2]), "state.0.exp_avg_sq": Tensor(shape: [2], scalars: [1, 2])], to: moments)
+        XCTAssertThrowsError(try Checkpoint.loadModel(from: moments)) { XCTAssertTrue("\($0)".contains("holds an optimiser's state"), "\($0)") }
+    }
+
     func testOptimizerRoundTrip() throws {
         let model = try Transformer(config: config(.gpt), seed: 1)
         let opt = AdamW(layout: model.layout, weightDecay: 0.1)

@@ -6,6 +6,52 @@ import NGPTNumerics
 // NaN/±Inf as they are read.
 
 extension Checkpoint {
+    /// The prefixes PyTorch wrappers put before every parameter name: `torch.compile`'s
+    /// `_orig_mod.` and DistributedDataParallel's `module.` (in either order when both apply).
+    static let wrapperPrefixes = ["_orig_mod.", "module."]
+
+    /// Whether `name` is an optimiser's state rather than a weight (PyTorch's Adam moments and
+    /// step counts, or a state dict saved with its optimiser).
+    static func isOptimizerState(_ name: String) -> Bool {
+        let parts = name.split(separator: ".").map(String.init)
+        return parts.contains { ["exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "param_groups", "optimizer", "optim", "state"].contains($0) }
+            || name.hasSuffix(".step")
+    }
+
+    /// The wrapper prefixes (``wrapperPrefixes``, possibly both) that every weight of `file`
+    /// carries, or "".
+    package static func wrapperPrefix(of file: SafeTensorsFile) -> String {
+        let weights = file.names.filter { !isOptimizerState($0) }
+        var prefix = ""
+        var changed = true
+        while changed {
+            changed = false
+            for p in wrapperPrefixes where !weights.isEmpty && weights.allSatisfy({ $0.hasPrefix(prefix + p) }) {
+                prefix += p
+                changed = true
+            }
+        }
+        return prefix
+    }
+
+    /// `file` as a model's state dict: the wrapper prefixes common to every weight removed, and
+    /// tensors that are an optimiser's state left out (reported to `note`). A file holding
+    /// nothing but optimiser state is refused as such.
+    package static func modelView(_ file: SafeTensorsFile, note: ((String) -> Void)? = nil) throws -> SafeTensorsFile {
+        let optimizer = file.names.filter(isOptimizerState)
+        let weights = file.names.filter { !isOptimizerState($0) }
+        if weights.isEmpty && !optimizer.isEmpty {
+            throw CheckpointError("\(file.source) holds an optimiser's state (\(ErrorText.list(Array(optimizer.prefix(3))))), not model weights. HINT: give the model file (model.safetensors of a run, or the weights PyTorch saved with model.state_dict())")
+        }
+        let prefix = wrapperPrefix(of: file)
+        guard !prefix.isEmpty || !optimizer.isEmpty else { return file }
+        if !optimizer.isEmpty {
+            note?("\(file.source): left out \(optimizer.count) tensor(s) of an optimiser's state saved beside the weights (\(ErrorText.list(Array(optimizer.prefix(3)))))")
+        }
+        if !prefix.isEmpty { note?("\(file.source): tensor names carry the prefix '\(prefix)' (torch.compile / DistributedDataParallel); read without it") }
+        return file.renamed { name in isOptimizerState(name) ? nil : String(name.dropFirst(prefix.count)) }
+    }
+
     /// Checks `c`, read from the metadata of `file`, against the file's tensors, with
     /// overflow-safe arithmetic, before anything of the model's size is allocated: the
     /// embedding fixes the vocabulary and width, every layer's query matrix must be there, and

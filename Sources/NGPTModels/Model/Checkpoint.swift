@@ -33,12 +33,17 @@ public enum Checkpoint {
     /// Reads a model written by ``saveModel(_:step:metadata:to:)``. A file without a `config`
     /// (one written by PyTorch, say) needs `config`. A configuration from the metadata is checked
     /// against the file's tensors before the model is allocated; every tensor must be finite.
-    public static func loadModel(from url: URL, config given: ModelConfig? = nil) throws -> (model: Transformer, step: Int, metadata: [String: String]) {
-        try loadModel(SafeTensorsFile(contentsOf: url), config: given)
+    ///
+    /// Weights saved by PyTorch wrappers load too: a `_orig_mod.` or `module.` prefix (or both) on
+    /// every name is removed and an optimiser's state saved beside the weights is left out, each
+    /// reported to `note`.
+    public static func loadModel(from url: URL, config given: ModelConfig? = nil, note: ((String) -> Void)? = nil) throws -> (model: Transformer, step: Int, metadata: [String: String]) {
+        try loadModel(SafeTensorsFile(contentsOf: url), config: given, note: note)
     }
 
-    /// ``loadModel(from:config:)`` of a file already read (the fuzz test's in-memory files).
-    static func loadModel(_ file: SafeTensorsFile, config given: ModelConfig? = nil) throws -> (model: Transformer, step: Int, metadata: [String: String]) {
+    /// ``loadModel(from:config:note:)`` of a file already read (the fuzz test's in-memory files).
+    static func loadModel(_ read: SafeTensorsFile, config given: ModelConfig? = nil, note: ((String) -> Void)? = nil) throws -> (model: Transformer, step: Int, metadata: [String: String]) {
+        let file = try modelView(read, note: note)
         let config: ModelConfig
         if let given {
             config = given

@@ -47,7 +47,7 @@ public final class Trainer {
         }
         model = try Transformer(architecture: architecture ?? run.model.architecture(), seed: o.seed)
         if let initialWeights {
-            let file = try SafeTensorsFile(contentsOf: initialWeights)
+            let file = try Checkpoint.modelView(SafeTensorsFile(contentsOf: initialWeights), note: { FileHandle.standardError.write(Data(("note: " + $0 + "\n").utf8)) })
             try model.parameters.load(try Checkpoint.tensors(file, model.layout), source: initialWeights.path)
             model.architecture.afterInitialization(model.parameters)
         }

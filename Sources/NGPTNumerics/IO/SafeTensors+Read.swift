@@ -45,6 +45,26 @@ public struct SafeTensorsFile: Sendable {
     /// Offset of the data buffer from `storage.startIndex`: `8 + header length`.
     private let dataStart: Int
 
+    /// The same file seen through other names: each entry whose name `rename` maps to a new
+    /// name is kept under it (the data is not copied); entries mapped to nil are left out.
+    package func renamed(_ rename: (String) -> String?) -> SafeTensorsFile {
+        var kept = [String: Entry]()
+        for name in names {
+            guard let new = rename(name), let e = entries[name] else { continue }
+            kept[new] = Entry(name: new, dtype: e.dtype, shape: e.shape, dataOffsets: e.dataOffsets)
+        }
+        return SafeTensorsFile(source: source, metadata: metadata, entries: kept, storage: storage, dataStart: dataStart)
+    }
+
+    private init(source: String, metadata: [String: String], entries: [String: Entry], storage: Data, dataStart: Int) {
+        self.source = source
+        self.metadata = metadata
+        self.entries = entries
+        names = entries.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        self.storage = storage
+        self.dataStart = dataStart
+    }
+
     /// Reads and validates the file at `url`, memory-mapping it when possible.
     ///
     /// - Throws: ``SafeTensorsError``: `readFailed` if the file cannot be read, otherwise the

@@ -32,23 +32,21 @@ public struct InspectedCheckpoint {
                 throw InspectionError("\(path) is a directory without \(Checkpoint.modelFile); give a run directory (from `ngpt train`) or a model .safetensors file")
             }
         }
-        let file = try SafeTensorsFile(contentsOf: url)
+        let read = try SafeTensorsFile(contentsOf: url)
+        let file = try Checkpoint.modelView(read)
+        let prefix = Checkpoint.wrapperPrefix(of: read)
         if file.metadata["config"] != nil {
-            let (model, step, _) = try Checkpoint.loadModel(from: url)
+            let (model, step, _) = try Checkpoint.loadModel(from: url, note: { FileHandle.standardError.write(Data(("note: " + $0 + "\n").utf8)) })
             if let heads, heads != model.config.heads {
                 throw InspectionError("--heads \(heads) contradicts the \(model.config.heads) heads recorded in \(url.path); omit --heads for files written by ngpt")
             }
-            return InspectedCheckpoint(model: model, url: url, step: step, configInferred: false, strippedPrefix: "")
-        }
-        var prefix = ""
-        for p in ["_orig_mod.", "module."] where !file.names.isEmpty && file.names.allSatisfy({ $0.hasPrefix(p) }) {
-            prefix = p
+            return InspectedCheckpoint(model: model, url: url, step: step, configInferred: false, strippedPrefix: prefix)
         }
         var shapes = [String: [Int]]()
-        for name in file.names { shapes[String(name.dropFirst(prefix.count))] = file.entries[name]!.shape }
+        for name in file.names { shapes[name] = file.entries[name]!.shape }
         let config = try ModelConfig.inferred(fromShapes: shapes, heads: heads, source: url.path)
         let model = try Transformer(config: config)
-        try model.parameters.load(Checkpoint.tensors(file, model.layout, prefix: prefix), source: url.path)
+        try model.parameters.load(Checkpoint.tensors(file, model.layout), source: url.path)
         return InspectedCheckpoint(model: model, url: url, step: file.metadata["step"].flatMap { Int($0) },
                                    configInferred: true, strippedPrefix: prefix)
     }
