@@ -207,8 +207,10 @@ public struct TensorConditioning: Codable, Sendable, Equatable {
     ///   ``InspectionError`` when the tensor is not 2-D or not floating point,
     ///   or `heads` does not divide the axis; ``/NGPTNumerics/LinearAlgebraError`` (wrapped with the tensor's
     ///   name in an ``InspectionError``) for NaN/Inf elements.
+    /// A name without the `_orig_mod.`/`module.` prefix that every weight of the file carries
+    /// (torch.compile, DistributedDataParallel) is found under it.
     public static func compute(file: SafeTensorsFile, name: String, heads: Int? = nil, axis: HeadAxis = .rows) throws -> [TensorConditioning] {
-        guard let e = file.entries[name] else {
+        guard let e = file.entries[name] ?? file.entries[Checkpoint.wrapperPrefix(of: file) + name] else {
             throw SafeTensorsError.tensorNotFound(file: file.source, name: name,
                                                  suggestions: SafeTensorsFile.closeNames(to: name, in: file.names))
         }
