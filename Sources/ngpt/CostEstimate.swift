@@ -2,8 +2,10 @@ import Foundation
 import NGPT
 
 /// What a study's runs will cost, from this machine's own training throughput: for every model,
-/// shape and context of the plan, a few training steps are timed (at the run's threads, with at
-/// most about 2,048 tokens per timed step so that paper-sized models are measured in minutes),
+/// shape and context of the plan, training steps are timed (at the run's threads: one untimed
+/// and one timed step of at most about 1,024 tokens for models above 20 M parameters, so that
+/// paper-sized models are measured in a minute or two, else one untimed and two timed steps of
+/// at most 2,048 tokens),
 /// and each run's core-hours are its training tokens ÷ that rate × its threads. Evaluations,
 /// start-up and checkpoints are left out, so short runs cost a little more than estimated; a
 /// cluster node's cores differ from this machine's, so scale by the ratio of their GEMM rates
@@ -17,12 +19,13 @@ struct CostEstimate {
     mutating func secondsPerToken(_ run: RunConfiguration, threads: Int) throws -> Double {
         let probe = "\(run.model) threads \(threads)"
         if let known = secondsPerToken[probe] { return known }
-        let batch = max(1, min(run.training.batchSize, 2048 / max(1, run.model.context)))
+        let large = MemoryEstimate.parameterCount(run.model) > 20_000_000
+        let batch = max(1, min(run.training.batchSize, (large ? 1024 : 2048) / max(1, run.model.context)))
         let previous = Threads.count
         Threads.set(threads)
         defer { Threads.set(previous) }
         let model = try Transformer(config: run.model, seed: 0)
-        let seconds = try ModelBenchmark.trainingStepSeconds(model, batch: batch, steps: 2, warmup: 1).sorted()
+        let seconds = try ModelBenchmark.trainingStepSeconds(model, batch: batch, steps: large ? 1 : 2, warmup: 1).sorted()
         let perToken = seconds[0] / Double(batch * run.model.context)
         secondsPerToken[probe] = perToken
         printError(String(format: "[plan] %@ d %d, %d layers, context %d: %.0f tokens/s on %d thread(s)",
