@@ -44,7 +44,7 @@ demo: corpus release
 	[ -f $(CORPUS_DIR)/train.bin ] || $$bin prepare $(CORPUS_DIR)/kjv.txt --out $(CORPUS_DIR); \
 	$$bin compare --data $(CORPUS_DIR) --out $(DEMO_OUT) \
 	  --dim 64 --layers 2 --heads 4 --context 128 --batch 16 \
-	  --budgets 125,250,500 --gpt-budgets 2x --seeds 3 --lr-grid 2e-3,4e-3,8e-3,1.6e-2,3.2e-2,6.4e-2 --jobs 2 $(DEMO_FLAGS)
+	  --budgets 125,250,500 --gpt-budgets 2x --seeds 3 --lr-grid 2e-3,4e-3,8e-3,1.6e-2,3.2e-2 --jobs 2 $(DEMO_FLAGS)
 
 ## ablate: the paper's ablation tables at the demo's shape (22 rows, 500 steps, 3 seeds; about 20
 ## minutes on 2 cores), with the learning rates the demo tuned when its report exists

@@ -89,7 +89,7 @@ struct Ablate: ParsableCommand {
         let config = try options.config(kind: .ngpt, vocabulary: dataset.vocabularySize)
         var rates: (gpt: Double, ngpt: Double, source: String)?
         if let ratesFrom {
-            rates = try Self.tunedRates(from: URL(fileURLWithPath: ratesFrom).standardizedFileURL, shape: config)
+            rates = try Self.tunedRates(from: URL(fileURLWithPath: ratesFrom).standardizedFileURL, shape: config, budget: budget)
         }
         let names = variants.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? AblationVariant.defaultSet.map(\.name)
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -116,10 +116,12 @@ struct Ablate: ParsableCommand {
     /// The tuned rates of a comparison report at this shape and context. Only the few keys
     /// needed are read, so reports written before per-context rates work too (their one pair of
     /// rates served every context).
-    static func tunedRates(from report: URL, shape: ModelConfig) throws -> (gpt: Double, ngpt: Double, source: String) {
+    static func tunedRates(from report: URL, shape: ModelConfig, budget: Int? = nil) throws -> (gpt: Double, ngpt: Double, source: String) {
         struct Rates: Decodable {
             struct Settings: Decodable { var model: ModelConfig; var contexts: [Int] }
-            struct Context: Decodable { var context: Int; var lrGPT: Double?; var lrNGPT: Double? }
+            /// Comparisons that tune per budget record the rate of every budget.
+            struct Budget: Decodable { var steps: Int; var lrGPT: Double?; var lrNGPT: Double? }
+            struct Context: Decodable { var context: Int; var lrGPT: Double?; var lrNGPT: Double?; var budgets: [Budget]? }
             var settings: Settings
             var lrGPT: Double
             var lrNGPT: Double
@@ -138,6 +140,9 @@ struct Ablate: ParsableCommand {
         guard m.width == shape.width, m.layers == shape.layers, m.heads == shape.heads, m.vocabularySize == shape.vocabularySize,
               let c = results.contexts.first(where: { $0.context == shape.context }) else {
             throw TrainingError.invalidOption("--rates-from: \(report.path) compared another shape (d \(m.width), \(m.layers) layers, \(m.heads) heads, contexts \(results.settings.contexts)); its rates were tuned for that shape, not for d \(shape.width), \(shape.layers) layers, \(shape.heads) heads, context \(shape.context)")
+        }
+        if let budget, let b = c.budgets?.first(where: { $0.steps == budget }), let g = b.lrGPT, let n = b.lrNGPT {
+            return (g, n, "tuned by the comparison in \(report.path) for \(budget) steps at context \(c.context)")
         }
         return (c.lrGPT ?? results.lrGPT, c.lrNGPT ?? results.lrNGPT, "tuned by the comparison in \(report.path) at context \(c.context)")
     }
