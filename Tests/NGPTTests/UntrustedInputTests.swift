@@ -136,6 +136,41 @@ final class UntrustedInputTests: XCTestCase {
         }
     }
 
+    /// A misspelt key in a run or settings file is refused naming it and the key meant (it would
+    /// silently take its default); a key given twice is refused (a reader keeps one of them).
+    func testUnknownAndRepeatedKeysAreRefused() throws {
+        let run = RunConfiguration(model: ModelConfig(kind: .ngpt, vocabularySize: 256, width: 16, heads: 2, layers: 2, context: 16),
+                                   training: TrainingOptions(recipe: .ngpt, steps: 10, batchSize: 2), data: "/data")
+        var tree = try JSONSerialization.jsonObject(with: JSONEncoder().encode(run)) as! [String: Any]
+        var training = tree["training"] as! [String: Any]
+        let url = dir.appendingPathComponent("run.json")
+        XCTAssertNoThrow(try { try JSONEncoder().encode(run).write(to: url); _ = try RunConfiguration.read(from: url) }())
+        training["learningrate"] = 0.5
+        tree["training"] = training
+        try JSONSerialization.data(withJSONObject: tree).write(to: url)
+        assertRefused("'training.learningrate' is not a setting of a run configuration (did you mean 'learningRate'?)", file: url.path) {
+            _ = try RunConfiguration.read(from: url)
+        }
+        training["learningrate"] = NSNull()
+        tree["training"] = training
+        try JSONSerialization.data(withJSONObject: tree).write(to: url)
+        XCTAssertNoThrow(try RunConfiguration.read(from: url), "a key set to null says nothing and is accepted")
+        let text = String(decoding: try JSONEncoder().encode(run), as: UTF8.self)
+        try Data(text.replacingOccurrences(of: "\"steps\":10", with: "\"steps\":10,\"steps\":1000").utf8).write(to: url)
+        XCTAssertTrue(String(decoding: try Data(contentsOf: url), as: UTF8.self).contains("1000"))
+        assertRefused("the key 'steps' appears twice in 'training'", file: url.path) { _ = try RunConfiguration.read(from: url) }
+
+        let settings = ComparisonSettings(data: "/data", model: ModelConfig(kind: .gpt, width: 32, heads: 2, layers: 2, context: 64),
+                                          contexts: [64], budgets: [100, 200], seeds: 2, lrGrid: [1e-3, 4e-3])
+        var s = try JSONSerialization.jsonObject(with: JSONEncoder().encode(settings)) as! [String: Any]
+        s["lrGrd"] = [1e-3]
+        let settingsURL = dir.appendingPathComponent("settings.json")
+        try JSONSerialization.data(withJSONObject: s).write(to: settingsURL)
+        assertRefused("'lrGrd' is not a setting of a comparison settings file (did you mean 'lrGrid'?)", file: settingsURL.path) {
+            _ = try ComparisonSettings.read(from: settingsURL)
+        }
+    }
+
     /// A damaged line of metrics.jsonl is named with its file and line number.
     func testDamagedMetricsLineIsNamed() throws {
         let url = dir.appendingPathComponent("metrics.jsonl")
