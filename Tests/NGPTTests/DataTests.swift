@@ -101,6 +101,197 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(info.trainTokens, trainCount)
     }
 
+    /// Pseudo-random bytes (all 256 values, so not UTF-8), the same for every run.
+    func seededBytes(_ count: Int, seed: UInt64 = 11) -> [UInt8] {
+        var rng = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    }
+
+    /// The tail split writes exactly what `ngpt prepare` wrote before interleaved splits existed:
+    /// the first ⌊N·(1 − f)⌋ bytes and the rest as little-endian uint16, and the same meta.json
+    /// bytes (no split key), captured from the earlier version.
+    func testTailSplitIsByteIdenticalToTheEarlierFormat() throws {
+        let tmp = try temporaryDirectory()
+        // Long enough for the default interleaved split (6 × 64 KiB + 1), so only `.tail` makes this the tail.
+        let bytes = seededBytes(400_001)
+        let source = try write(bytes, "t.bin", in: tmp)
+        let out = tmp.appendingPathComponent("out")
+        let info = try DatasetPreparation.prepareBytes(files: [source], outputDirectory: out, split: .tail)
+        XCTAssertEqual(info.split, .tail)
+        let trainCount = 360_000  // ⌊400,001 · 0.9⌋
+        let le = { (b: ArraySlice<UInt8>) in Data(b.flatMap { [$0, 0] }) }
+        XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("train.bin")), le(bytes[..<trainCount]))
+        XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("val.bin")), le(bytes[trainCount...]))
+        let meta = """
+            {
+              "byte_order" : "little",
+              "dtype" : "uint16",
+              "sources" : [
+                {
+                  "bytes" : 400001,
+                  "path" : "\(source.path)",
+                  "valid_utf8" : false
+                }
+              ],
+              "tokenizer" : "bytes",
+              "train_tokens" : 360000,
+              "val_fraction" : 0.1,
+              "val_tokens" : 40001,
+              "vocab_size" : 256
+            }
+
+            """
+        XCTAssertEqual(String(decoding: try Data(contentsOf: out.appendingPathComponent("meta.json")), as: UTF8.self), meta)
+    }
+
+    /// Rebuilds the text from train.bin and val.bin by the rule `prepare` documents, written out
+    /// here without the library: blocks of B tokens (the last may be shorter); block i is
+    /// validation when i mod k = o and it is not the last block, and each file holds its blocks in
+    /// order. Fails if a file has tokens left over or runs short.
+    func reassemble(train: [Int], val: [Int], block b: Int, every k: Int, offset o: Int,
+                    file: StaticString = #filePath, line: UInt = #line) -> [Int] {
+        let n = train.count + val.count
+        let blocks = (n + b - 1) / b
+        var text = [Int](), t = 0, v = 0
+        for i in 0..<blocks {
+            let length = min(b, n - i * b)
+            if i % k == o && i != blocks - 1 {
+                guard v + length <= val.count else { XCTFail("val.bin runs short at block \(i)", file: file, line: line); return text }
+                text += val[v..<(v + length)]
+                v += length
+            } else {
+                guard t + length <= train.count else { XCTFail("train.bin runs short at block \(i)", file: file, line: line); return text }
+                text += train[t..<(t + length)]
+                t += length
+            }
+        }
+        XCTAssertEqual(t, train.count, "train.bin has tokens left over", file: file, line: line)
+        XCTAssertEqual(v, val.count, "val.bin has tokens left over", file: file, line: line)
+        return text
+    }
+
+    func testInterleavedSplitHoldsOutEveryKthBlockButTheLast() throws {
+        let tmp = try temporaryDirectory()
+        // (length, fraction, the validation blocks of 100 bytes expected)
+        let cases: [(n: Int, f: Double, blocks: [Int])] = [
+            (2_537, 0.1, [5, 15]),         // 26 blocks, the last (25) short and training text
+            (2_600, 0.1, [5, 15]),         // 26 full blocks: 25 is the last, so training text
+            (2_601, 0.1, [5, 15, 25]),     // 27 blocks: 25 is no longer the last
+            (601, 0.1, [5]),               // the shortest text with a validation block
+            (1_250, 0.25, [2, 6, 10]),     // k = 4, from block 2
+            (1_000, 0.3, [1, 4, 7]),       // k = round(3.33) = 3, from block 1; 9 is the last
+            (900, 0.5, [1, 3, 5, 7]),      // k = 2
+        ]
+        for (index, c) in cases.enumerated() {
+            let bytes = seededBytes(c.n, seed: UInt64(index))
+            // Two input files, cut inside a block, so blocks span the seam between files.
+            let a = try write(Array(bytes[..<(c.n / 3)]), "a\(index).bin", in: tmp)
+            let b = try write(Array(bytes[(c.n / 3)...]), "b\(index).bin", in: tmp)
+            let out = tmp.appendingPathComponent("out\(index)")
+            let info = try DatasetPreparation.prepareBytes(files: [a, b], outputDirectory: out, validationFraction: c.f,
+                                                           split: .interleaved, validationBlock: 100)
+            let k = Int((1 / c.f).rounded()), o = k / 2
+            XCTAssertEqual(info.split, .interleaved(InterleavedSplit(blockTokens: 100, period: k, offset: o)), "case \(index)")
+            let train = try readTokens(out.appendingPathComponent("train.bin"))
+            let val = try readTokens(out.appendingPathComponent("val.bin"))
+            let all = bytes.map(Int.init)
+            XCTAssertTrue(val == c.blocks.flatMap { all[($0 * 100)..<($0 * 100 + 100)] },
+                          "case \(index): val.bin (\(val.count) tokens) is not blocks \(c.blocks)")
+            XCTAssertEqual(train.count, c.n - 100 * c.blocks.count, "case \(index)")
+            XCTAssertTrue(reassemble(train: train, val: val, block: 100, every: k, offset: o) == all,
+                          "case \(index): train.bin and val.bin do not rebuild the text by the rule")
+            XCTAssertEqual(Array(train.prefix(100)), Array(all.prefix(100)), "the first block is training text")
+            XCTAssertEqual(train.last, all.last, "the last block is training text")
+            XCTAssertEqual(info.trainTokens, train.count)
+            XCTAssertEqual(info.validationTokens, val.count)
+        }
+    }
+
+    func testInterleavedSplitIsTheDefaultAndRecordedInMeta() throws {
+        let tmp = try temporaryDirectory()
+        let block = DatasetPreparation.defaultValidationBlock
+        let n = 6 * block + 1  // the shortest text the defaults hold out a block of: block 5 and one byte after it
+        let bytes = seededBytes(n)
+        let source = try write(bytes, "t.bin", in: tmp)
+        let out = tmp.appendingPathComponent("out")
+        let info = try DatasetPreparation.prepareBytes(files: [source], outputDirectory: out)
+        XCTAssertEqual(info.split, .interleaved(InterleavedSplit(blockTokens: 65_536, period: 10, offset: 5)))
+        let train = try readTokens(out.appendingPathComponent("train.bin"))
+        let val = try readTokens(out.appendingPathComponent("val.bin"))
+        XCTAssertTrue(val == bytes[(5 * block)..<(6 * block)].map(Int.init), "val.bin is not block 5")
+        XCTAssertTrue(reassemble(train: train, val: val, block: block, every: 10, offset: 5) == bytes.map(Int.init),
+                      "train.bin and val.bin do not rebuild the text by the rule")
+
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("meta.json"))) as? [String: Any])
+        XCTAssertEqual(json["split"] as? String, "interleaved")
+        XCTAssertEqual(json["val_block"] as? Int, 65_536)
+        XCTAssertEqual(json["val_every"] as? Int, 10)
+        XCTAssertEqual(json["val_offset"] as? Int, 5)
+        XCTAssertEqual(json["val_fraction"] as? Double, 0.1)
+        XCTAssertEqual(json["train_tokens"] as? Int, 5 * block + 1)
+        XCTAssertEqual(json["val_tokens"] as? Int, block)
+        let data = try TokenDataset(directory: out)
+        XCTAssertEqual(data.metadata, info)
+        XCTAssertEqual(data.validation.count, block)
+
+        // One byte shorter: the default falls back to the tail split (and says so in meta.json by
+        // having no split key); asked for explicitly, it is an error that names the length needed.
+        let short = try write(Array(bytes.dropLast()), "short.bin", in: tmp)
+        let tail = try DatasetPreparation.prepareBytes(files: [short], outputDirectory: tmp.appendingPathComponent("tail"))
+        XCTAssertEqual(tail.split, .tail)
+        XCTAssertEqual(tail.validationTokens, 6 * block - Int(Double(6 * block) * 0.9))
+        let tailJSON = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: tmp.appendingPathComponent("tail/meta.json"))) as? [String: Any])
+        XCTAssertNil(tailJSON["split"])
+        XCTAssertNil(tailJSON["val_block"])
+        let tooShort = DatasetPreparationError.textTooShortForInterleavedSplit(tokens: 6 * block, blockTokens: block, needed: 6 * block + 1)
+        assertThrows(tooShort, try DatasetPreparation.prepareBytes(files: [short], outputDirectory: tmp.appendingPathComponent("x"), split: .interleaved))
+        XCTAssertEqual(tooShort.description, "the text has 393216 bytes; an interleaved split with blocks of 65536 bytes needs at least 393217 (its first validation block and a training block after it): use a smaller --val-block or --split tail")
+        // A fraction above 2/3 (k = 1) or a block below 2 bytes cannot be interleaved; the default
+        // falls back to the tail, an explicit request is refused before anything is read.
+        assertThrows(DatasetPreparationError.validationFractionTooLargeForInterleavedSplit(0.7),
+                     try DatasetPreparation.prepareBytes(files: [source], outputDirectory: tmp.appendingPathComponent("x"),
+                                                         validationFraction: 0.7, split: .interleaved))
+        assertThrows(DatasetPreparationError.validationBlockTooSmall(1),
+                     try DatasetPreparation.prepareBytes(files: [tmp.appendingPathComponent("missing")],
+                                                         outputDirectory: tmp.appendingPathComponent("x"), split: .interleaved, validationBlock: 1))
+        XCTAssertEqual(try DatasetPreparation.prepareBytes(files: [source], outputDirectory: tmp.appendingPathComponent("f7"),
+                                                           validationFraction: 0.7).split, .tail)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("x").path))
+    }
+
+    func testMetaJSONWithoutASplitKeyReadsAsTail() throws {
+        // meta.json as every earlier version wrote it.
+        let dir = try nanoGPTDirectory(train: Array(repeating: 65, count: 9), val: [66, 67])
+        try write(Array("""
+            {
+              "byte_order" : "little",
+              "dtype" : "uint16",
+              "sources" : [ { "bytes" : 11, "path" : "/old/text.txt", "valid_utf8" : true } ],
+              "tokenizer" : "bytes",
+              "train_tokens" : 9,
+              "val_fraction" : 0.1,
+              "val_tokens" : 2,
+              "vocab_size" : 256
+            }
+            """.utf8), "meta.json", in: dir)
+        let data = try TokenDataset(directory: dir)
+        let meta = try XCTUnwrap(data.metadata)
+        XCTAssertEqual(meta.split, .tail)
+        XCTAssertEqual(meta.trainTokens, 9)
+        XCTAssertEqual(data.validation.tokens(0..<2), [66, 67])
+
+        // An interleaved meta.json without val_every/val_offset derives them from val_fraction;
+        // a split the library does not know leaves the metadata unread, as any malformed key does.
+        var json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("meta.json"))) as? [String: Any])
+        json["split"] = "interleaved"
+        json["val_block"] = 4
+        try JSONSerialization.data(withJSONObject: json).write(to: dir.appendingPathComponent("meta.json"))
+        XCTAssertEqual(try TokenDataset(directory: dir).metadata?.split, .interleaved(InterleavedSplit(blockTokens: 4, period: 10, offset: 5)))
+        json["split"] = "shuffled"
+        try JSONSerialization.data(withJSONObject: json).write(to: dir.appendingPathComponent("meta.json"))
+        XCTAssertNil(try TokenDataset(directory: dir).metadata)
+    }
+
     func testSplitSizesFollowNanoGPT() {
         // nanoGPT: train = data[:int(n*0.9)], val = data[int(n*0.9):]; values from Python.
         XCTAssertTrue(DatasetPreparation.splitSizes(tokens: 10, validationFraction: 0.1) == (9, 1))
@@ -196,6 +387,22 @@ final class DataTests: XCTestCase {
         let ok = try runProcess(binary, ["prepare", text.path, "--out", out, "--val-fraction", "0.2"])
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertEqual(try TokenDataset(directory: URL(fileURLWithPath: out)).validation.count, 30 - 24)
+        XCTAssertTrue(ok.stdout.contains("note: the text (30 bytes) is too short for an interleaved split with blocks of 65536 bytes, which needs 196609; val.bin is the last 0.2 of the text instead (the tail split)"), ok.stdout)
+
+        // Asked for by name (or by its block), a split that cannot be cut is an error.
+        for arguments in [["--split", "interleaved"], ["--val-block", "10"]] {
+            let refused = try runProcess(binary, ["prepare", text.path, "--out", tmp.appendingPathComponent("x").path] + arguments)
+            XCTAssertEqual(refused.status, 1)
+            XCTAssertTrue(refused.stderr.hasPrefix("Error: the text has 30 bytes; an interleaved split with blocks of"), refused.stderr)
+        }
+        let both = try runProcess(binary, ["prepare", text.path, "--out", tmp.appendingPathComponent("x").path, "--split", "tail", "--val-block", "10"])
+        XCTAssertEqual(both.stderr, "Error: --val-block applies to --split interleaved only; drop it or use --split interleaved\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("x").path))
+        // 15 blocks of 2 bytes: 2, 6 and 10 are validation text, 14 is the last.
+        let blocks = try runProcess(binary, ["prepare", text.path, "--out", out, "--val-block", "2", "--val-fraction", "0.25"])
+        XCTAssertEqual(blocks.status, 0, blocks.stderr)
+        XCTAssertTrue(blocks.stdout.contains("val.bin: 6 tokens (3 block(s) of 2 bytes, 1 in every 4 from block 2)"), blocks.stdout)
+        XCTAssertFalse(blocks.stdout.contains("note: the text"), blocks.stdout)
     }
 
     // MARK: token files

@@ -14,6 +14,14 @@ public enum DatasetPreparationError: Error, Equatable, CustomStringConvertible {
     case validationFractionOutOfRange(Double)
     /// The split would leave train.bin or val.bin with fewer than 2 tokens (one input and its target).
     case splitTooSmall(tokens: Int, train: Int, validation: Int, fraction: Double)
+    /// An interleaved split was asked for with a validation block shorter than 2 tokens.
+    case validationBlockTooSmall(Int)
+    /// An interleaved split was asked for with a fraction whose period `k = round(1/f)` is below 2
+    /// (f above 2/3): every block but the first would be validation.
+    case validationFractionTooLargeForInterleavedSplit(Double)
+    /// An interleaved split was asked for, but the text does not reach past the first validation
+    /// block (``InterleavedSplit/minimumTokens``).
+    case textTooShortForInterleavedSplit(tokens: Int, blockTokens: Int, needed: Int)
     /// The output path exists and is a file, not a directory.
     case outputIsFile(path: String)
     case writeFailed(path: String, reason: String)
@@ -35,12 +43,94 @@ public enum DatasetPreparationError: Error, Equatable, CustomStringConvertible {
         case let .splitTooSmall(n, train, val, f):
             let which = train < 2 ? "train.bin \(train)" : "val.bin \(val)"
             return "splitting \(n) tokens with validation fraction \(f) leaves \(which) token(s); each split needs at least 2 (an input and its target): give more text or change --val-fraction"
+        case let .validationBlockTooSmall(b):
+            return "validation block \(b) is too small: an interleaved split needs blocks of at least 2 bytes; use e.g. --val-block 65536"
+        case let .validationFractionTooLargeForInterleavedSplit(f):
+            return "validation fraction \(f) is too large for an interleaved split (every k-th block with k = round(1/f) needs k ≥ 2): use a fraction below 2/3 or --split tail"
+        case let .textTooShortForInterleavedSplit(n, b, needed):
+            return "the text has \(n) bytes; an interleaved split with blocks of \(b) bytes needs at least \(needed) (its first validation block and a training block after it): use a smaller --val-block or --split tail"
         case let .outputIsFile(p):
             return "output \(p) is an existing file: --out must be a directory (it is created if missing)"
         case let .writeFailed(p, reason):
             return "cannot write \(p): \(reason); check that the output location is writable and has space"
         }
     }
+}
+
+/// The interleaved hold-out of ``DatasetPreparation/prepareBytes(files:outputDirectory:validationFraction:split:validationBlock:)``.
+///
+/// The tokens are cut into blocks of ``blockTokens`` (block `i` covers tokens
+/// `i·B ..< min((i + 1)·B, N)`; the last block may be shorter). Block `i` is validation text when
+/// `i mod period = offset` and it is not the last block; every other block is training text. With
+/// the defaults (B = 65,536, f = 0.1) that is every 10th block of 64 KiB, blocks 5, 15, 25, …:
+/// the first and the last block are always training text. `val.bin` is the validation blocks in
+/// order, `train.bin` the remaining blocks in order, so a window may span the seam between two
+/// blocks that were not adjacent in the text.
+public struct InterleavedSplit: Equatable, Sendable {
+    /// `val_block`: the block length in tokens (bytes, for byte tokens).
+    public var blockTokens: Int
+    /// `val_every`: `k = round(1/f)`, so val.bin holds about 1/k of the text.
+    public var period: Int
+    /// `val_offset`: `⌊k/2⌋`, the index of the first validation block.
+    public var offset: Int
+
+    /// The largest period considered; a smaller fraction needs more text than any file holds.
+    static let maximumPeriod = 1 << 40
+
+    public init(blockTokens: Int, period: Int, offset: Int) {
+        self.blockTokens = blockTokens
+        self.period = period
+        self.offset = offset
+    }
+
+    /// The rule for validation fraction `f`: period `k = round(1/f)` (at most 2⁴⁰), offset `⌊k/2⌋`.
+    public init(blockTokens: Int, validationFraction f: Double) {
+        let k = (1 / f).rounded()
+        let period = k.isFinite && k < Double(Self.maximumPeriod) ? max(Int(k), 1) : Self.maximumPeriod
+        self.init(blockTokens: blockTokens, period: period, offset: period / 2)
+    }
+
+    /// The fewest tokens that hold the first validation block and at least one token after it:
+    /// `(offset + 1)·B + 1` (`Int.max` when that overflows).
+    public var minimumTokens: Int {
+        let (blocks, o1) = (offset + 1).multipliedReportingOverflow(by: blockTokens)
+        return o1 || blocks == .max ? .max : blocks + 1
+    }
+
+    /// Whether block `i` of `blockCount` is validation text.
+    public func isValidation(block i: Int, blockCount: Int) -> Bool {
+        i % period == offset && i < blockCount - 1
+    }
+
+    /// The token ranges of `train.bin` and `val.bin`, in order, for a text of `n` tokens (adjacent
+    /// training blocks merged into one range).
+    public func ranges(tokens n: Int) -> (train: [Range<Int>], validation: [Range<Int>]) {
+        precondition(blockTokens > 0 && period > 0 && n >= 0, "an interleaved split needs blocks and a period of at least 1")
+        let blockCount = n / blockTokens + (n % blockTokens == 0 ? 0 : 1)
+        var train = [Range<Int>](), validation = [Range<Int>]()
+        var start = 0  // start of the training range being extended
+        var i = offset
+        while i < blockCount - 1 {  // the validation blocks: offset, offset + k, …, never the last
+            let lo = i * blockTokens, hi = lo + blockTokens
+            if lo > start { train.append(start..<lo) }
+            validation.append(lo..<hi)
+            start = hi
+            let (next, overflow) = i.addingReportingOverflow(period)
+            if overflow { break }
+            i = next
+        }
+        if n > start { train.append(start..<n) }
+        return (train, validation)
+    }
+}
+
+/// How `val.bin` was cut from the text: `split` in `meta.json`.
+public enum ValidationSplit: Equatable, Sendable {
+    /// The last `N − ⌊N·(1 − f)⌋` tokens, as nanoGPT's `prepare.py` does. `meta.json` files without
+    /// a `split` key (all written before interleaved splits existed) are this.
+    case tail
+    /// Every k-th block, spread over the whole text.
+    case interleaved(InterleavedSplit)
 }
 
 /// The contents of `meta.json`, describing a prepared data directory.
@@ -86,9 +176,14 @@ public struct PreparedDatasetInfo: Codable, Sendable, Equatable {
     public var validationTokens: Int
     /// The fraction requested for `val.bin`.
     public var validationFraction: Double
+    /// How `val.bin` was cut. A tail split writes no key (so its `meta.json` is byte for byte what
+    /// earlier versions wrote, and theirs read as tail); an interleaved one writes
+    /// `"split": "interleaved"`, `val_block`, `val_every` and `val_offset` (``InterleavedSplit``).
+    public var split: ValidationSplit
 
     public init(vocabularySize: Int, tokenizer: String, dtype: String = "uint16", byteOrder: String = "little",
-                sources: [Source], trainTokens: Int, validationTokens: Int, validationFraction: Double) {
+                sources: [Source], trainTokens: Int, validationTokens: Int, validationFraction: Double,
+                split: ValidationSplit = .tail) {
         self.vocabularySize = vocabularySize
         self.tokenizer = tokenizer
         self.dtype = dtype
@@ -97,11 +192,62 @@ public struct PreparedDatasetInfo: Codable, Sendable, Equatable {
         self.trainTokens = trainTokens
         self.validationTokens = validationTokens
         self.validationFraction = validationFraction
+        self.split = split
     }
 
     enum CodingKeys: String, CodingKey {
         case vocabularySize = "vocab_size", tokenizer, dtype, byteOrder = "byte_order", sources
         case trainTokens = "train_tokens", validationTokens = "val_tokens", validationFraction = "val_fraction"
+        case split, validationBlock = "val_block", validationEvery = "val_every", validationOffset = "val_offset"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
+        tokenizer = try c.decode(String.self, forKey: .tokenizer)
+        dtype = try c.decode(String.self, forKey: .dtype)
+        byteOrder = try c.decode(String.self, forKey: .byteOrder)
+        sources = try c.decode([Source].self, forKey: .sources)
+        trainTokens = try c.decode(Int.self, forKey: .trainTokens)
+        validationTokens = try c.decode(Int.self, forKey: .validationTokens)
+        validationFraction = try c.decode(Double.self, forKey: .validationFraction)
+        switch try c.decodeIfPresent(String.self, forKey: .split) ?? "tail" {
+        case "tail":
+            split = .tail
+        case "interleaved":
+            let block = try c.decode(Int.self, forKey: .validationBlock)
+            let derived = InterleavedSplit(blockTokens: block, validationFraction: validationFraction)
+            let rule = InterleavedSplit(
+                blockTokens: block, period: try c.decodeIfPresent(Int.self, forKey: .validationEvery) ?? derived.period,
+                offset: try c.decodeIfPresent(Int.self, forKey: .validationOffset) ?? derived.offset)
+            guard rule.blockTokens >= 1, rule.period >= 1, (0..<rule.period).contains(rule.offset) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .split, in: c,
+                    debugDescription: "val_block \(rule.blockTokens), val_every \(rule.period), val_offset \(rule.offset) do not describe an interleaved split")
+            }
+            split = .interleaved(rule)
+        case let other:
+            throw DecodingError.dataCorruptedError(forKey: .split, in: c,
+                                                   debugDescription: "split \(other) is neither tail nor interleaved")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(vocabularySize, forKey: .vocabularySize)
+        try c.encode(tokenizer, forKey: .tokenizer)
+        try c.encode(dtype, forKey: .dtype)
+        try c.encode(byteOrder, forKey: .byteOrder)
+        try c.encode(sources, forKey: .sources)
+        try c.encode(trainTokens, forKey: .trainTokens)
+        try c.encode(validationTokens, forKey: .validationTokens)
+        try c.encode(validationFraction, forKey: .validationFraction)
+        if case let .interleaved(rule) = split {
+            try c.encode("interleaved", forKey: .split)
+            try c.encode(rule.blockTokens, forKey: .validationBlock)
+            try c.encode(rule.period, forKey: .validationEvery)
+            try c.encode(rule.offset, forKey: .validationOffset)
+        }
     }
 }
 
@@ -118,9 +264,47 @@ public enum DatasetPreparation {
         return (train, n - train)
     }
 
+    /// Which split ``prepareBytes(files:outputDirectory:validationFraction:split:validationBlock:)``
+    /// writes (`ngpt prepare --split`).
+    public enum SplitRule: String, CaseIterable, Sendable {
+        /// Every k-th block of the text (``InterleavedSplit``).
+        case interleaved
+        /// The last fraction of the text (``ValidationSplit/tail``).
+        case tail
+    }
+
+    /// The validation block of an interleaved split unless told otherwise: 64 KiB.
+    public static let defaultValidationBlock = 65_536
+
+    /// Why an interleaved split with these settings cannot be cut from `n` tokens, or nil when it
+    /// can.
+    public static func interleavedSplitProblem(tokens n: Int, validationFraction f: Double,
+                                               validationBlock: Int) -> DatasetPreparationError? {
+        guard validationBlock >= 2 else { return .validationBlockTooSmall(validationBlock) }
+        let rule = InterleavedSplit(blockTokens: validationBlock, validationFraction: f)
+        guard rule.period >= 2 else { return .validationFractionTooLargeForInterleavedSplit(f) }
+        guard n >= rule.minimumTokens else {
+            return .textTooShortForInterleavedSplit(tokens: n, blockTokens: validationBlock, needed: rule.minimumTokens)
+        }
+        return nil
+    }
+
     /// Tokenises `files` as bytes (vocabulary 256: each byte is one id), concatenated in order,
-    /// into `outputDirectory/train.bin` (the first ⌊N·(1 − f)⌋ tokens) and `val.bin` (the rest)
-    /// as raw little-endian uint16 with no header, and describes them in `meta.json`.
+    /// into `outputDirectory/train.bin` and `val.bin` as raw little-endian uint16 with no header,
+    /// and describes them in `meta.json`.
+    ///
+    /// The split:
+    /// - `.interleaved`: the tokens are cut into blocks of `validationBlock` and every k-th block,
+    ///   `k = round(1/f)`, starting at block `⌊k/2⌋` and never the last block, goes to `val.bin`
+    ///   (``InterleavedSplit``; f = 0.1: blocks 5, 15, 25, …); the other blocks, in order, are
+    ///   `train.bin`. The text must reach past the first validation block
+    ///   (``InterleavedSplit/minimumTokens``, 6 × 64 KiB + 1 bytes with the defaults) and `k` must be
+    ///   at least 2 (f below 2/3).
+    /// - `.tail`: `train.bin` is the first ⌊N·(1 − f)⌋ tokens and `val.bin` the rest (nanoGPT's
+    ///   split; the only one before interleaved splits existed, and byte for byte the same files).
+    /// - `nil` (the default): interleaved when the text and fraction allow it, else tail. The
+    ///   returned value and `meta.json` say which was written;
+    ///   ``interleavedSplitProblem(tokens:validationFraction:validationBlock:)`` says why not.
     ///
     /// UTF-8 is not required; whether each file is valid UTF-8 is recorded in `meta.json`.
     ///
@@ -130,11 +314,19 @@ public enum DatasetPreparation {
     /// `train.bin` is ever left behind. Existing `train.bin`, `val.bin` and `meta.json` are
     /// replaced (each by an atomic rename); other files in the directory are left alone.
     ///
-    /// - Throws: ``DatasetPreparationError``.
+    /// - Throws: ``DatasetPreparationError``; for an explicit `.interleaved` that cannot be cut,
+    ///   ``DatasetPreparationError/textTooShortForInterleavedSplit(tokens:blockTokens:needed:)`` and
+    ///   its siblings.
     @discardableResult
-    public static func prepareBytes(files: [URL], outputDirectory: URL, validationFraction: Double = 0.1) throws -> PreparedDatasetInfo {
+    public static func prepareBytes(files: [URL], outputDirectory: URL, validationFraction: Double = 0.1,
+                                    split: SplitRule? = nil,
+                                    validationBlock: Int = defaultValidationBlock) throws -> PreparedDatasetInfo {
         guard validationFraction > 0 && validationFraction < 1 else {
             throw DatasetPreparationError.validationFractionOutOfRange(validationFraction)
+        }
+        if split == .interleaved, let problem = interleavedSplitProblem(tokens: .max, validationFraction: validationFraction,
+                                                                         validationBlock: validationBlock) {
+            throw problem  // the block or the fraction, before any file is read
         }
         guard !files.isEmpty else { throw DatasetPreparationError.noInputFiles }
         let fm = FileManager.default
@@ -159,11 +351,26 @@ public enum DatasetPreparation {
         }
         let total = contents.reduce(0) { $0 + $1.count }
         guard total > 0 else { throw DatasetPreparationError.emptyInput(paths: files.map(\.path)) }
-        let (trainCount, valCount) = splitSizes(tokens: total, validationFraction: validationFraction)
-        guard trainCount >= 2 && valCount >= 2 else {
-            throw DatasetPreparationError.splitTooSmall(tokens: total, train: trainCount, validation: valCount,
-                                                        fraction: validationFraction)
+        let chosen: ValidationSplit
+        let trainRanges: [Range<Int>], validationRanges: [Range<Int>]
+        let problem = split == .tail ? nil
+            : interleavedSplitProblem(tokens: total, validationFraction: validationFraction, validationBlock: validationBlock)
+        if split == .interleaved, let problem { throw problem }
+        if split != .tail && problem == nil {
+            let rule = InterleavedSplit(blockTokens: validationBlock, validationFraction: validationFraction)
+            chosen = .interleaved(rule)
+            (trainRanges, validationRanges) = rule.ranges(tokens: total)
+        } else {
+            let (trainCount, valCount) = splitSizes(tokens: total, validationFraction: validationFraction)
+            guard trainCount >= 2 && valCount >= 2 else {
+                throw DatasetPreparationError.splitTooSmall(tokens: total, train: trainCount, validation: valCount,
+                                                            fraction: validationFraction)
+            }
+            chosen = .tail
+            (trainRanges, validationRanges) = ([0..<trainCount], [trainCount..<total])
         }
+        let trainCount = trainRanges.reduce(0) { $0 + $1.count }
+        let valCount = validationRanges.reduce(0) { $0 + $1.count }
         var isDirectory: ObjCBool = false
         let outputExists = fm.fileExists(atPath: outputDirectory.path, isDirectory: &isDirectory)
         if outputExists && !isDirectory.boolValue { throw DatasetPreparationError.outputIsFile(path: outputDirectory.path) }
@@ -177,10 +384,10 @@ public enum DatasetPreparation {
 
         let info = PreparedDatasetInfo(vocabularySize: TokenDataset.byteVocabularySize, tokenizer: "bytes", sources: sources,
                                        trainTokens: trainCount, validationTokens: valCount,
-                                       validationFraction: validationFraction)
+                                       validationFraction: validationFraction, split: chosen)
         try writeAtomically(outputNames, into: outputDirectory) { staging in
-            try writeByteTokens(contents, range: 0..<trainCount, to: staging.appendingPathComponent(outputNames[0]))
-            try writeByteTokens(contents, range: trainCount..<total, to: staging.appendingPathComponent(outputNames[1]))
+            try writeByteTokens(contents, ranges: trainRanges, to: staging.appendingPathComponent(outputNames[0]))
+            try writeByteTokens(contents, ranges: validationRanges, to: staging.appendingPathComponent(outputNames[1]))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try (encoder.encode(info) + Data("\n".utf8)).write(to: staging.appendingPathComponent(outputNames[2]))
@@ -231,9 +438,9 @@ public enum DatasetPreparation {
         }
     }
 
-    /// Writes bytes `range` of the concatenation of `contents` to `url`, one little-endian
-    /// uint16 per byte, and flushes the file to disk.
-    private static func writeByteTokens(_ contents: [Data], range: Range<Int>, to url: URL) throws {
+    /// Writes bytes `ranges` (in order) of the concatenation of `contents` to `url`, one
+    /// little-endian uint16 per byte, and flushes the file to disk.
+    private static func writeByteTokens(_ contents: [Data], ranges: [Range<Int>], to url: URL) throws {
         guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
             throw DatasetPreparationError.writeFailed(path: url.path, reason: "the file could not be created")
         }
@@ -242,20 +449,22 @@ public enum DatasetPreparation {
         let chunk = 1 << 16
         var buffer = [UInt16]()
         buffer.reserveCapacity(chunk)
-        var start = 0  // offset of the current file in the concatenation
-        for data in contents {
-            let lo = max(range.lowerBound, start), hi = min(range.upperBound, start + data.count)
-            var i = lo
-            while i < hi {
-                let n = min(chunk, hi - i)
-                buffer.removeAll(keepingCapacity: true)
-                data.withUnsafeBytes { raw in
-                    for j in (i - start)..<(i - start + n) { buffer.append(UInt16(raw[j]).littleEndian) }
+        for range in ranges {
+            var start = 0  // offset of the current file in the concatenation
+            for data in contents {
+                let lo = max(range.lowerBound, start), hi = min(range.upperBound, start + data.count)
+                var i = lo
+                while i < hi {
+                    let n = min(chunk, hi - i)
+                    buffer.removeAll(keepingCapacity: true)
+                    data.withUnsafeBytes { raw in
+                        for j in (i - start)..<(i - start + n) { buffer.append(UInt16(raw[j]).littleEndian) }
+                    }
+                    try buffer.withUnsafeBytes { try handle.write(contentsOf: Data($0)) }
+                    i += n
                 }
-                try buffer.withUnsafeBytes { try handle.write(contentsOf: Data($0)) }
-                i += n
+                start += data.count
             }
-            start += data.count
         }
         try handle.synchronize()
     }
