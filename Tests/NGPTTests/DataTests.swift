@@ -257,6 +257,11 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(try DatasetPreparation.prepareBytes(files: [source], outputDirectory: tmp.appendingPathComponent("f7"),
                                                            validationFraction: 0.7).split, .tail)
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("x").path))
+        XCTAssertEqual(DatasetPreparation.interleavedSplitProblem(tokens: 1 << 30, validationFraction: 1.5, validationBlock: 100),
+                       .validationFractionOutOfRange(1.5))
+        XCTAssertNil(DatasetPreparation.interleavedSplitProblem(tokens: 601, validationFraction: 0.1, validationBlock: 100))
+        XCTAssertEqual(DatasetPreparation.interleavedSplitProblem(tokens: 600, validationFraction: 0.1, validationBlock: 100),
+                       .textTooShortForInterleavedSplit(tokens: 600, blockTokens: 100, needed: 601))
     }
 
     func testMetaJSONWithoutASplitKeyReadsAsTail() throws {

@@ -280,6 +280,7 @@ public enum DatasetPreparation {
     /// can.
     public static func interleavedSplitProblem(tokens n: Int, validationFraction f: Double,
                                                validationBlock: Int) -> DatasetPreparationError? {
+        guard f > 0 && f < 1 else { return .validationFractionOutOfRange(f) }
         guard validationBlock >= 2 else { return .validationBlockTooSmall(validationBlock) }
         let rule = InterleavedSplit(blockTokens: validationBlock, validationFraction: f)
         guard rule.period >= 2 else { return .validationFractionTooLargeForInterleavedSplit(f) }
