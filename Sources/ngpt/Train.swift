@@ -133,8 +133,9 @@ struct Train: ParsableCommand {
         try Trainer.preflight(run, dataset: dataset)
         let lock = try RunLock.acquire(dir, creating: true)
         do {
+            // nothing is removed here: a refused start leaves the directory as it was, and an
+            // accepted one removes only ngpt's own temporaries (Trainer.train, Trainer(resuming:))
             let runDirectory = RunDirectory(dir)
-            runDirectory.removeStaleTemporaries()
             if runDirectory.hasCheckpoint {
                 guard resumeExisting else {
                     throw TrainingError.invalidOption("\(out) already holds a run; use --resume \(out) to continue it, or another --out")

@@ -234,6 +234,54 @@ final class RunSafetyTests: CommandTestCase {
         for name in ["run", "report", "i"] { XCTAssertFalse(FileManager.default.fileExists(atPath: path(name)), name) }
     }
 
+    /// A start, a resume and a refused start remove only the temporaries ngpt's own writes
+    /// leave (by their exact names and contents), never a file of the user's in the run
+    /// directory, and a refused start removes nothing at all.
+    func testForeignFilesSurviveStartResumeAndRefusal() throws {
+        let fm = FileManager.default
+        let run = dir.appendingPathComponent("run")
+        let foreign = ["checkpoints/best/model.pt", "checkpoints/ckpt.pt", ".notes.tmp", ".backup.link", ".dat.nosync-mine",
+                       ".model.safetensors.mine.tmp", "checkpoints/step-000009.tmp/notes.txt", "checkpoints/notes.tmp"]
+        for name in foreign {
+            let url = run.appendingPathComponent(name)
+            try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data("the user's \(name)".utf8).write(to: url)
+        }
+        func assertForeignSurvive(_ when: String, file: StaticString = #filePath, line: UInt = #line) {
+            for name in foreign {
+                let text = try? String(contentsOf: run.appendingPathComponent(name), encoding: .utf8)
+                XCTAssertEqual(text, "the user's \(name)", "\(name) must survive \(when)", file: file, line: line)
+            }
+        }
+        // what a killed write of ngpt's own leaves behind
+        let own = ["checkpoints/step-000003.tmp/optimizer.safetensors", "checkpoints/step-000003.tmp/.ngpt-partial-checkpoint",
+                   ".model.safetensors.4242.17.tmp", ".dat.nosync1A2B.aB3xYz", ".model.safetensors.link"]
+        func plantOwn() throws {
+            for name in own {
+                let url = run.appendingPathComponent(name)
+                try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Data("half-written".utf8).write(to: url)
+            }
+        }
+
+        let started = try runProcess(binary, train("run", ["--steps", "4", "--checkpoint-every", "2"]))
+        XCTAssertEqual(started.status, 0, started.stderr)
+        assertForeignSurvive("a start")
+
+        try plantOwn()
+        assertRefused(try runProcess(binary, train("run", ["--steps", "4"])), ["already holds a run"])
+        assertForeignSurvive("a refused start")
+        for name in own { XCTAssertTrue(fm.fileExists(atPath: run.appendingPathComponent(name).path), "a refused start removes nothing: \(name)") }
+
+        let resumed = try runProcess(binary, ["train", "--resume", run.path])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        assertForeignSurvive("a resume")
+        for name in own { XCTAssertFalse(fm.fileExists(atPath: run.appendingPathComponent(name).path), "ngpt's own leftover \(name) is removed on resume") }
+        XCTAssertFalse(fm.fileExists(atPath: run.appendingPathComponent("checkpoints/step-000003.tmp").path))
+        XCTAssertEqual(RunDirectory(run).latestCheckpoint()?.step, 4)
+        XCTAssertEqual(try RunStatus.read(run)?.state, .finished)
+    }
+
     /// Sizes no machine can serve end with the figure, in well under a second each, never in
     /// the allocator or an overflow trap; nothing is left behind.
     func testImpossibleSizesAreRefusedBeforeTraining() throws {
