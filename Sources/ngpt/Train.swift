@@ -136,6 +136,7 @@ struct Train: ParsableCommand {
             // nothing is removed here: a refused start leaves the directory as it was, and an
             // accepted one removes only ngpt's own temporaries (Trainer.train, Trainer(resuming:))
             let runDirectory = RunDirectory(dir)
+            try runDirectory.checkLayout()
             if runDirectory.hasCheckpoint {
                 guard resumeExisting else {
                     throw TrainingError.invalidOption("\(out) already holds a run; use --resume \(out) to continue it, or another --out")

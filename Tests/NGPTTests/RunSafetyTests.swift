@@ -282,6 +282,37 @@ final class RunSafetyTests: CommandTestCase {
         XCTAssertEqual(try RunStatus.read(run)?.state, .finished)
     }
 
+    /// A run directory whose `checkpoints` is a file (or whose model file is a directory) is
+    /// refused before the first step, not after training with nothing saved.
+    func testCheckpointsThatIsAFileIsRefusedBeforeTraining() throws {
+        let fm = FileManager.default
+        for (name, isDirectory) in [("checkpoints", false), ("model.safetensors", true)] {
+            let run = dir.appendingPathComponent("run-\(name)")
+            try fm.createDirectory(at: run, withIntermediateDirectories: true)
+            let url = run.appendingPathComponent(name)
+            if isDirectory {
+                try fm.createDirectory(at: url, withIntermediateDirectories: true)
+            } else {
+                try Data("mine".utf8).write(to: url)
+            }
+            let begin = Date()
+            assertRefused(try runProcess(binary, train("run-\(name)", ["--steps", "200", "--eval-every", "0"])),
+                          [url.path, isDirectory ? "is a directory" : "is not a directory", "move it"])
+            XCTAssertLessThan(Date().timeIntervalSince(begin), 5, "refused before training")
+            XCTAssertFalse(fm.fileExists(atPath: run.appendingPathComponent("metrics.jsonl").path), "nothing trained")
+            if !isDirectory { XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), "mine") }
+        }
+        // the library refuses it too, before the first step
+        let data = try TokenDataset(directory: self.data)
+        let model = ModelConfig(kind: .gpt, vocabularySize: 256, width: 16, heads: 2, layers: 1, context: 16)
+        let trainer = try Trainer(run: RunConfiguration(model: model, training: TrainingOptions(recipe: model.architecture().recipe, steps: 3, batchSize: 2),
+                                                        data: self.data.path), dataset: data)
+        XCTAssertThrowsError(try trainer.train(directory: dir.appendingPathComponent("run-checkpoints"))) {
+            XCTAssertTrue("\($0)".contains("is not a directory"), "\($0)")
+        }
+        XCTAssertEqual(trainer.step, 0)
+    }
+
     /// Sizes no machine can serve end with the figure, in well under a second each, never in
     /// the allocator or an overflow trap; nothing is left behind.
     func testImpossibleSizesAreRefusedBeforeTraining() throws {

@@ -88,6 +88,24 @@ public struct RunDirectory: Sendable {
         RunDirectory(directory).committedSteps().last.map { $0.url.appendingPathComponent(Checkpoint.modelFile) }
     }
 
+    /// Refuses a directory ngpt could not write a run into: `checkpoints` that is not a
+    /// directory, or a directory where ngpt writes a file (`model.safetensors`, `config.json`,
+    /// `metrics.jsonl`, `status.json`). Checked before the first step, so a run never trains
+    /// to find it cannot save.
+    public func checkLayout() throws {
+        var isDirectory: ObjCBool = false
+        if Self.fileType(checkpoints.path) != nil,
+           !FileManager.default.fileExists(atPath: checkpoints.path, isDirectory: &isDirectory) || !isDirectory.boolValue {
+            throw TrainingError.invalidOption("\(checkpoints.path) is not a directory: ngpt keeps the run's checkpoints there; move it out of \(url.path), or choose another --out")
+        }
+        for name in [Checkpoint.modelFile, "config.json", "metrics.jsonl", RunStatus.file] {
+            let path = url.appendingPathComponent(name).path
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw TrainingError.invalidOption("\(path) is a directory: ngpt writes the run's \(name) there; move it out of \(url.path), or choose another --out")
+            }
+        }
+    }
+
     /// The file a checkpoint's temporary directory (`step-N.tmp/`) gets first, before either
     /// checkpoint file: what marks the directory as ngpt's own. It is removed just before the
     /// directory is renamed into place.

@@ -71,6 +71,7 @@ public final class Trainer {
         let run = try Self.readConfiguration(directory)
         let lock = try RunLock.acquire(directory)
         let runDirectory = RunDirectory(directory)
+        try runDirectory.checkLayout()
         let data = try dataset ?? TokenDataset(directory: URL(fileURLWithPath: run.data), vocabularySize: run.model.vocabularySize)
         try Self.preflight(run, dataset: data, hint: "free memory or resume on a larger machine (a resumed run keeps its shape)")
         guard let files = runDirectory.latestCheckpoint() else {
@@ -236,6 +237,7 @@ public final class Trainer {
     public func train(directory: URL, progress: (MetricsRecord) -> Void = { _ in }) throws {
         let lock = try RunLock.acquire(directory, creating: true)
         defer { withExtendedLifetime(lock) {} }
+        try RunDirectory(directory).checkLayout()
         RunDirectory(directory).removeStaleTemporaries()
         let configURL = directory.appendingPathComponent("config.json")
         let encoder = JSONEncoder()
