@@ -124,7 +124,8 @@ final class RunExecutor: @unchecked Sendable {
 /// A study's report directory (`ngpt compare`, `ngpt ablate`), locked for this process: with
 /// `collect` and no new settings, the settings it holds; otherwise `make()`'s, written to
 /// `DIR/settings.json` after checking that the directory does not hold a study with other
-/// settings (the same settings resume it).
+/// settings (the same settings resume it). A `settings.json` that `read` cannot take — another
+/// study's, or a damaged or foreign file — is refused, never overwritten.
 func openStudy<Settings: Codable & Equatable>(_ report: URL, command: String, what: String, collect: Bool,
                                               read: (URL) throws -> Settings,
                                               make: () throws -> Settings) throws -> (settings: Settings, lock: RunLock) {
@@ -133,13 +134,22 @@ func openStudy<Settings: Codable & Equatable>(_ report: URL, command: String, wh
         guard FileManager.default.fileExists(atPath: settingsURL.path) else {
             throw TrainingError.invalidOption("\(settingsURL.path) not found: --collect needs a report directory made by `\(command)` or `\(command) --plan`")
         }
-        return (try read(settingsURL), try RunLock.acquire(report))
+        let lock = try RunLock.acquire(report)
+        do {
+            return (try read(settingsURL), lock)
+        } catch {
+            throw foreignStudyError(settingsURL, command: command, what: what, error: error)
+        }
     }
     let settings = try make()
     let lock = try RunLock.acquire(report, creating: true)
     do {
-        if let saved = try? read(settingsURL), saved != settings {
-            throw TrainingError.invalidOption("\(report.path) holds \(what) with other settings; use another --out (or the same options to resume it)")
+        if (try? FileManager.default.attributesOfItem(atPath: settingsURL.path)) != nil {
+            let saved: Settings
+            do { saved = try read(settingsURL) } catch { throw foreignStudyError(settingsURL, command: command, what: what, error: error) }
+            guard saved == settings else {
+                throw TrainingError.invalidOption("\(report.path) holds \(what) with other settings; use another --out (or the same options to resume it)")
+            }
         }
         try FileManager.default.createDirectory(at: report.appendingPathComponent("runs"), withIntermediateDirectories: true)
     } catch {

@@ -130,6 +130,7 @@ struct Train: ParsableCommand {
     /// A new run into `dir` (or, with --resume-existing, the same run already there).
     private func start(_ run: RunConfiguration, dataset: TokenDataset, in dir: URL, initialWeights initURL: URL?) throws -> (Trainer, URL, RunLock) {
         let out = dir.path
+        try checkNotAReportDirectory(dir)
         try Trainer.preflight(run, dataset: dataset)
         let lock = try RunLock.acquire(dir, creating: true)
         do {

@@ -313,6 +313,47 @@ final class RunSafetyTests: CommandTestCase {
         XCTAssertEqual(trainer.step, 0)
     }
 
+    /// A study's report directory is its own: `ngpt ablate` refuses a comparison's (and
+    /// `compare` an ablation's, and either a settings.json it cannot read) instead of
+    /// overwriting it, and `ngpt train --out` refuses a study's report directory.
+    func testAStudyOwnsItsDirectory() throws {
+        let fm = FileManager.default
+        let shape = ["--dim", "16", "--heads", "2", "--layers", "1", "--context", "16"]
+        let compare = ["compare", "--data", data.path, "--budgets", "2", "--seeds", "1", "--lr-gpt", "1e-3", "--lr-ngpt", "1e-3",
+                       "--batch", "2", "--eval-batches", "1", "--plan", "--no-estimate"] + shape
+        let ablate = ["ablate", "--data", data.path, "--budget", "2", "--seeds", "1", "--batch", "2", "--eval-batches", "1",
+                      "--variants", "ngpt,gpt", "--plan"] + shape
+        let c = try runProcess(binary, compare + ["--out", path("c")])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        let a = try runProcess(binary, ablate + ["--out", path("a")])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        let comparisonSettings = try Data(contentsOf: URL(fileURLWithPath: path("c/settings.json")))
+        let ablationSettings = try Data(contentsOf: URL(fileURLWithPath: path("a/settings.json")))
+
+        assertRefused(try runProcess(binary, ablate + ["--out", path("c")]), [path("c"), "a comparison", "ngpt compare", "another --out"])
+        assertRefused(try runProcess(binary, ["ablate", "--collect", "--out", path("c")]), [path("c"), "a comparison", "ngpt compare"])
+        assertRefused(try runProcess(binary, compare + ["--out", path("a")]), [path("a"), "an ablation study", "ngpt ablate", "another --out"])
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("c/settings.json"))), comparisonSettings, "the comparison's settings are untouched")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("a/settings.json"))), ablationSettings, "the ablation's settings are untouched")
+
+        // a settings.json neither study can read is left as it is
+        try fm.createDirectory(at: dir.appendingPathComponent("d"), withIntermediateDirectories: true)
+        let damaged = Data("{\"budget\": 2, \"seeds\":".utf8)
+        try damaged.write(to: dir.appendingPathComponent("d/settings.json"))
+        for study in [ablate, compare] {
+            assertRefused(try runProcess(binary, study + ["--out", path("d")]), [path("d/settings.json"), "cannot be read", "another --out"])
+            XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("d/settings.json")), damaged)
+        }
+        XCTAssertFalse(fm.fileExists(atPath: path("d/runs")), "nothing written beside it")
+
+        // a report directory is no run directory
+        for (report, what) in [("c", "a comparison"), ("a", "an ablation study")] {
+            let r = try runProcess(binary, train(report, ["--steps", "2"]))
+            assertRefused(r, [path(report), what, "report directory", "another --out"])
+            XCTAssertFalse(fm.fileExists(atPath: path(report) + "/config.json"), "nothing trained into \(report)")
+        }
+    }
+
     /// Sizes no machine can serve end with the figure, in well under a second each, never in
     /// the allocator or an overflow trap; nothing is left behind.
     func testImpossibleSizesAreRefusedBeforeTraining() throws {
