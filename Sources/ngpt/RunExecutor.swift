@@ -23,6 +23,7 @@ final class RunExecutor: @unchecked Sendable {
         self.threadsPerRun = threadsPerRun
         self.label = label
         executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        StudyInterruption.install(label: label)
     }
 
     func directory(_ run: ScheduledRun) -> URL { runsDirectory.appendingPathComponent(run.id) }
@@ -65,6 +66,8 @@ final class RunExecutor: @unchecked Sendable {
     }
 
     /// Executes every run not yet finished. Failed runs (e.g. diverged) are reported, not fatal.
+    /// SIGINT, SIGTERM or SIGHUP stops every running child and then the study
+    /// (``StudyInterruption``); no run starts after it.
     func execute(_ runs: [ScheduledRun], phase: String) {
         let pending = runs.filter { result($0).status != .finished }
         if pending.isEmpty { return }
@@ -73,6 +76,7 @@ final class RunExecutor: @unchecked Sendable {
         let group = DispatchGroup()
         for run in pending {
             slots.wait()
+            if StudyInterruption.isStopping { slots.signal(); break }
             group.enter()
             let dir = directory(run)
             do {
@@ -88,11 +92,17 @@ final class RunExecutor: @unchecked Sendable {
                 p.standardOutput = handle
                 p.terminationHandler = { [self] proc in
                     try? handle.close()
-                    finish(run, status: proc.terminationStatus)
+                    if !StudyInterruption.isStopping { finish(run, status: proc.terminationStatus) }
+                    StudyInterruption.exited(proc.processIdentifier)
                     slots.signal()
                     group.leave()
                 }
-                try p.run()
+                guard try StudyInterruption.launch(p) else {
+                    try? handle.close()
+                    slots.signal()
+                    group.leave()
+                    break
+                }
             } catch {
                 printError("[\(label)] could not start \(run.id): \(error)")
                 finish(run, status: -1)
@@ -101,6 +111,7 @@ final class RunExecutor: @unchecked Sendable {
             }
         }
         group.wait()
+        StudyInterruption.waitIfStopping()
     }
 
     private func finish(_ run: ScheduledRun, status: Int32) {

@@ -354,6 +354,59 @@ final class RunSafetyTests: CommandTestCase {
         }
     }
 
+    /// Every live process whose command line mentions `text` (zombies have none).
+    func processes(mentioning text: String) -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return names.compactMap(Int32.init).filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: data.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self).contains(text)
+        }
+    }
+
+    /// SIGTERM or SIGINT to `ngpt ablate --jobs 2` while two runs train stops both runs before
+    /// the study exits (non-zero); no child `ngpt train` runs on.
+    func testAStoppedStudyStopsItsRuns() throws {
+        for (signal, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+            let out = path("study-\(name)")
+            let study = try start(["ablate", "--data", data.path, "--out", out, "--dim", "16", "--heads", "2", "--layers", "1",
+                                   "--context", "16", "--batch", "2", "--budget", "1000000", "--seeds", "1", "--eval-batches", "1",
+                                   "--variants", "ngpt,gpt", "--jobs", "2"])
+            defer {
+                if study.isRunning { kill(study.processIdentifier, SIGKILL) }
+                for pid in processes(mentioning: out) { kill(pid, SIGKILL) }
+            }
+            let children = try ["ngpt-seed0", "gpt-seed0"].map { try waitForLockOwner("study-\(name)/runs/\($0)") }
+            XCTAssertEqual(Set(processes(mentioning: out + "/runs")), Set(children), "the two runs train as children")
+            kill(study.processIdentifier, signal)
+            let deadline = Date().addingTimeInterval(60)
+            while study.isRunning && Date() < deadline { usleep(10_000) }
+            XCTAssertFalse(study.isRunning, "\(name): the study exits once its runs have stopped")
+            study.waitUntilExit()
+            XCTAssertEqual(study.terminationReason, .exit, name)
+            XCTAssertNotEqual(study.terminationStatus, 0, "\(name): an interrupted study exits non-zero")
+            XCTAssertEqual(processes(mentioning: out), [], "\(name): no child ngpt train runs on")
+            for pid in children { XCTAssertEqual(processes(mentioning: out).filter { $0 == pid }, [], "\(name): run \(pid) stopped") }
+        }
+    }
+
+    /// A study whose runs failed, or whose report misses runs, writes its report and then exits
+    /// non-zero saying its conclusion is incomplete.
+    func testAnIncompleteStudyExitsNonZero() throws {
+        let ablate = ["ablate", "--data", data.path, "--dim", "16", "--heads", "2", "--layers", "1", "--context", "16", "--batch", "2",
+                      "--budget", "3", "--seeds", "1", "--eval-batches", "1", "--variants", "ngpt,gpt"]
+        XCTAssertEqual(try runProcess(binary, ablate + ["--out", path("planned"), "--plan"]).status, 0)
+        let missing = try runProcess(binary, ["ablate", "--collect", "--out", path("planned")])
+        assertRefused((missing.status, "", missing.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }.joined(separator: "\n")),
+                      ["the conclusion is incomplete: 2 run(s) missing", "ngpt-seed0", "gpt-seed0"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("planned/report.html")), "the report is written all the same")
+
+        let diverged = try runProcess(binary, ablate + ["--out", path("diverged"), "--lr-gpt", "1e30"])
+        XCTAssertEqual(diverged.status, 1, diverged.stderr)
+        XCTAssertTrue(diverged.stderr.contains("Error: the conclusion is incomplete: 1 run(s) failed: gpt-seed0;"), diverged.stderr)
+        XCTAssertEqual(diverged.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }.count, 1, diverged.stderr)
+        XCTAssertTrue(diverged.stdout.contains("report: "), diverged.stdout)
+    }
+
     /// Sizes no machine can serve end with the figure, in well under a second each, never in
     /// the allocator or an overflow trap; nothing is left behind.
     func testImpossibleSizesAreRefusedBeforeTraining() throws {
