@@ -313,6 +313,66 @@ final class RunSafetyTests: CommandTestCase {
         XCTAssertEqual(trainer.step, 0)
     }
 
+    /// A run file (`train --config`) whose sizes or optimiser settings cannot work is refused
+    /// in one line before anything is allocated: a parameter count no machine holds before the
+    /// memory estimate builds a layout of 10⁸ layers, validation windows beyond memory, β₁ and β₂
+    /// outside [0, 1), ε that is not a positive float32, rates float32 cannot hold.
+    func testRunFilesThatCannotWorkAreRefusedBeforeAllocating() throws {
+        let model = ModelConfig(kind: .gpt, vocabularySize: 256, width: 16, heads: 2, layers: 1, context: 16)
+        var options = TrainingOptions(recipe: .gpt, steps: 3, batchSize: 2)
+        options.evalBatches = 1
+        let valid = try JSONSerialization.jsonObject(with: JSONEncoder().encode(RunConfiguration(model: model, training: options, data: data.path))) as! [String: Any]
+        func runFile(_ name: String, model edits: [String: Any] = [:], training: [String: Any] = [:]) throws -> String {
+            var json = valid
+            json["model"] = (json["model"] as! [String: Any]).merging(edits) { $1 }
+            json["training"] = (json["training"] as! [String: Any]).merging(training) { $1 }
+            let url = dir.appendingPathComponent(name + ".json")
+            try JSONSerialization.data(withJSONObject: json).write(to: url)
+            return url.path
+        }
+        let cases: [(String, [String: Any], [String: Any], [String])] = [
+            ("layers-1e5", ["layers": 100_000, "width": 64], [:], ["parameters", "available"]),
+            ("layers-1e8", ["layers": 100_000_000], [:], ["parameters", "available"]),
+            ("eval-batches", [:], ["evalBatches": 1_000_000_000], ["this run needs", "available"]),
+            ("beta1-one", [:], ["beta1": 1], ["beta1", "[0, 1)"]),
+            ("beta1-negative", [:], ["beta1": -0.5], ["beta1", "[0, 1)"]),
+            ("beta2-large", [:], ["beta2": 1.5], ["beta2", "[0, 1)"]),
+            ("epsilon-zero", [:], ["epsilon": 0], ["epsilon"]),
+            ("epsilon-below-float", [:], ["epsilon": 1e-50], ["epsilon", "float"]),
+            ("epsilon-above-float", [:], ["epsilon": 1e39], ["epsilon", "float"]),
+            ("lr-above-float", [:], ["learningRate": 1e39], ["--lr", "float"]),
+            ("lr-below-float", [:], ["learningRate": 1e-50, "minLR": 0], ["--lr", "float"]),
+        ]
+        for (name, modelEdits, trainingEdits, expected) in cases {
+            let file = try runFile(name, model: modelEdits, training: trainingEdits)
+            let begin = Date()
+            let r = try runProcess(binary, ["train", "--config", file, "--out", path("run-" + name)])
+            assertRefused(r, expected)
+            XCTAssertLessThan(Date().timeIntervalSince(begin), 5, "\(name): refused at once")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("run-" + name)), "\(name): nothing written")
+        }
+        // the library's own check, for callers that build options in Swift
+        for (field, value) in [(\TrainingOptions.beta1, 1.0), (\.beta2, -1e-9), (\.epsilon, .nan), (\.epsilon, 1e-46), (\.learningRate, 3.5e38)] {
+            var o = options
+            o[keyPath: field] = value
+            XCTAssertThrowsError(try o.validate(), "\(field) = \(value)")
+        }
+        XCTAssertNoThrow(try options.validate())
+    }
+
+    /// An address-space limit (`ulimit -v`) counts as the memory available: a run that does
+    /// not fit under it is refused with the figure, not killed by the allocator.
+    func testAddressSpaceLimitCountsAsAvailableMemory() throws {
+        let command = ([binary.path] + train("run", ["--dim", "1024", "--layers", "8", "--steps", "1"])).map { "'\($0)'" }.joined(separator: " ")
+        let r = try runProcess(URL(fileURLWithPath: "/bin/sh"), ["-c", "ulimit -v 2000000 && exec \(command)"])
+        assertRefused(r, ["available"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("run")))
+        // a run that fits under the limit trains
+        let small = ([binary.path] + train("small", ["--steps", "2"])).map { "'\($0)'" }.joined(separator: " ")
+        let ok = try runProcess(URL(fileURLWithPath: "/bin/sh"), ["-c", "ulimit -v 2000000 && exec \(small)"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+    }
+
     /// A study's report directory is its own: `ngpt ablate` refuses a comparison's (and
     /// `compare` an ablation's, and either a settings.json it cannot read) instead of
     /// overwriting it, and `ngpt train --out` refuses a study's report directory.
@@ -418,6 +478,10 @@ final class RunSafetyTests: CommandTestCase {
             (train("run", ["--context", "9223372036854775807"]), ["--context"]),
             (train("run", ["--batch", "9223372036854775807"]), ["needs more than 9.2 EB"]),
             (train("run", ["--eval-batches", "9223372036854775807"]), ["needs"]),
+            (train("run", ["--eval-batches", "1000000000"]), ["this run needs", "available"]),
+            (train("run", ["--lr", "1e39"]), ["--lr", "float"]),
+            (train("run", ["--lr", "1e-50"]), ["--lr", "float"]),
+            (train("run", ["--weight-decay", "1e39"]), ["--weight-decay"]),
             (train("run", ["--vocab", "9223372036854775807"]), ["vocab"]),
             (train("run", ["--steps", "9223372036854775807"]), ["use fewer steps"]),
             (["compare", "--data", data.path, "--out", path("report"), "--tune-budget", "9223372036854775807"], ["use fewer steps"]),
