@@ -44,6 +44,11 @@ struct Train: ParsableCommand {
         let (trainer, directory, lock) = try makeTrainer()
         defer { withExtendedLifetime(lock) {} }
         if trainer.step >= trainer.options.steps {
+            // every record precedes the final checkpoint; a kill between that commit and the
+            // status left "running", which would keep a study from counting the run
+            if (try? RunStatus.read(directory))??.state != .finished {
+                try RunStatus(state: .finished, step: trainer.step).write(to: directory)
+            }
             printError("\(directory.path) is already finished (\(trainer.step) steps)")
             return
         }

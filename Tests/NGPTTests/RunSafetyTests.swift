@@ -373,6 +373,51 @@ final class RunSafetyTests: CommandTestCase {
         XCTAssertEqual(ok.status, 0, ok.stderr)
     }
 
+    /// A run is finished only once everything it reports is on disk: status `finished` comes
+    /// last, so a run killed after its final evaluation but before its extrapolation records
+    /// (or before the status itself) does not count as finished, and resuming completes it.
+    func testARunIsFinishedOnlyWhenEverythingIsOnDisk() throws {
+        let args = ["--steps", "4", "--checkpoint-every", "2", "--eval-every", "2", "--extrapolate", "2"]
+        let whole = try runProcess(binary, train("whole", args))
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        let reference = TrainedRun.read(dir.appendingPathComponent("whole"), steps: 4, context: 16)
+        XCTAssertEqual(reference.status, .finished)
+        XCTAssertEqual(reference.contexts.map(\.context), [16, 32])
+
+        // killed after the final checkpoint, before the status was written
+        let copy = dir.appendingPathComponent("copy")
+        try FileManager.default.copyItem(at: dir.appendingPathComponent("whole"), to: copy)
+        try RunStatus(state: .running, step: 2).write(to: copy)
+        XCTAssertEqual(TrainedRun.read(copy, steps: 4, context: 16).status, .incomplete, "running is not finished")
+        let resumed = try runProcess(binary, ["train", "--resume", copy.path])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try RunStatus.read(copy)?.state, .finished, "resuming a run whose steps are all done records it as finished")
+        XCTAssertEqual(TrainedRun.read(copy, steps: 4, context: 16), reference)
+
+        // killed after the final evaluation, before the extrapolation records and the final checkpoint
+        let cut = dir.appendingPathComponent("cut")
+        try FileManager.default.copyItem(at: dir.appendingPathComponent("whole"), to: cut)
+        let metrics = cut.appendingPathComponent("metrics.jsonl")
+        let lines = try String(contentsOf: metrics, encoding: .utf8).split(separator: "\n").filter { !$0.contains("\"context\"") }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: metrics)
+        try FileManager.default.removeItem(at: cut.appendingPathComponent("checkpoints/step-000004"))
+        do {
+            // the step-2 checkpoint the killed run still had (equal runs write equal checkpoints)
+            let trainer = try Trainer(run: try Trainer.readConfiguration(cut), dataset: try TokenDataset(directory: data))
+            for _ in 0..<2 { try trainer.trainStep() }
+            try trainer.saveCheckpoint(to: cut)
+        }
+        try RunStatus(state: .running, step: 4).write(to: cut)
+        XCTAssertEqual(TrainedRun.read(cut, steps: 4, context: 16).status, .incomplete,
+                       "a run without its extrapolation records is not finished")
+        let completed = try runProcess(binary, ["train", "--resume", cut.path])
+        XCTAssertEqual(completed.status, 0, completed.stderr)
+        let again = TrainedRun.read(cut, steps: 4, context: 16)
+        XCTAssertEqual(again.status, .finished)
+        XCTAssertEqual(again.contexts, reference.contexts, "the extrapolation records, once each, as in the whole run")
+        XCTAssertEqual(again.finalValLoss, reference.finalValLoss)
+    }
+
     /// A study's report directory is its own: `ngpt ablate` refuses a comparison's (and
     /// `compare` an ablation's, and either a settings.json it cannot read) instead of
     /// overwriting it, and `ngpt train --out` refuses a study's report directory.
