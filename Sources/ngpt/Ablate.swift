@@ -70,6 +70,9 @@ struct Ablate: ParsableCommand {
             print("\(row.name): \(AblationReport.change(row)) (\(AblationReport.reading(row)))")
         }
         print("report: \(report.appendingPathComponent("report.html").path)")
+        let outcomes = scheduled.map { (id: $0.id, status: executor.result($0).status) }
+        try checkStudyComplete(failed: outcomes.filter { $0.status == .failed }.map(\.id),
+                               missing: outcomes.filter { $0.status == .incomplete }.map(\.id))
     }
 
     private func makeSettings() throws -> AblationSettings {

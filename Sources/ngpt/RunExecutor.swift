@@ -23,6 +23,7 @@ final class RunExecutor: @unchecked Sendable {
         self.threadsPerRun = threadsPerRun
         self.label = label
         executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        StudyInterruption.install(label: label)
     }
 
     func directory(_ run: ScheduledRun) -> URL { runsDirectory.appendingPathComponent(run.id) }
@@ -65,6 +66,8 @@ final class RunExecutor: @unchecked Sendable {
     }
 
     /// Executes every run not yet finished. Failed runs (e.g. diverged) are reported, not fatal.
+    /// SIGINT, SIGTERM or SIGHUP stops every running child and then the study
+    /// (``StudyInterruption``); no run starts after it.
     func execute(_ runs: [ScheduledRun], phase: String) {
         let pending = runs.filter { result($0).status != .finished }
         if pending.isEmpty { return }
@@ -73,6 +76,7 @@ final class RunExecutor: @unchecked Sendable {
         let group = DispatchGroup()
         for run in pending {
             slots.wait()
+            if StudyInterruption.isStopping { slots.signal(); break }
             group.enter()
             let dir = directory(run)
             do {
@@ -88,11 +92,17 @@ final class RunExecutor: @unchecked Sendable {
                 p.standardOutput = handle
                 p.terminationHandler = { [self] proc in
                     try? handle.close()
-                    finish(run, status: proc.terminationStatus)
+                    if !StudyInterruption.isStopping { finish(run, status: proc.terminationStatus) }
+                    StudyInterruption.exited(proc.processIdentifier)
                     slots.signal()
                     group.leave()
                 }
-                try p.run()
+                guard try StudyInterruption.launch(p) else {
+                    try? handle.close()
+                    slots.signal()
+                    group.leave()
+                    break
+                }
             } catch {
                 printError("[\(label)] could not start \(run.id): \(error)")
                 finish(run, status: -1)
@@ -101,6 +111,7 @@ final class RunExecutor: @unchecked Sendable {
             }
         }
         group.wait()
+        StudyInterruption.waitIfStopping()
     }
 
     private func finish(_ run: ScheduledRun, status: Int32) {
@@ -124,7 +135,8 @@ final class RunExecutor: @unchecked Sendable {
 /// A study's report directory (`ngpt compare`, `ngpt ablate`), locked for this process: with
 /// `collect` and no new settings, the settings it holds; otherwise `make()`'s, written to
 /// `DIR/settings.json` after checking that the directory does not hold a study with other
-/// settings (the same settings resume it).
+/// settings (the same settings resume it). A `settings.json` that `read` cannot take — another
+/// study's, or a damaged or foreign file — is refused, never overwritten.
 func openStudy<Settings: Codable & Equatable>(_ report: URL, command: String, what: String, collect: Bool,
                                               read: (URL) throws -> Settings,
                                               make: () throws -> Settings) throws -> (settings: Settings, lock: RunLock) {
@@ -133,13 +145,22 @@ func openStudy<Settings: Codable & Equatable>(_ report: URL, command: String, wh
         guard FileManager.default.fileExists(atPath: settingsURL.path) else {
             throw TrainingError.invalidOption("\(settingsURL.path) not found: --collect needs a report directory made by `\(command)` or `\(command) --plan`")
         }
-        return (try read(settingsURL), try RunLock.acquire(report))
+        let lock = try RunLock.acquire(report)
+        do {
+            return (try read(settingsURL), lock)
+        } catch {
+            throw foreignStudyError(settingsURL, command: command, what: what, error: error)
+        }
     }
     let settings = try make()
     let lock = try RunLock.acquire(report, creating: true)
     do {
-        if let saved = try? read(settingsURL), saved != settings {
-            throw TrainingError.invalidOption("\(report.path) holds \(what) with other settings; use another --out (or the same options to resume it)")
+        if (try? FileManager.default.attributesOfItem(atPath: settingsURL.path)) != nil {
+            let saved: Settings
+            do { saved = try read(settingsURL) } catch { throw foreignStudyError(settingsURL, command: command, what: what, error: error) }
+            guard saved == settings else {
+                throw TrainingError.invalidOption("\(report.path) holds \(what) with other settings; use another --out (or the same options to resume it)")
+            }
         }
         try FileManager.default.createDirectory(at: report.appendingPathComponent("runs"), withIntermediateDirectories: true)
     } catch {

@@ -44,6 +44,11 @@ struct Train: ParsableCommand {
         let (trainer, directory, lock) = try makeTrainer()
         defer { withExtendedLifetime(lock) {} }
         if trainer.step >= trainer.options.steps {
+            // every record precedes the final checkpoint; a kill between that commit and the
+            // status left "running", which would keep a study from counting the run
+            if (try? RunStatus.read(directory))??.state != .finished {
+                try RunStatus(state: .finished, step: trainer.step).write(to: directory)
+            }
             printError("\(directory.path) is already finished (\(trainer.step) steps)")
             return
         }
@@ -130,11 +135,14 @@ struct Train: ParsableCommand {
     /// A new run into `dir` (or, with --resume-existing, the same run already there).
     private func start(_ run: RunConfiguration, dataset: TokenDataset, in dir: URL, initialWeights initURL: URL?) throws -> (Trainer, URL, RunLock) {
         let out = dir.path
+        try checkNotAReportDirectory(dir)
         try Trainer.preflight(run, dataset: dataset)
         let lock = try RunLock.acquire(dir, creating: true)
         do {
+            // nothing is removed here: a refused start leaves the directory as it was, and an
+            // accepted one removes only ngpt's own temporaries (Trainer.train, Trainer(resuming:))
             let runDirectory = RunDirectory(dir)
-            runDirectory.removeStaleTemporaries()
+            try runDirectory.checkLayout()
             if runDirectory.hasCheckpoint {
                 guard resumeExisting else {
                     throw TrainingError.invalidOption("\(out) already holds a run; use --resume \(out) to continue it, or another --out")

@@ -88,6 +88,37 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: partial.path))
     }
 
+    /// The names a killed write of ngpt's own leaves, exactly; anything close to them is not.
+    func testOnlyNgptsOwnTemporaryNamesAreRecognised() throws {
+        for own in [".model.safetensors.1234.99.tmp", ".optimizer.safetensors.7.4294967295.tmp", ".model.safetensors.link",
+                    ".dat.nosync4D2.x1y2z3", ".dat.nosyncABCDEF0.000000"] {
+            XCTAssertTrue(RunDirectory.isOwnTemporaryFile(own), own)
+        }
+        for foreign in [".notes.tmp", ".model.safetensors.tmp", ".model.safetensors.12.tmp", ".model.safetensors.a.1.tmp",
+                        ".config.json.1.2.tmp", ".backup.link", ".dat.nosync", ".dat.nosync4d2.x1y2z3", ".dat.nosync4D2.x1y2z",
+                        ".dat.nosync4D2.x1y2z3.tmp", ".dat.nosync.abcdef", "model.safetensors.1.2.tmp", ".lock"] {
+            XCTAssertFalse(RunDirectory.isOwnTemporaryFile(foreign), foreign)
+        }
+        let fm = FileManager.default
+        func make(_ name: String, files: [String]) throws -> URL {
+            let url = dir.appendingPathComponent(name)
+            try fm.createDirectory(at: url, withIntermediateDirectories: true)
+            for f in files { try Data("x".utf8).write(to: url.appendingPathComponent(f)) }
+            return url
+        }
+        XCTAssertTrue(RunDirectory.isOwnTemporaryStepDirectory(try make("a/step-000007.tmp", files: [RunDirectory.partialMarker, "model.safetensors", ".optimizer.safetensors.1.2.tmp"])))
+        XCTAssertTrue(RunDirectory.isOwnTemporaryStepDirectory(try make("b/step-000007.tmp", files: ["model.safetensors", "optimizer.safetensors"])), "an older version's, without the marker")
+        XCTAssertTrue(RunDirectory.isOwnTemporaryStepDirectory(try make("c/step-12.tmp", files: [])))
+        XCTAssertFalse(RunDirectory.isOwnTemporaryStepDirectory(try make("d/step-000007.tmp", files: [RunDirectory.partialMarker, "notes.txt"])))
+        XCTAssertFalse(RunDirectory.isOwnTemporaryStepDirectory(try make("e/best.tmp", files: [RunDirectory.partialMarker])))
+        XCTAssertFalse(RunDirectory.isOwnTemporaryStepDirectory(try make("f/step-000007", files: [])), "a committed name")
+        try Data("x".utf8).write(to: dir.appendingPathComponent("g-step-000007.tmp"))
+        XCTAssertFalse(RunDirectory.isOwnTemporaryStepDirectory(dir.appendingPathComponent("g-step-000007.tmp")))
+        let nested = try make("h/step-000007.tmp", files: [])
+        try fm.createDirectory(at: nested.appendingPathComponent("model.safetensors"), withIntermediateDirectories: true)
+        XCTAssertFalse(RunDirectory.isOwnTemporaryStepDirectory(nested), "a directory where ngpt writes a file")
+    }
+
     /// A run directory in the layout before step directories (`model.safetensors` and
     /// `optimizer.safetensors` at the top) resumes exactly and moves to the new layout.
     func testOldTwoFileLayoutResumes() throws {

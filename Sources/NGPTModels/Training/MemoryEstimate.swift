@@ -1,4 +1,11 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Roughly how much memory training a configuration takes, computed without allocating and
 /// without overflowing (a size that does not fit in `Int` saturates at `Int.max`).
@@ -31,9 +38,14 @@ public struct MemoryEstimate: Sendable, Equatable {
     /// sizes are sane, else a saturating upper bound from the shape alone.
     public static func activationCount(_ c: ModelConfig, batch b: Int, sequence t: Int) -> Int {
         let bound = activationBound(c, batch: b, sequence: t)
-        guard bound < 1 << 40, (try? c.validate()) != nil else { return bound }
+        // the architecture's count builds the parameter layout, which takes time and memory in
+        // proportion to the layers: beyond a few thousand the bound serves
+        guard bound < 1 << 40, c.layers <= maximumCountedLayers, (try? c.validate()) != nil else { return bound }
         return c.architecture().activationCount(batch: b, sequence: t)
     }
+
+    /// Above this many layers ``activationCount(_:batch:sequence:)`` is the bound from the shape.
+    static let maximumCountedLayers = 4096
 
     /// An upper bound on either architecture's activations (streams, q|k|v, attention
     /// probabilities, the MLP's u|ν, logits and the backward's scratch), without overflowing.
@@ -67,7 +79,10 @@ public struct MemoryEstimate: Sendable, Equatable {
             longest = max(longest, context)
         }
         let tokens = mul(batch, t)
-        let windows = mul(mul(evaluationBatches, batch), 8 * (1 + contexts.count))  // offsets, Int each
+        // ValidationSet keeps one array of `batch` offsets per window batch (8 bytes each, plus
+        // the array's header and the allocator's, about 64 bytes): the run's own set, and one
+        // more at a time for the other contexts
+        let windows = mul(mul(evaluationBatches, add(64, mul(8, batch))), contexts.isEmpty ? 1 : 2)
         let other = add(add(windows, mul(32, tokens)), add(mul(8, mul(longest, config.headWidth)), 32 << 20))
         return MemoryEstimate(parameterBytes: mul(4, mul(6, p)), activationBytes: mul(4, activations), otherBytes: other)
     }
@@ -99,7 +114,8 @@ public struct MemoryEstimate: Sendable, Equatable {
 }
 
 /// Memory this process can still get: `/proc/meminfo`'s MemAvailable, lowered to the headroom
-/// of any cgroup limit on the way to the root (v2 `memory.max`, v1 `memory.limit_in_bytes`).
+/// of any cgroup limit on the way to the root (v2 `memory.max`, v1 `memory.limit_in_bytes`) and
+/// to what the address-space limit (`RLIMIT_AS`, `ulimit -v`) leaves above the process's size.
 public enum AvailableMemory {
     /// Bytes available, or nil where none of the sources exists (then nothing is checked).
     public static func bytes() -> Int? {
@@ -107,10 +123,24 @@ public enum AvailableMemory {
         if let cgroups = read("/proc/self/cgroup") {
             for limit in cgroupHeadrooms(cgroups, read: read) { best = min(best ?? limit, limit) }
         }
+        if let limit = addressSpaceHeadroom() { best = min(best ?? limit, limit) }
         #if !os(Linux)
         if best == nil { best = Int(clamping: ProcessInfo.processInfo.physicalMemory) }
         #endif
         return best
+    }
+
+    /// `RLIMIT_AS` (soft) less this process's virtual size, or nil without a limit.
+    static func addressSpaceHeadroom() -> Int? {
+        var limit = rlimit()
+        #if os(Linux)
+        guard getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0 else { return nil }
+        #else
+        guard getrlimit(RLIMIT_AS, &limit) == 0 else { return nil }
+        #endif
+        guard limit.rlim_cur != rlim_t.max, limit.rlim_cur < rlim_t(Int.max) else { return nil }
+        let pages = read("/proc/self/statm").flatMap { $0.split(separator: " ").first.flatMap { Int($0) } } ?? 0
+        return max(0, Int(limit.rlim_cur) - MemoryEstimate.mul(pages, max(1, Int(sysconf(Int32(_SC_PAGESIZE))))))
     }
 
     /// MemAvailable from the text of `/proc/meminfo`, in bytes.

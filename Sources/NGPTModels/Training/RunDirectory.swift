@@ -15,8 +15,9 @@ import Darwin
 /// RUN/model.safetensors      a hard link to (or copy of) the newest checkpoint's model
 /// ```
 ///
-/// A checkpoint is written into `checkpoints/step-N.tmp/`; its files are flushed, the
-/// directory is renamed to `step-N` and `checkpoints/` is flushed: that rename is the commit, so
+/// A checkpoint is written into `checkpoints/step-N.tmp/`, which first gets a marker file
+/// (``partialMarker``, so the directory is recognisably ngpt's own); its files are flushed, the
+/// marker is removed, the directory is renamed to `step-N` and `checkpoints/` is flushed: that rename is the commit, so
 /// a checkpoint directory without the suffix is always complete. Only then are older step
 /// directories removed, so a kill at any moment leaves at least one complete checkpoint (once
 /// the first is committed). Resuming loads the step directory with the largest step.
@@ -87,19 +88,118 @@ public struct RunDirectory: Sendable {
         RunDirectory(directory).committedSteps().last.map { $0.url.appendingPathComponent(Checkpoint.modelFile) }
     }
 
-    /// Removes what killed writes leave behind: unfinished step directories and hidden
-    /// temporary files. Call only while holding the directory's ``RunLock``.
-    public func removeStaleTemporaries() {
+    /// Refuses a directory ngpt could not write a run into: `checkpoints` that is not a
+    /// directory, or a directory where ngpt writes a file (`model.safetensors`, `config.json`,
+    /// `metrics.jsonl`, `status.json`). Checked before the first step, so a run never trains
+    /// to find it cannot save.
+    public func checkLayout() throws {
+        var isDirectory: ObjCBool = false
+        if Self.fileType(checkpoints.path) != nil,
+           !FileManager.default.fileExists(atPath: checkpoints.path, isDirectory: &isDirectory) || !isDirectory.boolValue {
+            throw TrainingError.invalidOption("\(checkpoints.path) is not a directory: ngpt keeps the run's checkpoints there; move it out of \(url.path), or choose another --out")
+        }
+        for name in [Checkpoint.modelFile, "config.json", "metrics.jsonl", RunStatus.file] {
+            let path = url.appendingPathComponent(name).path
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw TrainingError.invalidOption("\(path) is a directory: ngpt writes the run's \(name) there; move it out of \(url.path), or choose another --out")
+            }
+        }
+    }
+
+    /// The file a checkpoint's temporary directory (`step-N.tmp/`) gets first, before either
+    /// checkpoint file: what marks the directory as ngpt's own. It is removed just before the
+    /// directory is renamed into place.
+    public static let partialMarker = ".ngpt-partial-checkpoint"
+
+    /// Removes what killed writes of ngpt's own leave behind, and nothing else: in
+    /// `checkpoints/`, `step-N.tmp` directories holding only the files a checkpoint write
+    /// creates there; at the top, `.model.safetensors.<pid>.<n>.tmp` and
+    /// `.optimizer.safetensors.<pid>.<n>.tmp` (``SafeTensorsFile`` writes),
+    /// `.model.safetensors.link` (``refreshTopLevelModel()``) and Foundation's
+    /// `.dat.nosync<PID in hex>.<6 letters or digits>` (atomic writes of `config.json`,
+    /// `status.json`, `metrics.jsonl`). Anything else in the directory — a user's
+    /// `checkpoints/best/`, `.notes.tmp` — is left alone. Call only while holding the
+    /// directory's ``RunLock``, once the start is accepted.
+    ///
+    /// - Returns: the entries of `checkpoints/` that ngpt did not write (left as they are).
+    @discardableResult
+    public func removeStaleTemporaries() -> [String] {
         let fm = FileManager.default
+        var foreign = [String]()
         for name in (try? fm.contentsOfDirectory(atPath: checkpoints.path)) ?? [] where Self.step(ofName: name) == nil {
-            try? fm.removeItem(at: checkpoints.appendingPathComponent(name))
+            let entry = checkpoints.appendingPathComponent(name)
+            if Self.isOwnTemporaryStepDirectory(entry) {
+                try? fm.removeItem(at: entry)
+            } else {
+                foreign.append(name)
+            }
         }
-        // `.model.safetensors.<pid>.<n>.tmp` (SafeTensorsFile.write), `.model.safetensors.link`
-        // (refreshTopLevelModel) and Foundation's `.dat.nosync…` (atomic config/metrics writes)
-        for name in (try? fm.contentsOfDirectory(atPath: url.path)) ?? []
-        where name.hasPrefix(".") && (name.hasSuffix(Self.temporarySuffix) || name.hasSuffix(".link") || name.hasPrefix(".dat.nosync")) {
-            try? fm.removeItem(at: url.appendingPathComponent(name))
+        for name in (try? fm.contentsOfDirectory(atPath: url.path)) ?? [] where Self.isOwnTemporaryFile(name) {
+            let entry = url.appendingPathComponent(name)
+            if Self.fileType(entry.path) == S_IFREG { unlink(entry.path) }
         }
+        return foreign.sorted()
+    }
+
+    /// Whether `name` is a hidden temporary file ngpt writes at the top of a run directory.
+    static func isOwnTemporaryFile(_ name: String) -> Bool {
+        name == linkName
+            || isSafeTensorsTemporary(name, of: [Checkpoint.modelFile, Checkpoint.optimizerFile])
+            || isFoundationTemporary(name)
+    }
+
+    /// `.model.safetensors.link`: the next top-level model before it is renamed into place.
+    static let linkName = ".\(Checkpoint.modelFile).link"
+
+    /// `.<file>.<pid>.<n>.tmp` for one of `files`, as ``SafeTensorsFile`` names its temporary
+    /// file (both numbers in decimal).
+    static func isSafeTensorsTemporary(_ name: String, of files: [String]) -> Bool {
+        guard name.hasSuffix(temporarySuffix) else { return false }
+        for file in files where name.hasPrefix("." + file + ".") {
+            let middle = name.dropFirst(file.count + 2).dropLast(temporarySuffix.count)
+            let parts = middle.split(separator: ".", omittingEmptySubsequences: false)
+            if parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }) { return true }
+        }
+        return false
+    }
+
+    /// `.dat.nosync<PID in upper-case hex>.<6 letters or digits>`: the temporary file of
+    /// Foundation's atomic `Data.write` (`mktemp`'s six characters).
+    static func isFoundationTemporary(_ name: String) -> Bool {
+        let prefix = ".dat.nosync"
+        guard name.hasPrefix(prefix) else { return false }
+        let parts = name.dropFirst(prefix.count).split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return false }
+        let pid = parts[0], random = parts[1]
+        return !pid.isEmpty && pid.allSatisfy { $0.isASCII && ($0.isNumber || ("A"..."F").contains($0)) }
+            && random.count == 6 && random.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
+    }
+
+    /// `step-N.tmp`, the name a checkpoint has while it is written.
+    static func isTemporaryStepName(_ name: String) -> Bool {
+        name.hasSuffix(temporarySuffix) && step(ofName: String(name.dropLast(temporarySuffix.count))) != nil
+    }
+
+    /// Whether `directory` is a checkpoint write of ngpt's own cut short: named `step-N.tmp`, a
+    /// real directory (not a link), holding only regular files named as a checkpoint write
+    /// names them (the marker, the two checkpoint files and their temporaries). Older versions
+    /// wrote no marker; their leftovers hold only the checkpoint files.
+    static func isOwnTemporaryStepDirectory(_ directory: URL) -> Bool {
+        guard isTemporaryStepName(directory.lastPathComponent), fileType(directory.path) == S_IFDIR,
+              let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return false }
+        let files = [Checkpoint.modelFile, Checkpoint.optimizerFile]
+        return names.allSatisfy { name in
+            (name == partialMarker || files.contains(name) || isSafeTensorsTemporary(name, of: files))
+                && fileType(directory.appendingPathComponent(name).path) == S_IFREG
+        }
+    }
+
+    /// The type bits of `path` itself (`S_IFREG`, `S_IFDIR`, `S_IFLNK`, …; links not followed),
+    /// or nil when it does not exist.
+    static func fileType(_ path: String) -> mode_t? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return st.st_mode & S_IFMT
     }
 
     /// Commits the checkpoint of `step`: `write` fills a fresh directory (each file written
@@ -118,10 +218,17 @@ public struct RunDirectory: Sendable {
             try write(final)
         } else {
             let temporary = checkpoints.appendingPathComponent(Self.stepName(step) + Self.temporarySuffix)
-            try? fm.removeItem(at: temporary)
+            if Self.fileType(temporary.path) != nil {
+                guard Self.isOwnTemporaryStepDirectory(temporary) else {
+                    throw CheckpointError("\(temporary.path) is in the way of this checkpoint and holds files ngpt did not write; move it out of \(checkpoints.path)")
+                }
+                try? fm.removeItem(at: temporary)
+            }
             try fm.createDirectory(at: temporary, withIntermediateDirectories: false)
             do {
+                try Self.writeMarker(in: temporary)
                 try write(temporary)
+                unlink(temporary.appendingPathComponent(Self.partialMarker).path)
                 guard rename(temporary.path, final.path) == 0 else {
                     throw CheckpointError("cannot rename \(temporary.path) to \(final.path): \(String(cString: strerror(errno))); check the disk")
                 }
@@ -137,6 +244,18 @@ public struct RunDirectory: Sendable {
         if fm.fileExists(atPath: legacyOptimizer.path) { try? fm.removeItem(at: legacyOptimizer) }
     }
 
+    /// Creates the ``partialMarker`` in a fresh temporary step directory.
+    static func writeMarker(in directory: URL) throws {
+        let path = directory.appendingPathComponent(partialMarker).path
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw CheckpointError("cannot create \(path): \(String(cString: strerror(errno))); check the disk")
+        }
+        let text = Array("a checkpoint ngpt was writing; a run that is resumed removes this directory\n".utf8)
+        _ = text.withUnsafeBytes { posixWrite(fd, $0.baseAddress!, $0.count) }
+        close(fd)
+    }
+
     /// Points `RUN/model.safetensors` at the newest checkpoint's model: a hard link (a copy where
     /// the file system has none) renamed over the old name, so it is always a whole file.
     public func refreshTopLevelModel() throws {
@@ -144,7 +263,7 @@ public struct RunDirectory: Sendable {
         let source = newest.url.appendingPathComponent(Checkpoint.modelFile)
         var a = stat(), b = stat()
         if stat(source.path, &a) == 0, stat(topLevelModel.path, &b) == 0, a.st_dev == b.st_dev, a.st_ino == b.st_ino { return }
-        let link = url.appendingPathComponent(".\(Checkpoint.modelFile).link")
+        let link = url.appendingPathComponent(Self.linkName)
         unlink(link.path)
         if hardLink(source.path, link.path) != 0 {
             do { try FileManager.default.copyItem(at: source, to: link) } catch {
@@ -168,6 +287,17 @@ public struct RunDirectory: Sendable {
         _ = fsync(fd)
         close(fd)
     }
+}
+
+/// `write(2)`, under a name that does not clash with the closures called `write` above.
+private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    return Glibc.write(fd, buffer, count)
+    #elseif canImport(Musl)
+    return Musl.write(fd, buffer, count)
+    #else
+    return Darwin.write(fd, buffer, count)
+    #endif
 }
 
 /// `link(2)`, under a name that does not clash with the local variable above.

@@ -56,11 +56,19 @@ extension Trainer {
     static func checkMemory(_ run: RunConfiguration, availableMemory: Int?, hint: String) throws {
         guard let available = availableMemory else { return }
         let c = run.model, o = run.training
+        // the parameters alone first: a count no machine holds is refused before the activation
+        // estimate builds the architecture's layout (10⁸ layers would take minutes and gigabytes)
+        let model = MemoryEstimate.model(c)
+        guard model.totalBytes <= available else {
+            let f = MemoryEstimate.format
+            let count = MemoryEstimate.parameterCount(c)
+            throw TrainingError.invalidOption("this run's model (width \(c.width), \(c.layers) layers, vocabulary \(c.vocabularySize): \(count == Int.max ? "more than 9.2 quintillion" : "about \(count)") parameters) needs \(f(model.totalBytes)) for its parameters, gradients and Adam's moments alone, this machine has \(f(available)) available; \(hint)")
+        }
         let contexts = o.extrapolation.map { MemoryEstimate.mul($0, c.context) }
         let e = MemoryEstimate.training(c, batch: o.batchSize, contexts: contexts, evaluationBatches: o.evalBatches)
         guard e.totalBytes <= available else {
             let f = MemoryEstimate.format
-            throw TrainingError.invalidOption("this run needs \(f(e.totalBytes)) of memory (parameters, gradients and Adam's moments \(f(e.parameterBytes)), activations for batch \(o.batchSize) × context \(c.context) \(f(e.activationBytes))), this machine has \(f(available)) available; \(hint)")
+            throw TrainingError.invalidOption("this run needs \(f(e.totalBytes)) of memory (parameters, gradients and Adam's moments \(f(e.parameterBytes)), activations for batch \(o.batchSize) × context \(c.context) \(f(e.activationBytes)), \(o.evalBatches) validation batches and the rest \(f(e.otherBytes))), this machine has \(f(available)) available; \(hint)")
         }
     }
 }

@@ -61,8 +61,9 @@ public final class Trainer {
     }
 
     /// Continues the run in `directory` from its newest complete checkpoint (either layout), after
-    /// locking the directory, removing what killed writes left and checking the run
-    /// (``preflight(_:dataset:availableMemory:hint:)``).
+    /// locking the directory and checking the run (``preflight(_:dataset:availableMemory:hint:)``);
+    /// once the checkpoint is loaded, the temporaries ngpt's own killed writes left are removed
+    /// (``RunDirectory/removeStaleTemporaries()``; nothing else is).
     /// `architecture` rebuilds a run of an architecture written outside the library from its
     /// stored model configuration.
     public convenience init(resuming directory: URL, dataset: TokenDataset? = nil,
@@ -70,7 +71,7 @@ public final class Trainer {
         let run = try Self.readConfiguration(directory)
         let lock = try RunLock.acquire(directory)
         let runDirectory = RunDirectory(directory)
-        runDirectory.removeStaleTemporaries()
+        try runDirectory.checkLayout()
         let data = try dataset ?? TokenDataset(directory: URL(fileURLWithPath: run.data), vocabularySize: run.model.vocabularySize)
         try Self.preflight(run, dataset: data, hint: "free memory or resume on a larger machine (a resumed run keeps its shape)")
         guard let files = runDirectory.latestCheckpoint() else {
@@ -99,6 +100,8 @@ public final class Trainer {
             throw TrainingError.resume("\(files.optimizer.path): its sampler state cannot continue this run (\(ErrorText.reason(error))). HINT: the checkpoint is damaged; start the run again")
         }
         previousSeconds = Double(state["seconds"] ?? "0") ?? 0
+        // the resume is accepted: what ngpt's own killed writes left can go
+        runDirectory.removeStaleTemporaries()
         // after a kill between a commit and the link refresh, RUN/model.safetensors lags behind
         try runDirectory.refreshTopLevelModel()
     }
@@ -234,6 +237,7 @@ public final class Trainer {
     public func train(directory: URL, progress: (MetricsRecord) -> Void = { _ in }) throws {
         let lock = try RunLock.acquire(directory, creating: true)
         defer { withExtendedLifetime(lock) {} }
+        try RunDirectory(directory).checkLayout()
         RunDirectory(directory).removeStaleTemporaries()
         let configURL = directory.appendingPathComponent("config.json")
         let encoder = JSONEncoder()

@@ -114,10 +114,27 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         guard batchSize >= 1 else { throw fail("--batch must be at least 1, got \(batchSize)") }
         guard gradientAccumulation >= 1 else { throw fail("--grad-accum must be at least 1, got \(gradientAccumulation)") }
         guard learningRate > 0, learningRate.isFinite else { throw fail("--lr must be a positive number, got \(learningRate)") }
+        // training computes in float32: a rate it rounds to 0 or ∞ would train nothing, or NaN
+        guard Float(learningRate).isFinite, Float(learningRate) >= Float.leastNormalMagnitude else {
+            throw fail("--lr \(learningRate) is outside float32's range (1.2e-38 to 3.4e38), in which training computes; give a rate in that range")
+        }
         guard warmup >= 0, warmup <= steps else { throw fail("--warmup must be between 0 and --steps (\(steps)), got \(warmup)") }
         guard minLR >= 0, minLR <= learningRate else { throw fail("--min-lr must be between 0 and --lr, got \(minLR)") }
-        guard weightDecay >= 0 else { throw fail("--weight-decay must be ≥ 0, got \(weightDecay)") }
-        guard clip >= 0 else { throw fail("--clip must be ≥ 0 (0 turns clipping off), got \(clip)") }
+        guard weightDecay >= 0, Float(weightDecay).isFinite else {
+            throw fail("--weight-decay must be ≥ 0 and within float32's range (at most 3.4e38), got \(weightDecay)")
+        }
+        guard clip >= 0, Float(clip).isFinite else {
+            throw fail("--clip must be ≥ 0 (0 turns clipping off) and within float32's range (at most 3.4e38), got \(clip)")
+        }
+        // Adam's decays and ε, used as float32 (only a run file or the library sets them)
+        for (name, value, usual) in [("beta1", beta1, "0.9"), ("beta2", beta2, "0.95")] {
+            guard value >= 0, Float(value) < 1 else {
+                throw fail("\(name) (an Adam moment's decay) must be in [0, 1) — below 1 also once rounded to float32 — got \(value); set it in the run configuration (the recipes use \(usual))")
+            }
+        }
+        guard epsilon > 0, Float(epsilon).isFinite, Float(epsilon) >= Float.leastNormalMagnitude else {
+            throw fail("epsilon (Adam's ε) must be a positive number within float32's range (1.2e-38 to 3.4e38), got \(epsilon); set it in the run configuration (the recipes use 1e-8)")
+        }
         guard evalEvery >= 0, checkpointEvery >= 0 else { throw fail("--eval-every and --checkpoint-every must be ≥ 0") }
         guard evalBatches >= 1 else { throw fail("--eval-batches must be at least 1, got \(evalBatches)") }
         guard extrapolation.allSatisfy({ $0 >= 2 }) else { throw fail("--extrapolate multipliers must be at least 2, got \(extrapolation)") }

@@ -143,13 +143,21 @@ public struct TrainedRun: Codable, Sendable, Equatable {
 
     /// Reads `directory` (made by `ngpt train`) as a run that ends at step `steps` at context
     /// `context`.
+    /// A run with a status file is finished only when it says so: `ngpt train` writes
+    /// `finished` last, after the final checkpoint and every evaluation record, so a run killed
+    /// after its final evaluation but before its extrapolation records (or its final checkpoint)
+    /// is not. A run from before status files is finished when its final evaluation is there.
     public static func read(_ directory: URL, steps: Int, context: Int) -> TrainedRun {
         var r = TrainedRun(status: .incomplete, curve: [], contexts: [])
         // The run's status file says whether it failed and why (a damaged one is a failure too).
+        var unfinished = false
         do {
-            if let status = try RunStatus.read(directory), status.state == .failed {
-                r.status = .failed
-                r.message = status.message
+            if let status = try RunStatus.read(directory) {
+                if status.state == .failed {
+                    r.status = .failed
+                    r.message = status.message
+                }
+                unfinished = status.state == .running
             }
         } catch {
             r.status = .failed
@@ -169,7 +177,7 @@ public struct TrainedRun: Codable, Sendable, Equatable {
         let evals = records.filter { $0.kind == "eval" && $0.context == nil }
         r.curve = evals.compactMap { e in e.valLoss.map { Point(tokens: e.tokens, loss: $0) } }
         if records.contains(where: { ($0.trainLoss.map { !$0.isFinite } ?? false) }) { r.status = .failed }
-        guard r.status != .failed, let last = evals.last(where: { $0.step == steps }) else { return r }
+        guard r.status != .failed, !unfinished, let last = evals.last(where: { $0.step == steps }) else { return r }
         r.status = .finished
         r.finalValLoss = last.valLoss
         r.finalTrainLoss = records.last { $0.kind == "train" && $0.step == steps }?.trainLoss
