@@ -112,6 +112,7 @@ struct Compare: ParsableCommand {
         try write(results, to: report)
         for line in ComparisonReport.answer(results) { print(line) }
         print("report: \(report.appendingPathComponent("report.html").path)")
+        try checkStudyComplete(failed: results.runs.filter { $0.status == .failed }.map(\.id), missing: results.missingRuns)
     }
 
     /// Refuses to go on when a run directory of this study's plan (tuning runs, and final runs
@@ -225,7 +226,7 @@ struct Compare: ParsableCommand {
                 o.validationPart = .whole
                 o.evalBatches = evalBatches
                 try Trainer.preflight(RunConfiguration(model: model, training: o, data: dataURL.path), dataset: dataset,
-                                      availableMemory: available, hint: jobs > 1 ? "that is per run, with --jobs \(jobs) at a time; reduce --jobs, --batch, --contexts or --dim" : "reduce --batch, --contexts or --dim")
+                                      availableMemory: available, hint: jobs > 1 ? "that is per run, with --jobs \(jobs) at a time; reduce --jobs, --batch, --eval-batches, --contexts or the model's size" : "reduce --batch, --eval-batches, --contexts or the model's size")
             }
         }
         }
