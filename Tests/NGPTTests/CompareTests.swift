@@ -332,8 +332,9 @@ final class CompareCommandTests: CommandTestCase {
         let text = try Data(contentsOf: metrics)
         try text.prefix(text.count - 7).write(to: metrics)
         let damaged = try runProcess(binary, ["compare", "--collect", "--out", planned.path])
-        XCTAssertEqual(damaged.status, 0, damaged.stderr)
+        XCTAssertEqual(damaged.status, 1, "a report missing a run's result says its conclusion is incomplete: \(damaged.stderr)")
         XCTAssertTrue(damaged.stderr.contains("\(run) failed") && damaged.stderr.contains(metrics.path), damaged.stderr)
+        XCTAssertTrue(damaged.stderr.contains("the conclusion is incomplete: 1 run(s) failed"), damaged.stderr)
     }
 
     func testBadComparisonsFailEarly() throws {
@@ -458,6 +459,14 @@ final class TuningSweepTests: XCTestCase {
         XCTAssertEqual(run.id, "d64-l2-h4-ngpt-t64-n100-lr1.00e-03-seed0")
         let c = run.configuration(s).model
         XCTAssertEqual([c.width, c.layers, c.heads, c.context], [64, 2, 4, 64])
+        var ngpt = run.configuration(s).model
+        XCTAssertEqual(ngpt.kind, .ngpt)
+        let fresh = ModelConfig(kind: .ngpt, width: 64, heads: 4, layers: 2, context: 64)
+        XCTAssertEqual([ngpt.alpha, ngpt.sqk, ngpt.suv, ngpt.sz], [fresh.alpha, fresh.sqk, fresh.suv, fresh.sz],
+                       "nGPT's width-derived scaler defaults (s_scale 1/√d) follow the shape's width, not the base width 32")
+        ngpt = ModelConfig(kind: .ngpt, width: 32, heads: 2, layers: 2, context: 64)
+        ngpt.sqk.scale = 1
+        XCTAssertEqual(ngpt.resized(width: 64, layers: 2, heads: 4).sqk.scale, 1, "a scale set on purpose is kept")
         XCTAssertEqual(run.configuration(s).training.batchSize, PlannedRun(kind: .ngpt, context: 64, steps: 100, seed: 0, lr: 1e-3, shape: shapes[0]).configuration(s).training.batchSize,
                        "tokens per step are equal across shapes")
         XCTAssertEqual(shapes[1].nonEmbeddingParameters, 16 * 2 * 64 * 64)

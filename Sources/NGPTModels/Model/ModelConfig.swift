@@ -95,6 +95,21 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         gptQKNormalization = try c.decodeIfPresent(Bool.self, forKey: .gptQKNormalization) ?? false
     }
 
+    /// This configuration at another shape. The scalers' `s_scale` defaults depend on the width
+    /// (1/√d for α, s_qk and s_z): a scaler still at its default for this width gets the default
+    /// of the new width, one set otherwise keeps its value; every switch is kept.
+    public func resized(width newWidth: Int, layers newLayers: Int, heads newHeads: Int) -> ModelConfig {
+        var c = self
+        let (old, new) = (1 / Float(width).squareRoot(), 1 / Float(newWidth).squareRoot())
+        for path in [\ModelConfig.alpha, \ModelConfig.sqk, \ModelConfig.sz] where c[keyPath: path].scale == old {
+            c[keyPath: path].scale = new
+        }
+        c.width = newWidth
+        c.layers = newLayers
+        c.heads = newHeads
+        return c
+    }
+
     /// `dk`, the width of one head.
     public var headWidth: Int { width / heads }
     /// The MLP's hidden width, `4d`.

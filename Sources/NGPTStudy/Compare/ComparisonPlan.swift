@@ -145,14 +145,12 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
     /// The shapes the study trains: ``shapes``, or the one shape of ``model``.
     public var shapeList: [ModelShape?] { shapes ?? [nil] }
 
-    /// The model of `shape` (nil: ``model`` itself), every other field as ``model``.
+    /// The model of `shape` (nil: ``model`` itself): ``model`` resized
+    /// (``/NGPTModels/ModelConfig/resized(width:layers:heads:)``), so width-derived defaults
+    /// follow the shape's width.
     public func model(for shape: ModelShape?) -> ModelConfig {
         guard let shape else { return model }
-        var c = model
-        c.width = shape.width
-        c.layers = shape.layers
-        c.heads = shape.heads
-        return c
+        return model.resized(width: shape.width, layers: shape.layers, heads: shape.heads)
     }
 
     /// The budgets `kind` is tuned at (``TuningProcedure/budgets``), ascending.
