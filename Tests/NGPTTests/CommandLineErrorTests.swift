@@ -69,6 +69,9 @@ final class CommandLineErrorTests: CommandTestCase {
         try expectError(["train", "--data", data.path, "--out", out, "--steps=-1"], "--steps must be at least 1, got -1")
         try expectError(["train", "--data", data.path, "--out", out, "--lr", "-0.5"], "--lr must be a positive number, got -0.5")
         try expectError(["sample", out, "--temperature", "-1"], "--temperature must be a finite number ≥ 0")
+        try expectError(["train", "--config", dir.appendingPathComponent("missing.json").path, "--out", out], "HINT: check the path")
+        try expectError(["ablate", "--data", data.path, "--out", dir.appendingPathComponent("ab").path, "--variants", "gpt,sz-scalar"],
+                        "--variants lacks ngpt, the default nGPT every row's change is measured against")
         try expectError(["sample", out, "--temperature", "inf"], "--temperature must be a finite number ≥ 0 (0 is greedy), got inf")
         try expectError(["sample", out, "--prompt", "a", "--prompt-ids", "1"], "give --prompt (text) or --prompt-ids (token ids), not both")
         // bytes that are not UTF-8 reach the program only through a shell

@@ -519,6 +519,10 @@ final class DataTests: XCTestCase {
         assertThrows(TokenDataError.invalidMetadata(path: meta.path, reason: "it is not a JSON object with vocab_size"), try TokenDataset(directory: dir))
         try write(Array(#"{"tokenizer": "bytes"}"#.utf8), "meta.json", in: dir)
         assertThrows(TokenDataError.invalidMetadata(path: meta.path, reason: "it has no vocab_size"), try TokenDataset(directory: dir))
+        try write(Array("[1,2]".utf8), "meta.json", in: dir)
+        assertThrows(TokenDataError.invalidMetadata(path: meta.path, reason: "it is not a JSON object with vocab_size"), try TokenDataset(directory: dir))
+        try write(Array(#"{"vocab_size": "x"}"#.utf8), "meta.json", in: dir)
+        assertThrows(TokenDataError.invalidMetadata(path: meta.path, reason: "vocab_size is not an integer"), try TokenDataset(directory: dir))
         try write(Array(#"{"vocab_size": 256, "train_tokens": 4}"#.utf8), "meta.json", in: dir)
         assertThrows(TokenDataError.metadataMismatch(path: meta.path, file: "train.bin", recorded: 4, actual: 3), try TokenDataset(directory: dir))
         // nanoGPT's key alone is enough.

@@ -144,7 +144,8 @@ public struct TokenDataset: Sendable {
             throw TokenDataError.invalidMetadata(path: path, reason: "it has no \(key.stringValue)")
         } catch let DecodingError.typeMismatch(_, context) {
             let key = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw TokenDataError.invalidMetadata(path: path, reason: "\(key) is not an integer")
+            // an empty path: the document itself is not an object (e.g. an array)
+            throw TokenDataError.invalidMetadata(path: path, reason: key.isEmpty ? "it is not a JSON object with vocab_size" : "\(key) is not an integer")
         } catch {
             throw TokenDataError.invalidMetadata(path: path, reason: "it is not a JSON object with vocab_size")
         }

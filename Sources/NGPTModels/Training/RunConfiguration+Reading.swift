@@ -45,7 +45,9 @@ extension RunConfiguration {
     ///
     /// - Throws: ``/NGPTNumerics/ConfigurationFileError`` naming the file.
     public static func read(from url: URL) throws -> RunConfiguration {
-        let hint = "the file was edited or damaged; restore it, or start a new run with `ngpt train --out`"
+        let hint = FileManager.default.fileExists(atPath: url.path)
+            ? "the file was edited or damaged; restore it, or start a new run with `ngpt train --out`"
+            : "check the path (a run's configuration is RUN/config.json, a study's planned run REPORT/runs/ID/run.json)"
         let run = try ConfigurationFile.read(RunConfiguration.self, from: url, what: "run configuration", hint: hint)
         func fail(_ reason: String) -> ConfigurationFileError { ConfigurationFileError(path: url.path, reason: reason, hint: hint) }
         let m = run.model, t = run.training

@@ -160,6 +160,9 @@ public struct AblationSettings: Codable, Sendable, Equatable {
         guard [lrGPT, lrNGPT].allSatisfy({ $0 > 0 && $0.isFinite }) else { throw fail("learning rates must be positive") }
         guard !variants.isEmpty else { throw fail("--variants is empty: name at least one row") }
         guard Set(variants).count == variants.count else { throw fail("--variants names a row twice: \(variants)") }
+        guard variants.contains(AblationVariant.referenceName) else {
+            throw fail("--variants lacks \(AblationVariant.referenceName), the default nGPT every row's change is measured against; add it (e.g. --variants \(([AblationVariant.referenceName] + variants).joined(separator: ",")))")
+        }
         try model.validate()
     }
 }
