@@ -19,7 +19,7 @@ final class ProgressLine {
     func update(_ r: MetricsRecord) {
         if r.kind == "eval" {
             let ctx = r.context.map { " (context \($0))" } ?? ""
-            emit(String(format: "%@ step %d  val loss %.4f%@", label, r.step, r.valLoss ?? .nan, ctx), final: true)
+            emit(String(format: "%@ step %ld  val loss %.4f%@", label, r.step, r.valLoss ?? .nan, ctx), final: true)
             return
         }
         if firstStep == nil { firstStep = r.step - 1 }
@@ -29,7 +29,7 @@ final class ProgressLine {
         let done = r.step - (firstStep ?? 0)
         let perStep = now.timeIntervalSince(start) / Double(max(done, 1))
         let eta = perStep * Double(totalSteps - r.step)
-        emit(String(format: "%@ step %d/%d  loss %.4f  lr %.2e  %.0f tok/s  ETA %@", label, r.step, totalSteps,
+        emit(String(format: "%@ step %ld/%ld  loss %.4f  lr %.2e  %.0f tok/s  ETA %@", label, r.step, totalSteps,
                     r.trainLoss ?? .nan, r.lr ?? 0, r.tokensPerSecond ?? 0, formatDuration(eta)),
              final: r.step == totalSteps)
     }
@@ -46,6 +46,6 @@ final class ProgressLine {
 func formatDuration(_ seconds: Double) -> String {
     guard seconds.isFinite, seconds >= 0 else { return "?" }
     let s = Int(seconds.rounded())
-    return s >= 3600 ? String(format: "%dh%02dm", s / 3600, (s % 3600) / 60)
-        : s >= 60 ? String(format: "%dm%02ds", s / 60, s % 60) : "\(s)s"
+    return s >= 3600 ? String(format: "%ldh%02ldm", s / 3600, (s % 3600) / 60)
+        : s >= 60 ? String(format: "%ldm%02lds", s / 60, s % 60) : "\(s)s"
 }

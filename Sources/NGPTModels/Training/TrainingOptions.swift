@@ -187,7 +187,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return s
         case let .nonFiniteLoss(step, loss, norm):
             let what = loss.isFinite ? "the gradient norm is \(norm.map { "\($0)" } ?? "?")" : "the loss is \(loss)"
-            return "training diverged at step \(step): \(what); the last checkpoint is kept. HINT: lower --lr, raise --warmup, or keep --clip at 1"
+            return "training diverged at step \(step): \(what); checkpoints written before it are kept. HINT: lower --lr, raise --warmup, or keep --clip at 1"
         case let .resume(s):
             return s
         }

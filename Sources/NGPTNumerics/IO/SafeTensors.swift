@@ -224,8 +224,8 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
                 : "did you mean " + suggestions.map { "'\(ErrorText.cut($0))'" }.joined(separator: ", ") + "?"
             return "\(file): no tensor named '\(ErrorText.cut(name))'; \(near) HINT: `ngpt cond FILE` without --tensor lists the 2-D tensors."
         case let .dtypeMismatch(file, tensor, dtype, requested):
-            let other = dtype.isInteger ? " Use integers(_:) for integer tensors."
-                : dtype.isFloatingPoint ? " Use tensor(_:) for floating-point tensors." : ""
+            let other = dtype.isInteger ? " it holds integers (ids or counts), not weights; choose a floating-point tensor of the file (a Swift program reads it with SafeTensorsFile.integers(_:))."
+                : dtype.isFloatingPoint ? " read it as floating point (a Swift program uses SafeTensorsFile.tensor(_:))." : ""
             return "\(file): tensor '\(ErrorText.cut(tensor))' is \(dtype.rawValue), which cannot be read as "
                 + "\(requested). HINT:\(other.isEmpty ? " convert it when saving." : other)"
         case let .integerOutOfRange(file, tensor, index):
