@@ -75,7 +75,9 @@ public final class Trainer {
         let data = try dataset ?? TokenDataset(directory: URL(fileURLWithPath: run.data), vocabularySize: run.model.vocabularySize)
         try Self.preflight(run, dataset: data, hint: "free memory or resume on a larger machine (a resumed run keeps its shape)")
         guard let files = runDirectory.latestCheckpoint() else {
-            throw TrainingError.resume("\(directory.path) has no checkpoint yet (it was stopped before its first one); start the run again with --out \(directory.path)")
+            let steps = (try? MetricsLog.read(directory.appendingPathComponent("metrics.jsonl")))?.map(\.step).max() ?? 0
+            let why = steps > 0 ? "its metrics reach step \(steps) but \(RunDirectory.checkpointsDirectory)/ holds no committed step directory (they were removed)" : "it was stopped before its first one"
+            throw TrainingError.resume("\(directory.path) has no checkpoint: \(why); start the run again with --out \(directory.path)")
         }
         try self.init(run: run, dataset: data, architecture: architecture?(run.model))
         runLock = lock
