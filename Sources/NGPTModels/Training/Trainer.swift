@@ -249,7 +249,7 @@ public final class Trainer {
         do {
             try trainToEnd(directory: directory, progress: progress)
         } catch {
-            try? RunStatus(state: .failed, step: step, message: "\(error)").write(to: directory)
+            try? RunStatus(state: .failed, step: step, message: ErrorText.describe(error)).write(to: directory)
             throw error
         }
         try RunStatus(state: .finished, step: step).write(to: directory)
