@@ -113,6 +113,16 @@ final class FuzzTests: XCTestCase {
                 text.replaceSubrange(r, with: pick(["NaN", "Infinity", "-Infinity", "1e999", "99999999999999999999999", "-0"]))
             }
             return Data(text.utf8)
+        case 7:
+            // A key given twice in its object, the second time with another value.
+            var text = String(decoding: data, as: UTF8.self)
+            let pairs = text.ranges(of: #/"[A-Za-z_]+"\s*:\s*(-?[0-9][0-9.eE+-]*|true|false|"[^"]*")\s*,/#)
+            guard !pairs.isEmpty else { return mutateBytes(data) }
+            let r = pairs[int(pairs.count)]
+            let pair = String(text[r])
+            let key = pair.prefix { $0 != ":" }
+            text.replaceSubrange(r, with: pair + " " + key + ": " + pick(["0", "1", "-1", "true", "\"x\"", "1e30"]) + ",")
+            return Data(text.utf8)
         default:
             return mutateBytes(data)
         }
