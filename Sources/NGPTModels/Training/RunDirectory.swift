@@ -114,7 +114,7 @@ public struct RunDirectory: Sendable {
     /// Removes what killed writes of ngpt's own leave behind, and nothing else: in
     /// `checkpoints/`, `step-N.tmp` directories holding only the files a checkpoint write
     /// creates there; at the top, `.model.safetensors.<pid>.<n>.tmp` and
-    /// `.optimizer.safetensors.<pid>.<n>.tmp` (``SafeTensorsFile`` writes),
+    /// `.optimizer.safetensors.<pid>.<n>.tmp` (``/NGPTNumerics/SafeTensorsFile`` writes),
     /// `.model.safetensors.link` (``refreshTopLevelModel()``) and Foundation's
     /// `.dat.nosync<PID in hex>.<6 letters or digits>` (atomic writes of `config.json`,
     /// `status.json`, `metrics.jsonl`). Anything else in the directory — a user's
@@ -151,7 +151,7 @@ public struct RunDirectory: Sendable {
     /// `.model.safetensors.link`: the next top-level model before it is renamed into place.
     static let linkName = ".\(Checkpoint.modelFile).link"
 
-    /// `.<file>.<pid>.<n>.tmp` for one of `files`, as ``SafeTensorsFile`` names its temporary
+    /// `.<file>.<pid>.<n>.tmp` for one of `files`, as ``/NGPTNumerics/SafeTensorsFile`` names its temporary
     /// file (both numbers in decimal).
     static func isSafeTensorsTemporary(_ name: String, of files: [String]) -> Bool {
         guard name.hasSuffix(temporarySuffix) else { return false }
