@@ -65,7 +65,7 @@ contexts: corpus release
 	  --dim 64 --layers 2 --heads 4 --contexts 64,128,256 --batch 32 \
 	  --budgets 125,250 --seeds 3 --lr-grid 2e-3,4e-3,8e-3,1.6e-2,3.2e-2,6.4e-2 --jobs 2
 
-## scale: speedup against model size: shapes 32x1, 64x2 and 128x2 (head width 16; 16 k to 524 k
+## scale: speedup against model size (1 h 16 min measured beside `make long`): shapes 32x1, 64x2, 128x2 (head width 16; 16 k to 524 k
 ## non-embedding parameters, 32x) at the demo's context and tokens per step, budgets 125/250/500
 ## (GPT also 1,000), three seeds, rates tuned per shape at each model's smallest and largest budget
 ## (grid grown at its edges); one run at a time with 2 BLAS threads, as measured beside `make long`
@@ -79,7 +79,7 @@ scale: corpus release
 	  --context 128 --batch 16 --budgets 125,250,500 --gpt-budgets 2x --seeds 3 \
 	  --lr-grid 2e-3,4e-3,8e-3,1.6e-2,3.2e-2 --jobs $(SCALE_JOBS)
 
-## long: the demo's shape trained 8x longer (nGPT 1,000/2,000/4,000 steps, GPT also 8,000: 16x the
+## long (1 h 41 min measured beside `make scale`): the demo's shape trained 8x longer (nGPT 1,000/2,000/4,000 steps, GPT also 8,000: 16x the
 ## demo's 500), three seeds, rates tuned at each model's smallest and largest budget; one run at a
 ## time with 2 BLAS threads (LONG_JOBS=2: two at a time, one thread each)
 LONG_OUT ?= reports/long

@@ -215,7 +215,8 @@ struct Compare: ParsableCommand {
         }
         // every run must fit (in memory, with `jobs` at once) and every window it reads must
         // exist: fail now, not after hours of training
-        let available = AvailableMemory.bytes().map { $0 / max(1, jobs) }
+        // a plan is for other machines (a cluster's nodes): their memory, not this one's, bounds its runs
+        let available = plan ? nil : AvailableMemory.bytes().map { $0 / max(1, jobs) }
         for shape in s.shapeList {
         for t in ctx {
             for kind in ModelKind.allCases {
