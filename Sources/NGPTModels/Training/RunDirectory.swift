@@ -1,4 +1,5 @@
 import Foundation
+import NGPTNumerics
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -289,16 +290,6 @@ public struct RunDirectory: Sendable {
     }
 }
 
-/// `write(2)`, under a name that does not clash with the closures called `write` above.
-private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    #if canImport(Glibc)
-    return Glibc.write(fd, buffer, count)
-    #elseif canImport(Musl)
-    return Musl.write(fd, buffer, count)
-    #else
-    return Darwin.write(fd, buffer, count)
-    #endif
-}
 
 /// `link(2)`, under a name that does not clash with the local variable above.
 private func hardLink(_ source: String, _ destination: String) -> Int32 {

@@ -16,20 +16,8 @@ public struct ConfigurationFileError: Error, CustomStringConvertible, Equatable 
 }
 
 package enum ConfigurationFile {
-    /// Decodes `T` from the JSON file at `url`, every failure as a ``ConfigurationFileError``.
-    package static func read<T: Decodable>(_: T.Type, from url: URL, what: String, hint: String) throws -> T {
-        let path = url.path
-        func fail(_ reason: String) -> ConfigurationFileError { ConfigurationFileError(path: path, reason: reason, hint: hint) }
-        if let why = ErrorText.notARegularFile(path) { throw fail(why) }
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw fail(ErrorText.reason(error, path: path)) }
-        do { return try JSONDecoder().decode(T.self, from: data) } catch {
-            throw fail("it is not a valid \(what): \(ErrorText.reason(error))")
-        }
-    }
-
-    /// Decodes `T` from the JSON file at `url` as ``read(_:from:what:hint:)`` does, and refuses a
-    /// file with a key twice in one object (a JSON reader would keep one of them silently) or a
+    /// Decodes `T` from the JSON file at `url`, every failure as a ``ConfigurationFileError``: a
+    /// file that cannot be read or decoded, a file with a key twice in one object (a JSON reader would keep one of them silently) or a
     /// key that is none of `T`'s (a misspelt optional key would silently take its default),
     /// naming the key and the nearest one `T` knows. Keys whose value is `null` are accepted.
     package static func read<T: Codable>(_: T.Type, from url: URL, what: String, hint: String) throws -> T {

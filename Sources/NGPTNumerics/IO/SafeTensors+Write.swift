@@ -189,8 +189,9 @@ extension SafeTensorsFile {
     }
 }
 
-/// `write(2)`, under a name that the `write(_:…)` methods above do not shadow.
-private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+/// `write(2)`, under a name that the `write(_:…)` methods above (and other types' `write`
+/// methods) do not shadow.
+package func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
     #if canImport(Glibc)
     return Glibc.write(fd, buffer, count)
     #elseif canImport(Musl)
