@@ -132,21 +132,22 @@ struct Compare: ParsableCommand {
             expected.formUnion(new.map(\.id))
             executor.expect(new.map { $0.scheduled(settings) })
         }
-        expect(TuningSweep.currentRuns(settings, runsDirectory: runs))
+        var outcomes = TuningSweep.outcomes(settings, runsDirectory: runs)
+        expect(TuningSweep.runs(of: outcomes, settings))
         // final runs at rates not known yet, for the ETA
         executor.expect(ComparisonPlanner.finalRuns(settings, rates: LearningRates(settings, gpt: -1, ngpt: -1)).map { $0.scheduled(settings) })
         var round = 0
         while true {
-            let current = TuningSweep.currentRuns(settings, runsDirectory: runs)
+            let current = TuningSweep.runs(of: outcomes, settings)
             expect(current)
             executor.execute(current.map { $0.scheduled(settings) }, phase: round == 0 ? "learning-rate tuning" : "learning-rate tuning, grid grown (round \(round + 1))")
-            if TuningSweep.isComplete(settings, runsDirectory: runs) { break }
-            let next = TuningSweep.currentRuns(settings, runsDirectory: runs)
+            outcomes = TuningSweep.outcomes(settings, runsDirectory: runs)
+            if outcomes.allSatisfy(\.complete) { break }
             // the same runs again: some did not finish, and running them again would not help
-            if Set(next.map(\.id)) == Set(current.map(\.id)) { break }
+            if Set(TuningSweep.runs(of: outcomes, settings).map(\.id)) == Set(current.map(\.id)) { break }
             round += 1
         }
-        for o in TuningSweep.outcomes(settings, runsDirectory: runs) where o.complete {
+        for o in outcomes where o.complete {
             let shape = o.shape.map { "shape \($0), " } ?? ""
             let best = o.best.map { String(format: "%.2e", $0) } ?? "none (every rate diverged)"
             printError("[compare] \(shape)context \(o.context), \(o.kind.rawValue) at \(o.steps) steps: best rate \(best) of \(o.grid.count)\(o.atEdge ? " — still at the grid's edge" : "")")

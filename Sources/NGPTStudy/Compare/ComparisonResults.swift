@@ -268,15 +268,13 @@ public struct ComparisonResults: Codable, Sendable {
             b.speedupBySeed = m.compactMap { r in
                 r.comparableLoss.flatMap { Speedup.ratio(ngptLoss: $0, ngptCost: Double(tokens), gptCurve: gptCurve(seed: r.run.seed)) }
             }
-            var gaps = [Int: Double](), gptBySeed = [Int: Double]()
-            for r in g { if let l = r.comparableLoss, l.isFinite { gptBySeed[r.run.seed] = l } }
-            for r in m { if let l = r.comparableLoss, l.isFinite, let gl = gptBySeed[r.run.seed] { gaps[r.run.seed] = gl - l } }
-            b.lossGap = Interval.t95(gaps.keys.sorted().map { gaps[$0]! })
-            b.speedupFit = Speedup.crossingByFit(of: ngpt.mean, curve: curve).map { Speedup.Ratio($0, over: Double(tokens)) }
+            func bySeed(_ rs: [RunResult]) -> [Int: Double] {
+                Dictionary(rs.compactMap { r in r.comparableLoss.map { (r.run.seed, $0) } }, uniquingKeysWith: { a, _ in a })
+            }
+            b.lossGap = Interval.pairedDifference(bySeed(g), bySeed(m))
+            b.speedupFit = Speedup.ratioByFit(ngptLoss: ngpt.mean, ngptCost: Double(tokens), gptCurve: curve)
             let fitted = m.compactMap { r in
-                r.comparableLoss.flatMap { loss in
-                    loss.isFinite ? Speedup.crossingByFit(of: loss, curve: gptCurve(seed: r.run.seed)).map { Speedup.Ratio($0, over: Double(tokens)) } : nil
-                }
+                r.comparableLoss.flatMap { Speedup.ratioByFit(ngptLoss: $0, ngptCost: Double(tokens), gptCurve: gptCurve(seed: r.run.seed)) }
             }
             b.speedupFitBySeed = fitted
             if fitted.count == m.count, fitted.allSatisfy({ $0.bound == .exact }) { b.speedupInterval = Interval.t95Ratio(fitted.map(\.value)) }

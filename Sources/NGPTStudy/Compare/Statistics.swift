@@ -224,4 +224,11 @@ extension Speedup {
               let x = fit.tokens(toReach: target) else { return linear }
         return .at(min(max(x, points[i - 1].cost), points[i].cost))
     }
+
+    /// ``ratio(ngptLoss:ngptCost:gptCurve:)`` with the crossing read off the power-law fit
+    /// (``crossingByFit(of:curve:)``).
+    public static func ratioByFit(ngptLoss: Double, ngptCost: Double, gptCurve: [(cost: Double, loss: Double)]) -> Ratio? {
+        guard ngptLoss.isFinite, let c = crossingByFit(of: ngptLoss, curve: gptCurve) else { return nil }
+        return Ratio(c, over: ngptCost)
+    }
 }

@@ -73,9 +73,12 @@ public enum TuningSweep {
 
     /// The tuning runs needed now: the current grid of every cell (finished ones included).
     public static func currentRuns(_ s: ComparisonSettings, runsDirectory: URL) -> [PlannedRun] {
-        outcomes(s, runsDirectory: runsDirectory).flatMap { o in
-            Cell(shape: o.shape, context: o.context, kind: o.kind, steps: o.steps).runs(grid: o.grid, s)
-        }
+        runs(of: outcomes(s, runsDirectory: runsDirectory), s)
+    }
+
+    /// The runs of the current grids of `outcomes`.
+    public static func runs(of outcomes: [Outcome], _ s: ComparisonSettings) -> [PlannedRun] {
+        outcomes.flatMap { o in Cell(shape: o.shape, context: o.context, kind: o.kind, steps: o.steps).runs(grid: o.grid, s) }
     }
 
     /// Whether every cell's sweep is complete.
@@ -111,7 +114,7 @@ public enum TuningSweep {
                 below += 1
                 continue
             }
-            if high && above < s.gridExtensions && scores[i].isFinite {
+            if high && above < s.gridExtensions {
                 let n = grid.count
                 grid.append(rounded(grid[n - 1] * (n > 1 ? grid[n - 1] / grid[n - 2] : 2)))
                 above += 1
