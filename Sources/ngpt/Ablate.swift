@@ -6,15 +6,23 @@ struct Ablate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The nGPT paper's ablations as one study: default nGPT, GPT and every variant, at one budget over several seeds.",
         discussion: """
-        Every row (see --list-variants) trains --budget steps with seeds 0..<--seeds, from the same
-        initial draw and on the same batches as the other rows of its model, each with its model's
-        recipe and learning rate unless the row changes them. The report gives each row's final
-        validation loss with its seed range, its change against default nGPT (per seed and mean),
-        the paper's reported change where it gives one, the learning curves and the final scalers.
-        The shape defaults to the demo's (d 64, 2 layers, 4 heads, context 128).
-        OUT gets report.html, report.md, results.json and runs/<row>-seed<n>/ for every run. Running
-        the same command again resumes. --plan writes the runs as shell lines and a Slurm job-array
-        script (OUT/plan/) instead; --collect builds the report from the run directories.
+        Every row (see --list-variants: the paper's Tables 4–6, scale-matched rows and rows beyond
+        the paper) trains --budget steps with seeds 0..<--seeds, from the same initial draw and on
+        the same batches as the other rows of its model, each with its model's recipe and learning
+        rate unless the row changes them. Each model's rate is --lr-gpt/--lr-ngpt, --rates-from a
+        comparison, or else tuned by this study at --budget on --lr-grid (selection half of the
+        validation text, seed 1000, grids grown at an edge as in `ngpt compare`). Rows that change
+        the optimisation (no-weight-norm, ngpt-gpt-recipe, gpt-qk-norm) get rates of their own by
+        the same search (no-weight-norm also chooses its weight decay) unless --no-retune.
+        Scale-matched rows fix a scaler at the value default nGPT's runs end at (they wait for
+        those runs), or at --trained-values. The report gives each row's final validation loss,
+        its change against default nGPT with a 95 % t interval over the paired seeds and the
+        reading it supports, the paper's value, the rate and where it came from, the learning
+        curves and the final scalers. The shape defaults to the demo's (d 64, 2 layers, 4 heads,
+        context 128). OUT gets report.html, report.md, results.json and runs/ for every run.
+        Running the same command again resumes. --plan writes the runs that can run now as shell
+        lines and a Slurm job-array script (OUT/plan/); run --plan again when they have finished
+        for the rows that waited for them; --collect builds the report from the run directories.
         """)
 
     @Option(help: "Data directory (from `ngpt prepare`).") var data: String?
@@ -26,6 +34,11 @@ struct Ablate: ParsableCommand {
     @Option(help: "GPT's learning rate (default: its recipe's, or --rates-from).") var lrGpt: Double?
     @Option(help: "nGPT's learning rate (default: its recipe's, or --rates-from).") var lrNgpt: Double?
     @Option(help: "Take both learning rates from an `ngpt compare` report directory (its tuned rates at this context).") var ratesFrom: String?
+    @Option(help: "Starting grid of every tuned rate, comma-separated (default 2e-3,4e-3,8e-3,1.6e-2,3.2e-2).") var lrGrid: String?
+    @Option(help: "Rates a tuning grid may grow by at each end when its best rate is on the edge (default 2).") var gridExtensions: Int = 2
+    @Option(help: "Seeds scoring each tuned rate (default 1).") var tuningSeeds: Int = 1
+    @Flag(help: "Train rows that change the optimisation at their model's rate instead of tuning their own.") var noRetune = false
+    @Option(help: "Values the scale-matched rows fix, e.g. alpha=0.3,sqk=1.9,suv=1.1,sz=22 (default: default nGPT's trained means).") var trainedValues: String?
     @Option(help: "Rows to train, comma-separated (default: all; see --list-variants).") var variants: String?
     @Flag(help: "List the rows and exit.") var listVariants = false
     @Option(help: "Validation batches (default 10).") var evalBatches: Int = 10
@@ -38,7 +51,8 @@ struct Ablate: ParsableCommand {
     func run() throws {
         if listVariants {
             for v in AblationVariant.defaultSet {
-                print("\(v.name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(v.kind.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) \(v.summary)\(v.paper.map { " (paper: \($0))" } ?? "")")
+                let rate = v.rate == .model ? "" : " [own rate\(v.rate == .own ? "" : " and weight decay")]"
+                print("\(v.name.padding(toLength: 29, withPad: " ", startingAt: 0)) \(v.kind.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) \(v.group.padding(toLength: 17, withPad: " ", startingAt: 0)) \(v.summary)\(rate)\(v.paper.map { " (paper: \($0))" } ?? "")")
             }
             return
         }
@@ -54,13 +68,11 @@ struct Ablate: ParsableCommand {
         defer { withExtendedLifetime(lock) {} }
         let study = AblationStudy(settings: settings)
         let executor = RunExecutor(runsDirectory: runs, jobs: max(1, jobs), threadsPerRun: settings.threadsPerRun, label: "ablate")
-        let scheduled = try study.runs()
-        try ScheduledRun.checkReusable(scheduled, in: runs)
-        if plan { return try writePlan(scheduled, executor, report, threads: settings.threadsPerRun) }
-        if !collect {
-            executor.expect(scheduled)
-            executor.execute(scheduled, phase: "runs")
-        }
+        try ScheduledRun.checkReusable(try study.currentRuns(try study.inputs(runsDirectory: runs)), in: runs)
+        if plan { return try writePlan(study, executor, report, threads: settings.threadsPerRun) }
+        if !collect { try execute(study, executor, runs) }
+        let inputs = try study.inputs(runsDirectory: runs)
+        let scheduled = try study.currentRuns(inputs)
         let results = try AblationResults.collect(study, runsDirectory: runs)
         for row in results.rows { for f in row.failed { printError("[ablate] \(row.name) \(f)") } }
         try AblationReport.write(results, to: report)
@@ -71,8 +83,40 @@ struct Ablate: ParsableCommand {
         }
         print("report: \(report.appendingPathComponent("report.html").path)")
         let outcomes = scheduled.map { (id: $0.id, status: executor.result($0).status) }
-        try checkStudyComplete(failed: outcomes.filter { $0.status == .failed }.map(\.id),
-                               missing: outcomes.filter { $0.status == .incomplete }.map(\.id))
+        let waiting = try study.rows().compactMap { v in study.waiting(v, inputs: inputs).map { "\(v.name) (\($0))" } }
+        try checkStudyComplete(failed: outcomes.filter { $0.status == .failed && !$0.id.hasPrefix("tune-") }.map(\.id),
+                               missing: outcomes.filter { $0.status == .incomplete }.map(\.id) + waiting)
+    }
+
+    /// Runs what can run now, reads what those runs determine (tuned rates, trained scalers) and
+    /// runs what that unblocks, until nothing new can run.
+    private func execute(_ study: AblationStudy, _ executor: RunExecutor, _ runs: URL) throws {
+        var expected = Set<String>()
+        var round = 0
+        while !StudyInterruption.isStopping {
+            let inputs = try study.inputs(runsDirectory: runs)
+            let current = try study.currentRuns(inputs)
+            let new = current.filter { !expected.contains($0.id) }
+            if round > 0 && new.isEmpty { break }
+            expected.formUnion(new.map(\.id))
+            executor.expect(new)
+            let tuning = current.filter { $0.id.hasPrefix("tune-") }.count
+            let phase = round == 0 ? "runs (\(tuning) of them learning-rate tuning)" : "runs unblocked by finished ones (round \(round + 1))"
+            executor.execute(current, phase: phase)
+            for line in try study.rows().compactMap({ v in study.waiting(v, inputs: inputs).map { "\(v.name) \($0)" } }) where round == 0 {
+                printError("[ablate] \(line)")
+            }
+            round += 1
+        }
+        let inputs = try study.inputs(runsDirectory: runs)
+        for o in inputs.tuning where o.search.complete {
+            let best = o.search.best.map(AblationStudy.rate) ?? "none (every rate diverged)"
+            let wd = o.weightDecay.map { " at weight decay \(String(format: "%g", $0))" } ?? ""
+            printError("[ablate] \(o.row)\(wd): best rate \(best) of \(o.search.grid.count)\(o.search.atEdge ? " — still at the grid's edge" : "")")
+        }
+        if let t = inputs.trainedValues, try study.rows().contains(where: { !$0.fixedAtTrainedValue.isEmpty }) {
+            printError("[ablate] scale-matched rows fix α \(t.alpha), s_qk \(t.sqk), s_uv \(t.suv), s_z \(t.sz) (\(inputs.trainedValuesSource ?? "given"))")
+        }
     }
 
     private func makeSettings() throws -> AblationSettings {
@@ -96,16 +140,26 @@ struct Ablate: ParsableCommand {
         }
         let names = variants.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? AblationVariant.defaultSet.map(\.name)
         let cores = ProcessInfo.processInfo.activeProcessorCount
+        let grid = try lrGrid.map { text in
+            try text.split(separator: ",").map { part -> Double in
+                guard let v = Double(part.trimmingCharacters(in: .whitespaces)) else {
+                    throw TrainingError.invalidOption("--lr-grid: '\(ErrorText.cut(String(part)))' is not a number; give rates like 2e-3,4e-3,8e-3")
+                }
+                return v
+            }
+        } ?? AblationSettings.defaultGrid
         let s = AblationSettings(data: dataURL.path, model: config, budget: budget, seeds: seeds, batchSize: batch,
                                  lrGPT: lrGpt ?? rates?.gpt, lrNGPT: lrNgpt ?? rates?.ngpt,
-                                 lrSource: lrGpt == nil && lrNgpt == nil ? rates?.source : nil, variants: names,
+                                 lrSource: lrGpt == nil && lrNgpt == nil ? rates?.source : nil, retune: !noRetune,
+                                 lrGrid: grid, gridExtensions: gridExtensions, tuningSeeds: tuningSeeds,
+                                 trainedValues: try trainedValues.map { try ScalerValues(parsing: $0) }, variants: names,
                                  evalBatches: evalBatches, evalPoints: evalPoints, threadsPerRun: threadsPerRun ?? max(1, cores / max(1, jobs)))
         let study = AblationStudy(settings: s)
         try study.validate()
         // every run must fit (in memory, with `jobs` at once) and every window must exist
         let available = AvailableMemory.bytes().map { $0 / max(1, jobs) }
-        for run in try study.runs() where run.id.hasSuffix("-seed0") {
-            var c = run.configuration
+        for v in try study.rows() {
+            var c = study.provisionalRun(v, seed: 0).configuration
             c.training.validationPart = .whole
             try Trainer.preflight(c, dataset: dataset, availableMemory: available,
                                   hint: jobs > 1 ? "that is per run, with --jobs \(jobs) at a time; reduce --jobs, --batch or --dim" : "reduce --batch or --dim")
@@ -150,10 +204,12 @@ struct Ablate: ParsableCommand {
         return (c.lrGPT ?? results.lrGPT, c.lrNGPT ?? results.lrNGPT, "tuned by the comparison in \(report.path) at context \(c.context)")
     }
 
-    private func writePlan(_ runs: [ScheduledRun], _ executor: RunExecutor, _ report: URL, threads: Int) throws {
+    private func writePlan(_ study: AblationStudy, _ executor: RunExecutor, _ report: URL, threads: Int) throws {
         let dir = report.appendingPathComponent("plan")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let pending = runs.filter { executor.result($0).status != .finished }
+        let inputs = try study.inputs(runsDirectory: executor.runsDirectory)
+        let pending = try study.currentRuns(inputs).filter { executor.result($0).status != .finished }
+        let waiting = try study.rows().filter { study.waiting($0, inputs: inputs) != nil }.map(\.name)
         for run in pending { try executor.writeConfiguration(run) }
         let lines = pending.map { executor.commandLine($0, program: executor.executable.path) }
         let commands = dir.appendingPathComponent("commands.txt")
@@ -161,6 +217,10 @@ struct Ablate: ParsableCommand {
         try Data(slurmArray(name: "ngpt-ablate", count: lines.count, threads: threads, commands: commands, logs: dir).utf8)
             .write(to: dir.appendingPathComponent("slurm.sh"), options: .atomic)
         print("\(lines.count) run(s) written to \(commands.path) (and slurm.sh beside it).")
-        print("Run them (e.g. `sbatch \(dir.path)/slurm.sh`), then `ngpt ablate --collect --out \(report.path)` builds the report.")
+        if waiting.isEmpty {
+            print("Run them (e.g. `sbatch \(dir.path)/slurm.sh`), then `ngpt ablate --collect --out \(report.path)` builds the report.")
+        } else {
+            print("Rows \(waiting.joined(separator: ", ")) wait for these runs (their rates or default nGPT's trained scalers): run them (e.g. `sbatch \(dir.path)/slurm.sh`), then `ngpt ablate --plan --out \(report.path)` again for the next runs, and `ngpt ablate --collect --out \(report.path)` at the end.")
+        }
     }
 }

@@ -6,9 +6,29 @@ import XCTest
 
 /// The rows of `ngpt ablate`, what each run is, and the numbers the report computes from them.
 final class AblationStudyTests: XCTestCase {
-    func settings(variants: [String] = AblationVariant.defaultSet.map(\.name), seeds: Int = 2) -> AblationSettings {
+    func settings(variants: [String] = AblationVariant.defaultSet.map(\.name), seeds: Int = 2, retune: Bool = false) -> AblationSettings {
         AblationSettings(data: "/data", model: ModelConfig(kind: .ngpt, width: 32, heads: 2, layers: 1, context: 32), budget: 40,
-                         seeds: seeds, batchSize: 4, lrGPT: 2e-3, lrNGPT: 1e-2, variants: variants)
+                         seeds: seeds, batchSize: 4, lrGPT: 2e-3, lrNGPT: 1e-2, retune: retune,
+                         trainedValues: ScalerValues(alpha: 0.3, sqk: 1.9, suv: 1.1, sz: 22), variants: variants)
+    }
+
+    /// Writes a finished run's files: its final evaluation (with nGPT's scalers when given).
+    func writeFinishedRun(_ dir: URL, _ id: String, steps: Int = 40, loss: Double, alpha: [Double]? = nil, sqk: Double = 1.5, su: Double = 1, sv: Double = 2,
+                          sz: Double = 20) throws {
+        let out = dir.appendingPathComponent(id)
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let log = try MetricsLog(url: out.appendingPathComponent("metrics.jsonl"))
+        var last = MetricsRecord(kind: "eval", step: steps, tokens: steps * 128, valLoss: loss, seconds: 1)
+        if let alpha {
+            (last.alphaA, last.alphaM, last.sqk, last.su, last.sv, last.szMean) = (alpha, alpha, [sqk], [su], [sv], sz)
+        }
+        try log.append(MetricsRecord(kind: "eval", step: 0, tokens: 0, valLoss: 5.5, seconds: 0))
+        try log.append(last)
+        try RunStatus(state: .finished, step: steps).write(to: out)
+    }
+
+    func inputs(_ study: AblationStudy) throws -> AblationStudy.Inputs {
+        try study.inputs(runsDirectory: URL(fileURLWithPath: "/nonexistent-ablation-runs"))
     }
 
     func testTheDefaultSetCoversThePaperAndItsCritics() throws {
@@ -23,9 +43,10 @@ final class AblationStudyTests: XCTestCase {
         }
         let study = AblationStudy(settings: settings())
         XCTAssertNoThrow(try study.validate())
-        let reference = study.run(AblationVariant.defaultSet[0], seed: 1).configuration
+        let known = try inputs(study)
+        let reference = study.run(AblationVariant.defaultSet[0], seed: 1, inputs: known)!.configuration
         // each row differs from its model's default run in exactly what it names
-        func row(_ name: String) -> RunConfiguration { study.run(try! study.rows().first { $0.name == name }!, seed: 1).configuration }
+        func row(_ name: String) -> RunConfiguration { study.run(try! study.rows().first { $0.name == name }!, seed: 1, inputs: known)!.configuration }
         XCTAssertEqual(row("alpha-scalar").model.alpha.mode, .scalar)
         XCTAssertEqual(row("sqk-suv-fixed-sz-scalar").model.sqk.mode, .fixed)
         XCTAssertEqual(row("sqk-suv-fixed-sz-scalar").model.sz.mode, .scalar)
@@ -47,8 +68,145 @@ final class AblationStudyTests: XCTestCase {
         // same seed, same batches and initial draw within a model; reported on the report half
         XCTAssertEqual(row("sz-fixed").training.seed, reference.training.seed)
         XCTAssertEqual(reference.training.validationPart, .report)
-        XCTAssertEqual(try study.runs().count, 2 * names.count)
-        XCTAssertEqual(Set(try study.runs().map(\.id)).count, 2 * names.count)
+        XCTAssertEqual(try study.currentRuns(known).count, 2 * names.count)
+        XCTAssertEqual(Set(try study.currentRuns(known).map(\.id)).count, 2 * names.count)
+    }
+
+    /// Every row of the paper's Tables 4–6 is a row with the paper's value, and the rows set what
+    /// the paper's tables say.
+    func testThePapersTablesAreRows() throws {
+        let rows = AblationVariant.defaultSet
+        func paper(_ group: String) -> [AblationVariant] { rows.filter { $0.group == group } }
+        XCTAssertEqual(paper("Table 4").count, 11)
+        XCTAssertEqual(paper("Table 5").count, 11)
+        XCTAssertEqual(paper("Table 6").count, 1)
+        for v in paper("Table 4") + paper("Table 5") + paper("Table 6") { XCTAssertNotNil(v.paper, v.name) }
+        XCTAssertEqual(Set(rows.compactMap(\.paper)).count, 20, "distinct values of the 23 paper rows, plus signed α's 'same results'")
+        let study = AblationStudy(settings: settings())
+        let known = try inputs(study)
+        func model(_ name: String) -> ModelConfig { study.run(rows.first { $0.name == name }!, seed: 0, inputs: known)!.configuration.model }
+        let d = Float(32)
+        XCTAssertEqual(model("suv-init-isqrtd").suv.initValue, 1 / d.squareRoot(), accuracy: 1e-7)
+        XCTAssertEqual(model("suv-init-isqrtd").suv.scale, 1)
+        XCTAssertEqual(model("suv-scale-isqrtd").suv.scale, 1 / d.squareRoot(), accuracy: 1e-7)
+        XCTAssertEqual(model("sz-init-sqrtd-scale1").sz.initValue, d.squareRoot(), accuracy: 1e-6)
+        XCTAssertEqual(model("sz-init-sqrtd-scale1").sz.scale, 1)
+        XCTAssertEqual(model("sqk-init0.33").sqk.initValue, 0.33)
+        XCTAssertEqual(model("sqk-init0.33").sqk.scale, ModelConfig(kind: .ngpt, width: 32, heads: 2, layers: 1, context: 32).sqk.scale)
+        XCTAssertEqual(model("sqk-suv-sz-scalar").sz.mode, .scalar)
+        XCTAssertEqual(model("sqk-suv-sz-scalar").alpha.mode, .vector)
+        XCTAssertEqual(model("sqk-suv-fixed").suv.mode, .fixed)
+        XCTAssertEqual(model("sqk-suv-fixed").sqk.initValue, 1)
+        // scale-matched: fixed at the trained values; s_qk at the paper's attention scale (dk 16: √2)
+        XCTAssertEqual(model("sz-fixed-trained").sz.mode, .fixed)
+        XCTAssertEqual(model("sz-fixed-trained").sz.initValue, 22)
+        XCTAssertEqual(model("alpha-fixed-trained").alpha.initValue, 0.3)
+        XCTAssertEqual(model("suv-fixed-trained").suv.initValue, 1.1)
+        XCTAssertEqual(model("sqk-fixed-paper-scale").sqk.mode, .fixed)
+        XCTAssertEqual(model("sqk-fixed-paper-scale").sqk.initValue, 1.4142, accuracy: 1e-6)
+        XCTAssertEqual(AblationVariant.paperAttentionScale(headWidth: 64), 1)
+        // the paper's attention scale: s_qk² · √dk equal to the paper's √64 at s_qk = 1
+        XCTAssertEqual(pow(AblationVariant.paperAttentionScale(headWidth: 32), 2) * 32.0.squareRoot(), 8, accuracy: 1e-12)
+    }
+
+    /// Rows that change the optimisation tune their own rate (and no-weight-norm its weight decay)
+    /// on the selection half; the models' rates are tuned when not given; the best pair wins.
+    func testRetunedRowsGetTheirOwnRates() throws {
+        let dir = try makeTemporaryDirectory("ablation-tuning")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var s = settings(variants: ["ngpt", "gpt", "sz-scale1", "no-weight-norm", "gpt-qk-norm", "sz-fixed-trained"], seeds: 2, retune: true)
+        s.lrGPT = nil
+        s.trainedValues = nil
+        s.lrGrid = [1e-3, 2e-3, 4e-3]
+        s.gridExtensions = 1
+        let study = AblationStudy(settings: s)
+        try study.validate()
+        XCTAssertEqual(try study.tuningCells(), [.init(row: "gpt", weightDecay: nil), .init(row: "no-weight-norm", weightDecay: 0),
+                                                .init(row: "no-weight-norm", weightDecay: 0.1), .init(row: "gpt-qk-norm", weightDecay: nil)])
+        var now = try study.inputs(runsDirectory: dir)
+        XCTAssertEqual(now.rates.keys.sorted(), ["ngpt"], "nGPT's rate is given, the others are tuned")
+        let first = try study.currentRuns(now)
+        XCTAssertEqual(first.filter { $0.id.hasPrefix("tune-") }.count, 4 * 3)
+        XCTAssertEqual(Set(first.filter { !$0.id.hasPrefix("tune-") }.map(\.id)),
+                       ["ngpt-seed0", "ngpt-seed1", "sz-scale1-seed0", "sz-scale1-seed1"], "rows with known inputs only")
+        let tune = first.first { $0.id == "tune-no-weight-norm-wd0.1-lr2.00e-03-seed1000" }!.configuration
+        XCTAssertEqual(tune.training.validationPart, .selection)
+        XCTAssertEqual(tune.training.weightDecay, 0.1)
+        XCTAssertFalse(tune.model.weightNormalization)
+        XCTAssertEqual(tune.training.evalEvery, 0)
+        // losses: gpt best at 2e-3; no-weight-norm best at wd 0.1 and 1e-3 (an edge: grows once to 5e-4)
+        let loss: [String: [Double]] = ["gpt": [3, 2, 2.5], "no-weight-norm-wd0": [2.8, 2.6, 2.7], "no-weight-norm-wd0.1": [2.2, 2.4, 2.9],
+                                        "gpt-qk-norm": [2.5, 2.4, 2.1]]
+        for run in first where run.id.hasPrefix("tune-") {
+            let key = loss.keys.first { run.id.hasPrefix("tune-\($0)-lr") }!
+            let i = [1e-3, 2e-3, 4e-3].firstIndex(of: run.configuration.training.learningRate)!
+            try writeFinishedRun(dir, run.id, loss: loss[key]![i])
+        }
+        now = try study.inputs(runsDirectory: dir)
+        XCTAssertEqual(now.rates["gpt"]?.lr, 2e-3)
+        XCTAssertNil(now.rates["no-weight-norm"], "its grid grows below 1e-3 first")
+        let grown = try study.currentRuns(now).filter { $0.id.hasPrefix("tune-") && !FileManager.default.fileExists(atPath: dir.appendingPathComponent($0.id).path) }
+        XCTAssertEqual(Set(grown.map(\.id)), ["tune-no-weight-norm-wd0.1-lr5.00e-04-seed1000", "tune-gpt-qk-norm-lr8.00e-03-seed1000"])
+        try writeFinishedRun(dir, "tune-no-weight-norm-wd0.1-lr5.00e-04-seed1000", loss: 2.3)
+        try writeFinishedRun(dir, "tune-gpt-qk-norm-lr8.00e-03-seed1000", loss: 2.0)
+        now = try study.inputs(runsDirectory: dir)
+        XCTAssertEqual(now.rates["no-weight-norm"]?.lr, 1e-3)
+        XCTAssertEqual(now.rates["no-weight-norm"]?.weightDecay, 0.1)
+        XCTAssertTrue(now.rates["no-weight-norm"]!.source.contains("weight decay 0.1 chosen (0 scored 2.6000)"), now.rates["no-weight-norm"]!.source)
+        XCTAssertEqual(now.rates["gpt-qk-norm"]?.lr, 8e-3, "at the grid's edge after one extension")
+        XCTAssertTrue(now.rates["gpt-qk-norm"]!.source.contains("at the grid's edge"))
+        let rows = try study.rows()
+        let nwn = study.run(rows[3], seed: 0, inputs: now)!.configuration
+        XCTAssertEqual(nwn.training.learningRate, 1e-3)
+        XCTAssertEqual(nwn.training.weightDecay, 0.1)
+        XCTAssertEqual(nwn.training.validationPart, .report)
+        XCTAssertEqual(study.run(rows[1], seed: 0, inputs: now)!.configuration.training.learningRate, 2e-3, "gpt at its tuned rate")
+        // the scale-matched row waits for every default-nGPT seed, then fixes their mean
+        XCTAssertNil(study.run(rows[5], seed: 0, inputs: now))
+        XCTAssertTrue(study.waiting(rows[5], inputs: now)!.contains("trained scalers"))
+        try writeFinishedRun(dir, "ngpt-seed0", loss: 2, alpha: [0.2, 0.4], sz: 20)
+        XCTAssertNil(try study.inputs(runsDirectory: dir).trainedValues, "seed 1 has not finished")
+        try writeFinishedRun(dir, "ngpt-seed1", loss: 2, alpha: [0.3, 0.3], sz: 24.123)
+        now = try study.inputs(runsDirectory: dir)
+        XCTAssertEqual(now.trainedValues, ScalerValues(alpha: 0.3, sqk: 1.5, suv: 1.5, sz: 22.1))
+        XCTAssertEqual(study.run(rows[5], seed: 1, inputs: now)!.configuration.model.sz.initValue, 22.1)
+        // the report says which rate each row used and where it came from
+        let r = try AblationResults.collect(study, runsDirectory: dir)
+        XCTAssertEqual(r.rows[3].learningRate, 1e-3)
+        XCTAssertEqual(r.rows[3].weightDecay, 0.1)
+        XCTAssertTrue(r.rows[2].rateSource!.hasPrefix("ngpt's rate (given)"), r.rows[2].rateSource!)
+        XCTAssertEqual(r.tuning?.count, 4)
+        XCTAssertTrue(AblationReport.markdown(r).contains("Learning-rate tuning"))
+        XCTAssertTrue(AblationReport.markdown(r).contains("1.00e-03, wd 0.1 (own)"), AblationReport.markdown(r))
+    }
+
+    /// Settings written before tuning and trained values read as they were: both rates given, no
+    /// row retuned, so their runs keep their configurations.
+    func testOldSettingsKeepTheirRates() throws {
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(settings())) as! [String: Any]
+        for key in ["retune", "lrGrid", "gridExtensions", "tuningSeed", "tuningSeeds", "trainedValues"] { json[key] = nil }
+        let old = try JSONDecoder().decode(AblationSettings.self, from: JSONSerialization.data(withJSONObject: json))
+        XCTAssertFalse(old.retune)
+        let study = AblationStudy(settings: old)
+        XCTAssertEqual(try study.tuningCells(), [])
+        let row = study.run(AblationVariant.defaultSet.first { $0.name == "no-weight-norm" }!, seed: 0, inputs: try inputs(study))!
+        XCTAssertEqual(row.configuration.training.learningRate, 1e-2)
+        XCTAssertEqual(row.configuration.training.weightDecay, 0)
+    }
+
+    /// The change chart cuts its axis where one row lies far beyond the rest, and draws that row
+    /// at the edge with its value printed.
+    func testTheChangeChartShowsEveryRow() {
+        XCTAssertNil(SVGRangeChart.limit(forExtents: [1, 2, 3, 4]))
+        XCTAssertEqual(SVGRangeChart.limit(forExtents: [0.5, 1, 2, 3, 4, 5, 6, 150]), 10)
+        var chart = SVGRangeChart(title: "t", xLabel: "x", yLabel: "y",
+                                  rows: [.init(label: "a", value: 2, low: 1, high: 3, color: "#000", mark: 0.5),
+                                         .init(label: "far", value: 150, low: 140, high: 160, color: "#000")])
+        chart.limit = 10
+        let svg = chart.render()
+        XCTAssertTrue(svg.contains(">+150.0</text>"), svg)
+        XCTAssertFalse(svg.contains("150</text>\n<line"), "no tick at 150")
+        XCTAssertTrue(svg.contains("<path d=\"M"), "paper mark and arrow")
     }
 
     func testUnknownRowsAndBadSettingsAreRefused() {
@@ -67,7 +225,7 @@ final class AblationStudyTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let study = AblationStudy(settings: settings(variants: ["ngpt", "gpt", "sz-scale1", "no-qk-norm"], seeds: 2))
         let losses: [String: [Double]] = ["ngpt": [2.0, 2.2], "gpt": [2.1, 2.4], "sz-scale1": [2.1, 2.31], "no-qk-norm": [1.98, 2.24]]
-        for run in try study.runs() {
+        for run in try study.currentRuns(try inputs(study)) {
             let name = String(run.id.dropLast("-seed0".count)), seed = Int(run.id.suffix(1))!
             let out = dir.appendingPathComponent(run.id)
             try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
@@ -104,6 +262,8 @@ final class AblationStudyTests: XCTestCase {
             .map { $0.replacingOccurrences(of: "\\|", with: "").filter { $0 == "|" }.count }
         XCTAssertEqual(Set(cells).count, 1, md)
         XCTAssertEqual(cells.count, 2 + 4)
+        XCTAssertEqual(row("gpt").learningRate, 2e-3)
+        XCTAssertEqual(row("sz-scale1").rateSource, "ngpt's rate (given)")
         let html = AblationReport.html(r)
         XCTAssertTrue(html.contains("<svg") && html.contains("change of the final validation loss"))
     }
@@ -132,7 +292,7 @@ final class AblateCommandTests: CommandTestCase {
             XCTAssertEqual(row.loss?.values.count, 2, row.name)
         }
         XCTAssertTrue(results.rows[0].alphaA != nil && results.rows[1].alphaA == nil, "scalers are nGPT's")
-        XCTAssertTrue(results.rows[4].configuration.model.gptQKNormalization)
+        XCTAssertEqual(results.rows[4].configuration?.model.gptQKNormalization, true)
         for file in ["report.html", "report.md", "settings.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), file)
         }
@@ -213,7 +373,7 @@ final class AblateCommandTests: CommandTestCase {
             func scalerSummary(_ parameters: ParameterBuffer) -> [LayerScalerSummary] { base.scalerSummary(parameters) }
         }
         let s = AblationSettings(data: data.path, model: ModelConfig(kind: .ngpt, width: 16, heads: 2, layers: 1, context: 16),
-                                 budget: 6, seeds: 1, batchSize: 2, lrGPT: 3e-3, lrNGPT: 3e-2, variants: ["ngpt", "no-weight-norm", "outside"],
+                                 budget: 6, seeds: 1, batchSize: 2, lrGPT: 3e-3, lrNGPT: 3e-2, retune: false, variants: ["ngpt", "no-weight-norm", "outside"],
                                  evalBatches: 2, evalPoints: 2)
         var study = AblationStudy(settings: s)
         study.variants.append(AblationVariant(name: "outside", summary: "nGPT without renormalisation, written outside the library",

@@ -340,13 +340,15 @@ final class FuzzTests: XCTestCase {
     func testFuzzAblationSettings() throws {
         let start = Date()
         let settings = AblationSettings(data: "/data", model: ModelConfig(kind: .ngpt, width: 32, heads: 2, layers: 2, context: 64),
-                                        budget: 100, seeds: 2, batchSize: 4)
+                                        budget: 100, seeds: 2, batchSize: 4, lrGPT: 1e-3, lrNGPT: 1e-2,
+                                        trainedValues: ScalerValues(alpha: 0.3, sqk: 1.9, suv: 1.1, sz: 22))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let original = try encoder.encode(settings)
         let url = dir.appendingPathComponent("settings.json")
         let cases = 1_000
         let sizes = [["seeds"], ["budget"], ["batchSize"], ["evalBatches"], ["evalPoints"], ["threadsPerRun"], ["lrGPT"], ["lrNGPT"],
+                     ["gridExtensions"], ["tuningSeed"], ["tuningSeeds"], ["trainedValues", "sz"], ["trainedValues", "alpha"],
                      ["model", "width"], ["model", "layers"], ["model", "heads"], ["model", "context"], ["model", "vocabularySize"]]
         for k in 0..<cases {
             try mutateSizes(original, paths: sizes).write(to: url)
@@ -354,7 +356,8 @@ final class FuzzTests: XCTestCase {
                 let s = try AblationSettings.read(from: url)
                 // What `ngpt ablate` derives from it: every run's configuration.
                 guard s.seeds * s.variants.count <= 10_000 else { return }
-                for run in try AblationStudy(settings: s).runs() { _ = run.configuration }
+                let study = AblationStudy(settings: s)
+                for run in try study.currentRuns(try study.inputs(runsDirectory: url.deletingLastPathComponent())) { _ = run.configuration }
             }
         }
         report("ablation settings.json", cases, start)

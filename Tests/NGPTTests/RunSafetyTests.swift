@@ -475,7 +475,7 @@ final class RunSafetyTests: CommandTestCase {
             let out = path("study-\(name)")
             let study = try start(["ablate", "--data", data.path, "--out", out, "--dim", "16", "--heads", "2", "--layers", "1",
                                    "--context", "16", "--batch", "2", "--budget", "1000000", "--seeds", "1", "--eval-batches", "1",
-                                   "--variants", "ngpt,gpt", "--jobs", "2"])
+                                   "--variants", "ngpt,gpt", "--jobs", "2", "--lr-gpt", "1e-3", "--lr-ngpt", "1e-2"])
             defer {
                 if study.isRunning { kill(study.processIdentifier, SIGKILL) }
                 for pid in processes(mentioning: out) { kill(pid, SIGKILL) }
@@ -498,8 +498,8 @@ final class RunSafetyTests: CommandTestCase {
     /// non-zero saying its conclusion is incomplete.
     func testAnIncompleteStudyExitsNonZero() throws {
         let ablate = ["ablate", "--data", data.path, "--dim", "16", "--heads", "2", "--layers", "1", "--context", "16", "--batch", "2",
-                      "--budget", "3", "--seeds", "1", "--eval-batches", "1", "--variants", "ngpt,gpt"]
-        XCTAssertEqual(try runProcess(binary, ablate + ["--out", path("planned"), "--plan"]).status, 0)
+                      "--budget", "3", "--seeds", "1", "--eval-batches", "1", "--variants", "ngpt,gpt", "--lr-ngpt", "1e-2"]
+        XCTAssertEqual(try runProcess(binary, ablate + ["--out", path("planned"), "--plan", "--lr-gpt", "1e-3"]).status, 0)
         let missing = try runProcess(binary, ["ablate", "--collect", "--out", path("planned")])
         assertRefused((missing.status, "", missing.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }.joined(separator: "\n")),
                       ["the conclusion is incomplete: 2 run(s) missing", "ngpt-seed0", "gpt-seed0"])

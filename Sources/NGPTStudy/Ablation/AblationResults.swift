@@ -9,8 +9,17 @@ public struct AblationResults: Codable, Sendable {
         public var name: String
         public var summary: String
         public var kind: ModelKind
-        /// The run configuration of seed 0 (the others differ only in their seed).
-        public var configuration: RunConfiguration
+        /// Where the row comes from ("Table 4", "scale-matched", …; ``AblationVariant/group``).
+        public var group: String?
+        /// The run configuration of seed 0 (the others differ only in their seed); nil while the
+        /// row waits for its inputs.
+        public var configuration: RunConfiguration?
+        /// The learning rate (and tuned weight decay) the row trained with, and where it came from.
+        public var learningRate: Double?
+        public var weightDecay: Double?
+        public var rateSource: String?
+        /// What the row waits for, while it cannot run.
+        public var waiting: String?
         /// Final validation loss over the finished seeds (+∞ for a diverged run).
         public var loss: SeedSummary?
         /// 100 · (mean loss ÷ default nGPT's mean loss − 1).
@@ -32,6 +41,8 @@ public struct AblationResults: Codable, Sendable {
         public var alphaA: Double?
         public var alphaM: Double?
         public var sqk: Double?
+        /// Mean of s_u and s_ν.
+        public var suv: Double?
         public var sz: Double?
         /// Validation loss against training tokens, mean over the seeds that finished.
         public var curve: [TrainedRun.Point]
@@ -42,16 +53,22 @@ public struct AblationResults: Codable, Sendable {
 
     public var settings: AblationSettings
     public var rows: [Row]
+    /// Every tuned rate's search.
+    public var tuning: [AblationStudy.TuningOutcome]?
+    /// The values the scale-matched rows fixed, and where they came from.
+    public var trainedValues: ScalerValues?
+    public var trainedValuesSource: String?
 
     /// Reads every run of `study` from `runsDirectory`.
     public static func collect(_ study: AblationStudy, runsDirectory: URL) throws -> AblationResults {
         let s = study.settings
         let variants = try study.rows()
-        var read = [String: TrainedRun]()
-        for run in try study.runs() {
-            read[run.id] = TrainedRun.read(runsDirectory.appendingPathComponent(run.id), steps: s.budget, context: s.model.context)
+        let inputs = try study.inputs(runsDirectory: runsDirectory)
+        func trained(_ v: AblationVariant, _ seed: Int) -> TrainedRun? {
+            study.run(v, seed: seed, inputs: inputs).map {
+                TrainedRun.read(runsDirectory.appendingPathComponent($0.id), steps: s.budget, context: s.model.context)
+            }
         }
-        func trained(_ v: AblationVariant, _ seed: Int) -> TrainedRun? { read[study.run(v, seed: seed).id] }
         let reference = variants.first { $0.name == AblationVariant.referenceName }
         let referenceLosses: [Int: Double] = Dictionary(uniqueKeysWithValues: (0..<s.seeds).compactMap { seed in
             reference.flatMap { trained($0, seed)?.comparableLoss }.map { (seed, $0) }
@@ -67,6 +84,7 @@ public struct AblationResults: Codable, Sendable {
                 return 100 * (l / ref - 1)
             }
             let bySeed = SeedSummary(paired)
+            let interval = Interval.t95(paired)
             let finished = runs.compactMap { $0.run }.filter { $0.status == .finished }
             let curve: [TrainedRun.Point] = {
                 guard let first = finished.first?.curve, finished.allSatisfy({ $0.curve.map(\.tokens) == first.map(\.tokens) }) else { return [] }
@@ -75,16 +93,26 @@ public struct AblationResults: Codable, Sendable {
                 }
             }()
             func scaler(_ values: (TrainedRun) -> [Double]?) -> Double? { mean(finished.compactMap { values($0).flatMap(mean) }) }
-            return Row(name: v.name, summary: v.summary, kind: v.kind, configuration: study.run(v, seed: 0).configuration,
+            let rate = inputs.rates[study.rateOwner(v)]
+            let first = study.run(v, seed: 0, inputs: inputs)
+            let missing = (0..<s.seeds).filter { seed in runs[seed].run == nil || runs[seed].run?.status == .incomplete }
+                .map { study.run(v, seed: $0, inputs: inputs)?.id ?? "\(v.name)-seed\($0)" }
+            let suv = zip(scaler(\.su), scaler(\.sv)).map { ($0 + $1) / 2 }
+            return Row(name: v.name, summary: v.summary, kind: v.kind, group: v.group, configuration: first?.configuration,
+                       learningRate: first?.configuration.training.learningRate, weightDecay: rate?.weightDecay,
+                       rateSource: rate.map { study.rateOwner(v) == v.name ? $0.source : "\(study.rateOwner(v))'s rate (\($0.source))" },
+                       waiting: study.waiting(v, inputs: inputs),
                        loss: loss, changePercent: zip(loss?.mean, referenceMean).map { 100 * ($0 / $1 - 1) },
                        changeBySeed: bySeed, insideSeedSpread: paired.count >= 2 ? (bySeed!.min <= 0 && bySeed!.max >= 0) : nil,
-                       changeInterval: Interval.t95(paired), reading: Interval.t95(paired).map { $0.contains(0) ? "no difference shown" : $0.low > 0 ? "worse" : "better" },
-                       paper: v.paper, alphaA: scaler(\.alphaA), alphaM: scaler(\.alphaM), sqk: scaler(\.sqk),
+                       changeInterval: interval, reading: interval.map { $0.contains(0) ? "no difference shown" : $0.low > 0 ? "worse" : "better" },
+                       paper: v.paper, alphaA: scaler(\.alphaA), alphaM: scaler(\.alphaM), sqk: scaler(\.sqk), suv: suv,
                        sz: mean(finished.compactMap(\.szMean)), curve: curve, finished: finished.count,
                        failed: runs.filter { $0.run?.status == .failed }.map { "seed \($0.seed): \($0.run?.message ?? "diverged")" },
-                       missing: runs.filter { $0.run == nil || $0.run?.status == .incomplete }.map { study.run(v, seed: $0.seed).id })
+                       missing: missing)
         }
-        return AblationResults(settings: s, rows: rows)
+        let usesTrained = variants.contains { !$0.fixedAtTrainedValue.isEmpty }
+        return AblationResults(settings: s, rows: rows, tuning: inputs.tuning.isEmpty ? nil : inputs.tuning,
+                               trainedValues: usesTrained ? inputs.trainedValues : nil, trainedValuesSource: usesTrained ? inputs.trainedValuesSource : nil)
     }
 }
 

@@ -6,13 +6,9 @@ import NGPTModels
 /// is tuned at several of its budgets, and a grid whose best rate lies on an edge grows there.
 ///
 /// A *cell* is one model at one shape, context and budget. Its grid starts as
-/// ``ComparisonSettings/lrGrid``; every rate is trained with each tuning seed and scored by the
-/// mean of their final losses on the selection half of the validation text (a diverged run
-/// scores +∞). When every run of the grid has finished and the best rate is the smallest (or
-/// largest) of the grid, one rate is added below (above) it — the grid's own spacing at that end
-/// (×2 for a one-point grid) — and the cell is tuned again, up to
-/// ``ComparisonSettings/gridExtensions`` points at each end. A best rate still on an edge after
-/// that is reported as such.
+/// ``ComparisonSettings/lrGrid`` and is searched by ``RateGrid/search(start:extensions:seedLosses:)``
+/// with ``ComparisonSettings/tuningSeeds`` seeds per rate, up to ``ComparisonSettings/gridExtensions``
+/// points added at each end.
 public enum TuningSweep {
     /// One model at one shape, context and budget.
     public struct Cell: Hashable, Sendable {
@@ -87,47 +83,18 @@ public enum TuningSweep {
     }
 
     static func outcome(_ cell: Cell, _ s: ComparisonSettings, runsDirectory: URL) -> Outcome {
-        var grid = s.lrGrid.sorted()
-        var below = 0, above = 0
-        while true {
-            let seedLosses: [[Double?]] = grid.map { lr in
-                cell.runs(grid: [lr], s).map { run in
-                    TrainedRun.read(runsDirectory.appendingPathComponent(run.id), steps: run.steps, context: run.context).comparableLoss
-                }
+        let g = RateGrid.search(start: s.lrGrid, extensions: s.gridExtensions) { lr in
+            cell.runs(grid: [lr], s).map { run in
+                TrainedRun.read(runsDirectory.appendingPathComponent(run.id), steps: run.steps, context: run.context).comparableLoss
             }
-            let losses: [Double?] = seedLosses.map { seeds in
-                seeds.contains { $0 == nil } ? nil : seeds.reduce(0.0) { $0 + ($1!.isFinite ? $1! : .infinity) } / Double(seeds.count)
-            }
-            var o = Outcome(shape: cell.shape, context: cell.context, kind: cell.kind, steps: cell.steps, grid: grid, losses: losses,
-                            seedLosses: seedLosses, extendedBelow: below, extendedAbove: above, best: nil, complete: false, atEdge: false)
-            guard losses.allSatisfy({ $0 != nil }) else { return o }
-            let scores = losses.map { $0! }
-            guard let i = scores.indices.min(by: { scores[$0] < scores[$1] }), scores[i].isFinite else {
-                o.complete = true
-                return o
-            }
-            o.best = grid[i]
-            let low = i == 0 && grid.count > 1 || grid.count == 1
-            let high = i == grid.count - 1 && grid.count > 1 || grid.count == 1
-            if low && below < s.gridExtensions {
-                grid.insert(rounded(grid[0] / (grid.count > 1 ? grid[1] / grid[0] : 2)), at: 0)
-                below += 1
-                continue
-            }
-            if high && above < s.gridExtensions {
-                let n = grid.count
-                grid.append(rounded(grid[n - 1] * (n > 1 ? grid[n - 1] / grid[n - 2] : 2)))
-                above += 1
-                continue
-            }
-            o.complete = true
-            o.atEdge = grid.count > 1 && (i == 0 || i == grid.count - 1)
-            return o
         }
+        return Outcome(shape: cell.shape, context: cell.context, kind: cell.kind, steps: cell.steps, grid: g.grid, losses: g.losses,
+                       seedLosses: g.seedLosses, extendedBelow: g.extendedBelow, extendedAbove: g.extendedAbove, best: g.best,
+                       complete: g.complete, atEdge: g.atEdge)
     }
 
     /// A grown grid's rate to three significant digits, as run names write it.
-    static func rounded(_ lr: Double) -> Double { Double(String(format: "%.2e", lr)) ?? lr }
+    static func rounded(_ lr: Double) -> Double { RateGrid.rounded(lr) }
 
     /// The rates chosen at every tuned budget, once every sweep is complete (nil while a run is
     /// unfinished, or when every rate of a cell diverged); fixed rates (`--lr-gpt`/`--lr-ngpt`)

@@ -1,8 +1,11 @@
 import Foundation
 
 /// A horizontal dot-and-range chart: one labelled row per item, its value as a dot, its range
-/// (e.g. over seeds) as a line, and a vertical reference line (e.g. at 0 % change). Rows whose
-/// value is not finite are listed with "no value" instead of a dot.
+/// (e.g. a 95 % interval) as a line, an optional second mark (e.g. a published value) as a hollow
+/// diamond, and a vertical reference line (e.g. at 0 % change). Rows whose value is not finite
+/// are listed with "no value" instead of a dot. With a ``limit``, the axis stops at ±limit: a
+/// value beyond it is drawn as an arrow at the edge with the value printed beside it, so one
+/// far-off row does not squeeze the others.
 public struct SVGRangeChart: Sendable {
     public struct Row: Sendable {
         public var label: String
@@ -10,13 +13,16 @@ public struct SVGRangeChart: Sendable {
         public var low: Double
         public var high: Double
         public var color: String
+        /// A second value drawn as a hollow diamond (nil: none).
+        public var mark: Double?
 
-        public init(label: String, value: Double, low: Double, high: Double, color: String) {
+        public init(label: String, value: Double, low: Double, high: Double, color: String, mark: Double? = nil) {
             self.label = label
             self.value = value
             self.low = low
             self.high = high
             self.color = color
+            self.mark = mark
         }
     }
 
@@ -27,6 +33,8 @@ public struct SVGRangeChart: Sendable {
     public var rows: [Row]
     public var reference: Double = 0
     public var width: Double = 760
+    /// Where the axis is cut (values beyond ±limit are drawn clipped, their value printed).
+    public var limit: Double?
 
     public init(title: String, xLabel: String, yLabel: String, rows: [Row]) {
         self.title = title
@@ -42,7 +50,8 @@ public struct SVGRangeChart: Sendable {
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(width))\" height=\"\(f(height))\" viewBox=\"0 0 \(f(width)) \(f(height))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
         svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         svg += "<text x=\"\(f(width / 2))\" y=\"20\" class=\"chart-title\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(HTMLReport.escape(title))</text>\n"
-        let values = rows.flatMap { [$0.value, $0.low, $0.high] }.filter(\.isFinite) + [reference]
+        func clip(_ v: Double) -> Double { limit.map { min(max(v, -$0), $0) } ?? v }
+        let values = rows.flatMap { [$0.value, $0.low, $0.high] + ($0.mark.map { [$0] } ?? []) }.filter(\.isFinite).map(clip) + [reference]
         var lo = values.min()!, hi = values.max()!
         if hi - lo < 1e-9 { lo -= 1; hi += 1 }
         let pad = (hi - lo) * 0.06
@@ -63,13 +72,39 @@ public struct SVGRangeChart: Sendable {
                 continue
             }
             if r.low.isFinite && r.high.isFinite {
-                svg += "<line x1=\"\(f(px(r.low)))\" y1=\"\(f(y))\" x2=\"\(f(px(r.high)))\" y2=\"\(f(y))\" stroke=\"\(r.color)\" stroke-width=\"2.5\" opacity=\"0.55\"/>\n"
+                svg += "<line x1=\"\(f(px(clip(r.low))))\" y1=\"\(f(y))\" x2=\"\(f(px(clip(r.high))))\" y2=\"\(f(y))\" stroke=\"\(r.color)\" stroke-width=\"2.5\" opacity=\"0.55\"/>\n"
             }
-            svg += "<circle cx=\"\(f(px(r.value)))\" cy=\"\(f(y))\" r=\"4\" fill=\"\(r.color)\"/>\n"
+            if let m = r.mark, m.isFinite {
+                let x = px(clip(m))
+                svg += "<path d=\"M\(f(x)) \(f(y - 5)) L\(f(x + 5)) \(f(y)) L\(f(x)) \(f(y + 5)) L\(f(x - 5)) \(f(y)) Z\" fill=\"none\" stroke=\"#555\" stroke-width=\"1.2\"/>\n"
+            }
+            let x = px(clip(r.value))
+            if clip(r.value) != r.value {
+                // beyond the cut: an arrow at the edge and the value beside it, inside the plot
+                let d = r.value > 0 ? 1.0 : -1.0
+                svg += "<path d=\"M\(f(x + 6 * d)) \(f(y)) L\(f(x - 3 * d)) \(f(y - 5)) L\(f(x - 3 * d)) \(f(y + 5)) Z\" fill=\"\(r.color)\"/>\n"
+                let label = String(format: "%+.1f", r.value)
+                svg += "<text x=\"\(f(x - 8 * d))\" y=\"\(f(y - 6))\" text-anchor=\"\(d > 0 ? "end" : "start")\" font-size=\"11\" fill=\"\(r.color)\">\(label)</text>\n"
+            } else {
+                svg += "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"4\" fill=\"\(r.color)\"/>\n"
+            }
         }
         svg += "<text x=\"\(f(left + plotW / 2))\" y=\"\(f(top + plotH + 36))\" class=\"x-label\" text-anchor=\"middle\">\(HTMLReport.escape(xLabel))</text>\n"
         svg += "<text transform=\"translate(16 \(f(top + plotH / 2))) rotate(-90)\" class=\"y-label\" text-anchor=\"middle\">\(HTMLReport.escape(yLabel))</text>\n"
         return svg + "</svg>\n"
+    }
+}
+
+extension SVGRangeChart {
+    /// A cut for `extents` (each row's largest |value|) that keeps most rows readable: about
+    /// 1.5× the 80th percentile, rounded up to 1, 2 or 5 × 10^k; nil when no row lies far beyond it.
+    public static func limit(forExtents extents: [Double]) -> Double? {
+        let e = extents.filter(\.isFinite).map(abs).sorted()
+        guard e.count >= 3, let largest = e.last, largest > 0 else { return nil }
+        let q = max(e[Int(0.8 * Double(e.count - 1))] * 1.5, 1e-9)
+        let p = pow(10, (log10(q)).rounded(.down))
+        let cut = [1.0, 2, 5, 10].map { $0 * p }.first { $0 >= q } ?? 10 * p
+        return largest > 1.25 * cut ? cut : nil
     }
 }
 

@@ -130,6 +130,9 @@ public struct TrainedRun: Codable, Sendable, Equatable {
     public var alphaA: [Double]?
     public var alphaM: [Double]?
     public var sqk: [Double]?
+    /// Per-layer mean |s_u| and |s_ν| (without the √d factor).
+    public var su: [Double]?
+    public var sv: [Double]?
     public var szMean: Double?
 
     /// The loss used for comparisons: +∞ for a failed (diverged) run, nil while unfinished.
@@ -183,6 +186,7 @@ public struct TrainedRun: Codable, Sendable, Equatable {
         r.finalTrainLoss = records.last { $0.kind == "train" && $0.step == steps }?.trainLoss
         r.seconds = records.filter { $0.step == steps }.map(\.seconds).max()
         (r.alphaA, r.alphaM, r.sqk, r.szMean) = (last.alphaA, last.alphaM, last.sqk, last.szMean)
+        (r.su, r.sv) = (last.su, last.sv)
         let extrapolated = records.filter { $0.kind == "eval" && $0.context != nil && $0.step == steps }
         // shared windows evaluate 1× on the long windows' slices; older runs only have the
         // ordinary evaluation at the training context
