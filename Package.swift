@@ -16,10 +16,15 @@ let kernelSettings: [SwiftSetting] = targetCPU.map { [.unsafeFlags(["-target-cpu
 //   NGPTModels    architectures (GPT, nGPT), the transformer, decoding, training, data
 //   NGPTStudy     comparison, parameter inspection, reports
 //   NGPT          the product: re-exports the three, so `import NGPT` gives the whole library
+//   NGPTCommand   the `ngpt` command line (swift-argument-parser), a library so that a package can
+//                 build the same tool with architectures of its own; `ngpt` is its main()
 let package = Package(
     name: "swift-ngpt",
     products: [
         .library(name: "NGPT", targets: ["NGPT"]),
+        // The command line as a library: a package builds its own `ngpt` with its architectures
+        // registered (`NGPTCommand.main(registering: [...])`).
+        .library(name: "NGPTCommand", targets: ["NGPTCommand"]),
         .executable(name: "ngpt", targets: ["ngpt"]),
     ],
     dependencies: [
@@ -37,13 +42,14 @@ let package = Package(
         .target(name: "NGPTModels", dependencies: ["NGPTNumerics"], swiftSettings: kernelSettings),
         .target(name: "NGPTStudy", dependencies: ["NGPTNumerics", "NGPTModels"]),
         .target(name: "NGPT", dependencies: ["NGPTNumerics", "NGPTModels", "NGPTStudy"]),
-        .executableTarget(
-            name: "ngpt",
+        .target(
+            name: "NGPTCommand",
             dependencies: [
                 "NGPT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "ngpt", dependencies: ["NGPTCommand"]),
         .testTarget(
             name: "NGPTTests",
             dependencies: ["NGPT"],

@@ -1,6 +1,7 @@
 // swift-tools-version: 6.1
 // Architectures the library does not ship, written against its public API only, each in one file
-// of its own: the way to try a variant without editing the library. Run from this directory:
+// of its own: the way to try a variant without editing the library; and `ngpt-examples`, the
+// library's command line with them registered. Run from this directory:
 //
 //     swift test
 //
@@ -11,6 +12,8 @@ let package = Package(
     name: "NGPTExamples",
     products: [
         .library(name: "NGPTExamples", targets: ["NGPTExamples"]),
+        // The library's command line with these architectures registered.
+        .executable(name: "ngpt-examples", targets: ["ngpt-examples"]),
     ],
     dependencies: [
         // Named so the product resolves whatever the checkout's directory is called.
@@ -20,6 +23,10 @@ let package = Package(
         .target(
             name: "NGPTExamples",
             dependencies: [.product(name: "NGPT", package: "swift-ngpt")]
+        ),
+        .executableTarget(
+            name: "ngpt-examples",
+            dependencies: ["NGPTExamples", .product(name: "NGPTCommand", package: "swift-ngpt")]
         ),
         .testTarget(
             name: "NGPTExamplesTests",

@@ -20,7 +20,7 @@ import NGPT
 /// attention.
 public struct QKNormGPT: Architecture {
     public let config: ModelConfig
-    public var name: String { "gpt-qknorm" }
+    public var name: String { "qknorm-gpt" }
     public var recipe: TrainingRecipe { .gpt }
 
     public init(config: ModelConfig) { self.config = config }

@@ -12,7 +12,9 @@ public struct CheckpointError: Error, CustomStringConvertible, Equatable {
 /// (here); the optimiser's moments are training's (`Checkpoint+Optimizer.swift`).
 ///
 /// `model.safetensors` holds the parameters under their spec names with `__metadata__`
-/// `format = swift-ngpt`, `config` (the ``ModelConfig`` as JSON), `model` (gpt | ngpt) and `step`;
+/// `format = swift-ngpt`, `config` (the ``ModelConfig`` as JSON), `model` (the architecture's
+/// name: gpt, ngpt or one a program registered, ``ArchitectureRegistry``), its
+/// `architecture_options` when it has any, and `step`;
 /// it loads in PyTorch as NVIDIA's state dict. `optimizer.safetensors` holds Adam's moments as
 /// `exp_avg.<name>` and `exp_avg_sq.<name>` with `step` and caller-supplied state (sampler, RNG)
 /// in its metadata. Each file is written atomically (temporary file, fsync, rename).
@@ -25,6 +27,7 @@ public enum Checkpoint {
         var metadata = extra
         metadata["format"] = "swift-ngpt"
         metadata["model"] = model.architecture.name
+        if let options = (model.architecture as? any RegisteredArchitecture)?.encodedOptions { metadata["architecture_options"] = options }
         metadata["config"] = try jsonString(model.config)
         metadata["step"] = String(step)
         try SafeTensorsFile.write(model.parameters.dictionary, metadata: metadata, to: url)
@@ -55,7 +58,18 @@ public enum Checkpoint {
         } else {
             throw CheckpointError("\(file.source) has no model configuration in its metadata (not written by ngpt?). HINT: `ngpt sample` reads models written by `ngpt train`; other weights can be read by `ngpt inspect FILE --heads H` and `ngpt cond FILE`, or trained further with `ngpt train --init FILE` and their shape")
         }
-        let model = try Transformer(config: config)
+        let architecture: any Architecture
+        if given == nil, let name = file.metadata["model"] {
+            guard ArchitectureRegistry.entry(named: name) != nil else { throw ArchitectureRegistry.unknown(name, in: file.source) }
+            do {
+                architecture = try ArchitectureRegistry.architecture(named: name, config: config, options: file.metadata["architecture_options"])
+            } catch let e as ArchitectureError {
+                throw CheckpointError("\(file.source): \(e.message). HINT: the file was edited or damaged; re-create it or use another one")
+            }
+        } else {
+            architecture = config.architecture()
+        }
+        let model = try Transformer(architecture: architecture)
         do {
             try model.parameters.load(tensors(file, model.layout), source: file.source)
         } catch let error as ParameterLoadError where given == nil {

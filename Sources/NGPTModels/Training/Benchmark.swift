@@ -12,6 +12,9 @@ public struct BenchmarkSettings: Codable, Sendable, Equatable {
     public var warmup: Int
     /// Tokens generated with the key/value cache at batch 1 (0: no sampling figure).
     public var sampleTokens: Int
+    /// A registered architecture to measure instead of the library's model of the kind
+    /// (``ArchitectureRegistry``).
+    public var architecture: String?
 
     public init(model: ModelConfig, batch: Int = 8, steps: Int = 10,
                 warmup: Int = 2, sampleTokens: Int = 0) {
@@ -223,7 +226,7 @@ public enum ModelBenchmark {
             throw TrainingError.invalidOption("benchmark: batch and steps must be at least 1, warm-up and sample tokens at least 0")
         }
         let c = s.model
-        let model = try Transformer(config: c, seed: 0)
+        let model = try Transformer(architecture: ArchitectureRegistry.architecture(named: s.architecture ?? c.kind.rawValue, config: c), seed: 0)
         let seconds = try trainingStepSeconds(model, batch: s.batch, steps: s.steps, warmup: s.warmup).sorted()
         let median = seconds.count % 2 == 1 ? seconds[seconds.count / 2]
             : (seconds[seconds.count / 2 - 1] + seconds[seconds.count / 2]) / 2

@@ -45,7 +45,7 @@ public final class Trainer {
         if let architecture, architecture.config != run.model {
             throw TrainingError.invalidOption("the architecture \(architecture.name) was built for another model configuration than the run's; build it from the run's model configuration")
         }
-        model = try Transformer(architecture: architecture ?? run.model.architecture(), seed: o.seed)
+        model = try Transformer(architecture: architecture ?? run.makeArchitecture(), seed: o.seed)
         if let initialWeights {
             let file = try Checkpoint.modelView(SafeTensorsFile(contentsOf: initialWeights), note: { FileHandle.standardError.write(Data(("note: " + $0 + "\n").utf8)) })
             try model.parameters.load(try Checkpoint.tensors(file, model.layout), source: initialWeights.path)

@@ -165,12 +165,19 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// The data directory the run reads.
     public var data: String
     public var version: String
+    /// The registered architecture the run trains (``ArchitectureRegistry``); nil: the library's
+    /// model of ``ModelConfig/kind`` (every file written before architectures had names).
+    public var architecture: String?
+    /// That architecture's own options as JSON (nil: none).
+    public var architectureOptions: String?
 
-    public init(model: ModelConfig, training: TrainingOptions, data: String) {
+    public init(model: ModelConfig, training: TrainingOptions, data: String, architecture: String? = nil, architectureOptions: String? = nil) {
         self.model = model
         self.training = training
         self.data = data
         version = SwiftNGPT.version
+        self.architecture = architecture == model.kind.rawValue && architectureOptions == nil ? nil : architecture
+        self.architectureOptions = architectureOptions
     }
 }
 

@@ -232,7 +232,7 @@ public struct AblationStudy: Sendable {
             do {
                 try c.model.validate()
                 try c.training.validate()
-                if let build = v.architecture { _ = build(c.model).parameters }
+                if let build = v.architecture { _ = build(c.model).parameters } else { _ = try c.makeArchitecture().parameters }
             } catch {
                 throw TrainingError.invalidOption("row \(v.name): \(error)")
             }

@@ -84,7 +84,7 @@ public struct AblationResults: Codable, Sendable {
                 return 100 * (l / ref - 1)
             }
             let bySeed = SeedSummary(paired)
-            let interval = Interval.t95(paired)
+            let interval = v.name == AblationVariant.referenceName ? nil : Interval.t95(paired)
             let finished = runs.compactMap { $0.run }.filter { $0.status == .finished }
             let curve: [TrainedRun.Point] = {
                 guard let first = finished.first?.curve, finished.allSatisfy({ $0.curve.map(\.tokens) == first.map(\.tokens) }) else { return [] }

@@ -189,6 +189,16 @@ public struct AblationVariant: Sendable {
         }
     }
 
+    /// A row for every architecture this program registered besides `gpt` and `ngpt`
+    /// (``/NGPTModels/ArchitectureRegistry``): its base model's default run with that architecture, at
+    /// a rate tuned for it. Run files name the architecture, so `ngpt ablate`'s child processes,
+    /// `--plan` scripts and resumed runs build it as long as the program registers it.
+    public static func registeredRows() -> [AblationVariant] {
+        ArchitectureRegistry.known.filter { !["gpt", "ngpt"].contains($0.name) }.map { e in
+            AblationVariant(name: e.name, summary: e.summary, kind: e.baseKind, group: "registered", rate: .own) { $0.architecture = e.name }
+        }
+    }
+
     /// The value of s_qk that gives a head of width `dk` the attention-logit scale the paper's
     /// heads (width 64) have at s_qk = 1: the logit of unit q and k is s_qk² · cos · √dk, so
     /// s_qk = (64 / dk)^¼ (√2 at dk = 16).
@@ -260,15 +270,15 @@ public struct AblationVariant: Sendable {
         rows += [
             modes("alpha-fixed", "beyond the paper", "α fixed at its initial 0.05 (the paper never fixes α)", paper: nil, [.alpha: fixed]),
             modes("sz-fixed", "beyond the paper", "s_z fixed at its initial 1: logits are cosines (the paper never fixes s_z)", paper: nil, [.sz: fixed]),
-            AblationVariant(name: "no-weight-norm", summary: "matrices not renormalised after each step (own rate and weight decay)", kind: .ngpt,
+            AblationVariant(name: "no-weight-norm", summary: "matrices not renormalised after each step", kind: .ngpt,
                             rate: .ownWithWeightDecay([0, gptDecay])) { $0.model.weightNormalization = false },
             ngpt("no-residual-norm", "beyond the paper", "no normalisation after the LERP update") { $0.residualNormalization = false },
-            AblationVariant(name: "ngpt-gpt-recipe", summary: "nGPT with GPT's weight decay and warm-up (own rate)", kind: .ngpt, rate: .own) { run in
+            AblationVariant(name: "ngpt-gpt-recipe", summary: "nGPT with GPT's weight decay and warm-up", kind: .ngpt, rate: .own) { run in
                 let gpt = TrainingOptions(recipe: .gpt, steps: run.training.steps)
                 run.training.weightDecay = gpt.weightDecay
                 run.training.warmup = gpt.warmup
             },
-            AblationVariant(name: "gpt-qk-norm", summary: "GPT with RMS-normalised q and k (own rate)", kind: .gpt, rate: .own) {
+            AblationVariant(name: "gpt-qk-norm", summary: "GPT with RMS-normalised q and k", kind: .gpt, rate: .own) {
                 $0.model.gptQKNormalization = true
             },
             AblationVariant(name: "ngpt-bf16", summary: "nGPT, block matrices stored in bfloat16", kind: .ngpt) { $0.training.parameterPrecision = .bf16 },

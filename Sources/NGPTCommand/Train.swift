@@ -52,8 +52,8 @@ struct Train: ParsableCommand {
             printError("\(directory.path) is already finished (\(trainer.step) steps)")
             return
         }
-        let progress = ProgressLine(label: trainer.run.model.kind.rawValue, totalSteps: trainer.options.steps)
-        printError("\(trainer.run.model.kind.rawValue): \(trainer.model.parameterCount) parameters, \(trainer.tokensPerStep) tokens/step, \(trainer.options.steps) steps → \(directory.path)")
+        let progress = ProgressLine(label: trainer.run.architectureName, totalSteps: trainer.options.steps)
+        printError("\(trainer.run.architectureName): \(trainer.model.parameterCount) parameters, \(trainer.tokensPerStep) tokens/step, \(trainer.options.steps) steps → \(directory.path)")
         try trainer.train(directory: directory, progress: progress.update)
         printError("done: \(directory.path)")
     }
@@ -104,13 +104,14 @@ struct Train: ParsableCommand {
         let dir = try pathOption(out, "--out")
         let dataURL = try pathOption(data, "--data").standardizedFileURL
         let initURL = try self.`init`.map { try pathOption($0, "--init") }
-        try shape.checkOptionsApply(to: shape.model ?? .gpt)
+        let architecture = try shape.architecture()
+        try shape.checkOptionsApply(to: architecture.baseKind)
         let dataset = try TokenDataset(directory: dataURL, vocabularySize: shape.vocab)
         let config = try shape.config(vocabulary: dataset.vocabularySize)
-        let recipe = config.architecture().recipe
+        let recipe = try ArchitectureRegistry.architecture(named: architecture.name, config: config).recipe
         var o = TrainingOptions(recipe: recipe, steps: steps ?? 1000, batchSize: batch ?? 16, seed: seed ?? 0)
         _ = try apply(to: &o)
-        let run = RunConfiguration(model: config, training: o, data: dataURL.path)
+        let run = RunConfiguration(model: config, training: o, data: dataURL.path, architecture: architecture.name)
         return try start(run, dataset: dataset, in: dir, initialWeights: initURL)
     }
 
@@ -148,7 +149,7 @@ struct Train: ParsableCommand {
                     throw TrainingError.invalidOption("\(out) already holds a run; use --resume \(out) to continue it, or another --out")
                 }
                 let saved = try Trainer.readConfiguration(dir)
-                guard saved.model == run.model && saved.training == run.training else {
+                guard saved.model == run.model && saved.training == run.training && saved.architectureName == run.architectureName else {
                     throw TrainingError.resume("\(out) holds a run with other settings; remove it or choose another --out")
                 }
                 return (try Trainer(resuming: dir, dataset: dataset), dir, lock)

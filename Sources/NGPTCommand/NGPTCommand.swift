@@ -2,17 +2,39 @@ import ArgumentParser
 import Foundation
 import NGPT
 
-@main
-struct NGPTCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The `ngpt` command line: `info`, `prepare`, `train`, `sample`, `compare`, `ablate`, `inspect`,
+/// `cond` and `bench`.
+///
+/// A program built on it knows the architectures it registers, everywhere the tool names or
+/// builds a model: `--model NAME`, model files, `--resume`, `train --config`, `sample`,
+/// `inspect`, and the child runs and `--plan` scripts of studies (they run this same program).
+///
+/// ```swift
+/// // Sources/my-ngpt/main.swift
+/// import NGPTCommand
+/// import MyArchitectures
+///
+/// NGPTCommand.main(registering: [QKNormGPT.self])
+/// ```
+public struct NGPTCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "ngpt",
         abstract: "Train and study the normalized Transformer (nGPT) beside a baseline GPT on the CPU.",
         version: SwiftNGPT.version,
         subcommands: [Info.self, Prepare.self, Train.self, Sample.self, Compare.self, Ablate.self, Inspect.self, Cond.self, Bench.self]
     )
 
+    public init() {}
+
+    /// Registers `architectures` (``/NGPTModels/ArchitectureRegistry``), then runs the command
+    /// line.
+    public static func main(registering architectures: [any RegisteredArchitecture.Type]) {
+        for a in architectures { ArchitectureRegistry.register(a) }
+        main()
+    }
+
     /// Every failure is one `Error:` line on stderr and exit status 1; help and version exit 0.
-    static func main() {
+    public static func main() {
         let arguments = joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst()))
         do {
             var command = try parseAsRoot(arguments)

@@ -24,12 +24,12 @@ struct CostEstimate {
         let previous = Threads.count
         Threads.set(threads)
         defer { Threads.set(previous) }
-        let model = try Transformer(config: run.model, seed: 0)
+        let model = try Transformer(architecture: run.makeArchitecture(), seed: 0)
         let seconds = try ModelBenchmark.trainingStepSeconds(model, batch: batch, steps: large ? 1 : 2, warmup: 1).sorted()
         let perToken = seconds[0] / Double(batch * run.model.context)
         secondsPerToken[probe] = perToken
         printError(String(format: "[plan] %@ d %d, %d layers, context %d: %.0f tokens/s on %d thread(s)",
-                          run.model.architecture().name, run.model.width, run.model.layers, run.model.context, 1 / perToken, threads))
+                          run.architectureName, run.model.width, run.model.layers, run.model.context, 1 / perToken, threads))
         return perToken
     }
 

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import NGPT
 
-extension ModelKind: ExpressibleByArgument {}
 extension ScalerMode: ExpressibleByArgument {}
 extension SamplingMode: ExpressibleByArgument {}
 extension ParameterPrecision: ExpressibleByArgument {}
@@ -11,7 +10,7 @@ extension DecodingPrecision: ExpressibleByArgument {}
 /// The model's shape and the ablation switches (docs/model.md §8). Every option is optional so that
 /// `--resume` can tell what was passed; unset options take the defaults of docs/model.md.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model: gpt or ngpt.") var model: ModelKind?
+    @Option(help: "Model: gpt, ngpt, or an architecture this program registered (`ngpt info` lists them).") var model: String?
     @Option(help: "Transformer blocks (default 4; bench: the preset's).") var layers: Int?
     @Option(help: "Attention heads (default 4; bench: the preset's); must divide --dim into an even head width.") var heads: Int?
     @Option(help: "Model width d (default 128; bench: the preset's).") var dim: Int?
@@ -44,6 +43,17 @@ struct ModelOptions: ParsableArguments {
             || szMode != nil || szInit != nil || szScale != nil || noQkNorm || noWeightNorm || noResidualNorm || gptQkNorm
     }
 
+    /// The architecture `--model` names (`defaultName` without it), as this program's registry
+    /// knows it.
+    func architecture(default defaultName: String = "gpt") throws -> ArchitectureRegistry.Entry {
+        let name = model ?? defaultName
+        guard let entry = ArchitectureRegistry.entry(named: name) else { throw ArchitectureRegistry.unknown(name) }
+        return entry
+    }
+
+    /// The library model `--model` starts from (its kind), or nil without `--model`.
+    func modelKind() throws -> ModelKind? { try model.map { _ in try architecture().baseKind } }
+
     /// The options given that only the other kind of model has: nGPT's scalers and
     /// normalisation switches for GPT, `--gpt-qk-norm` for nGPT.
     func optionsOfOtherKind(than kind: ModelKind) -> [String] {
@@ -67,14 +77,14 @@ struct ModelOptions: ParsableArguments {
         let other: ModelKind = kind == .gpt ? .ngpt : .gpt
         let names = wrong.joined(separator: ", "), one = wrong.count == 1
         let subject = model.map { "\($0) is \(kind == .gpt ? "a GPT" : "an nGPT") run" }
-            ?? "the model is \(kind.rawValue)\(self.model == nil ? " (the default without --model)" : "")"
+            ?? "the model is \(self.model ?? kind.rawValue)\(self.model == nil ? " (the default without --model)" : "")"
         let hint = model == nil ? "drop \(one ? "it" : "them") or use --model \(other.rawValue)" : "drop \(one ? "it" : "them")"
         throw TrainingError.invalidOption("\(names) appl\(one ? "ies" : "y") to \(other == .ngpt ? "nGPT" : "GPT") only, and \(subject); \(hint)")
     }
 
     /// The configuration these options describe, with `kind` and `vocabulary` as fallbacks.
     func config(kind defaultKind: ModelKind = .gpt, vocabulary: Int = 256) throws -> ModelConfig {
-        var c = ModelConfig(kind: model ?? defaultKind, vocabularySize: vocab ?? vocabulary, width: dim ?? 128,
+        var c = ModelConfig(kind: try modelKind() ?? defaultKind, vocabularySize: vocab ?? vocabulary, width: dim ?? 128,
                             heads: heads ?? 4, layers: layers ?? 4, context: context ?? 256)
         func apply(_ s: inout ScalerConfig, _ mode: ScalerMode?, _ initValue: Float?, _ scale: Float?) {
             if let mode { s.mode = mode }

@@ -3,7 +3,7 @@ import NGPT
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the BLAS configuration: build, core kernel, thread counts.")
+        abstract: "Print the BLAS configuration (build, core kernel, thread counts) and the architectures this program knows.")
 
     @Option(help: "Threads for BLAS and the library's parallel loops (default: OPENBLAS_NUM_THREADS, else all cores).")
     var threads: Int?
@@ -21,5 +21,8 @@ struct Info: ParsableCommand {
         print("blas threads:     \(blas.threads)")
         print("library threads:  \(Threads.count)")
         print("processors:       \(blas.processors)")
+        for (i, a) in ArchitectureRegistry.known.enumerated() {
+            print("\(i == 0 ? "architectures:    " : "                  ")\(a.name.padding(toLength: max(14, a.name.count), withPad: " ", startingAt: 0)) \(a.summary)")
+        }
     }
 }

@@ -41,7 +41,8 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try applyThreads(threads)
-        let kind = shape.model ?? .gpt
+        let architecture = try shape.architecture()
+        let kind = architecture.baseKind
         try shape.checkOptionsApply(to: kind)
         var c = preset == .s ? BenchmarkSettings.small(kind) : BenchmarkSettings.medium(kind)
         let given = try shape.config(kind: kind, vocabulary: c.vocabularySize)
@@ -66,8 +67,9 @@ struct Bench: ParsableCommand {
             for k in try ModelBenchmark.kernelTimings(c, batch: batch) { print(k.jsonLine) }
             return
         }
-        let settings = BenchmarkSettings(model: c, batch: batch, steps: steps,
+        var settings = BenchmarkSettings(model: c, batch: batch, steps: steps,
                                          warmup: warmup, sampleTokens: sample ? (sampleTokens ?? c.context - 1) : 0)
+        settings.architecture = architecture.name == kind.rawValue ? nil : architecture.name
         print(try ModelBenchmark.run(settings).jsonLine)
     }
 }

@@ -50,7 +50,7 @@ struct Ablate: ParsableCommand {
 
     func run() throws {
         if listVariants {
-            for v in AblationVariant.defaultSet {
+            for v in Self.knownRows {
                 let rate = v.rate == .model ? "" : " [own rate\(v.rate == .own ? "" : " and weight decay")]"
                 print("\(v.name.padding(toLength: 29, withPad: " ", startingAt: 0)) \(v.kind.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) \(v.group.padding(toLength: 17, withPad: " ", startingAt: 0)) \(v.summary)\(rate)\(v.paper.map { " (paper: \($0))" } ?? "")")
             }
@@ -66,7 +66,7 @@ struct Ablate: ParsableCommand {
         let (settings, lock) = try openStudy(report, command: "ngpt ablate", what: "an ablation study", collect: collect && !shape.anyGiven && data == nil,
                                              read: AblationSettings.read(from:), make: makeSettings)
         defer { withExtendedLifetime(lock) {} }
-        let study = AblationStudy(settings: settings)
+        let study = AblationStudy(settings: settings, variants: Self.knownRows)
         let executor = RunExecutor(runsDirectory: runs, jobs: max(1, jobs), threadsPerRun: settings.threadsPerRun, label: "ablate")
         try ScheduledRun.checkReusable(try study.currentRuns(try study.inputs(runsDirectory: runs)), in: runs)
         if plan { return try writePlan(study, executor, report, threads: settings.threadsPerRun) }
@@ -119,6 +119,9 @@ struct Ablate: ParsableCommand {
         }
     }
 
+    /// The library's rows and one for every architecture this program registered.
+    static var knownRows: [AblationVariant] { AblationVariant.defaultSet + AblationVariant.registeredRows() }
+
     private func makeSettings() throws -> AblationSettings {
         guard let data else { throw TrainingError.invalidOption("--data DIR is required (a directory made by `ngpt prepare`)") }
         // every switch of either model (what ModelOptions knows as the other kind's options)
@@ -138,7 +141,7 @@ struct Ablate: ParsableCommand {
         if let ratesFrom {
             rates = try Self.tunedRates(from: URL(fileURLWithPath: ratesFrom).standardizedFileURL, shape: config, budget: budget)
         }
-        let names = variants.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? AblationVariant.defaultSet.map(\.name)
+        let names = variants.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? Self.knownRows.map(\.name)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let grid = try lrGrid.map { text in
             try text.split(separator: ",").map { part -> Double in
@@ -154,7 +157,7 @@ struct Ablate: ParsableCommand {
                                  lrGrid: grid, gridExtensions: gridExtensions, tuningSeeds: tuningSeeds,
                                  trainedValues: try trainedValues.map { try ScalerValues(parsing: $0) }, variants: names,
                                  evalBatches: evalBatches, evalPoints: evalPoints, threadsPerRun: threadsPerRun ?? max(1, cores / max(1, jobs)))
-        let study = AblationStudy(settings: s)
+        let study = AblationStudy(settings: s, variants: Self.knownRows)
         try study.validate()
         // every run must fit (in memory, with `jobs` at once) and every window must exist
         let available = AvailableMemory.bytes().map { $0 / max(1, jobs) }

@@ -1,0 +1,130 @@
+import Foundation
+import NGPT
+import XCTest
+
+/// `ngpt-examples`: the library's command line with the examples registered. A QK-norm GPT
+/// trains, samples, resumes and joins an ablation with child processes and with `--plan` /
+/// `--collect`, like the library's own models.
+final class CommandLineTests: XCTestCase {
+    var dir: URL!
+    var data: URL!
+    var binary: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("ngpt-examples-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let text = dir.appendingPathComponent("prose.txt")
+        try Data(String(repeating: prose + "\n", count: 6).utf8).write(to: text)
+        data = dir.appendingPathComponent("data")
+        _ = try DatasetPreparation.prepareBytes(files: [text], outputDirectory: data, split: .tail)
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        binary = [bundle.deletingLastPathComponent(), bundle.deletingLastPathComponent().deletingLastPathComponent()]
+            .map { $0.appendingPathComponent("ngpt-examples") }
+            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+        if binary == nil { throw XCTSkip("ngpt-examples is not beside \(bundle.path); run `swift build` first") }
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    let shape = ["--dim", "16", "--heads", "2", "--layers", "1", "--context", "16"]
+
+    func testTrainSampleAndResumeAQKNormGPT() throws {
+        let runDir = dir.appendingPathComponent("qk")
+        let train = try run(["train", "--data", data.path, "--out", runDir.path, "--model", "qknorm-gpt", "--steps", "6", "--batch", "2",
+                             "--eval-batches", "1", "--checkpoint-every", "3"] + shape)
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(train.stderr.contains("qknorm-gpt: "), train.stderr)
+        let config = try RunConfiguration.read(from: runDir.appendingPathComponent("config.json"))
+        XCTAssertEqual(config.architecture, "qknorm-gpt")
+        let file = try SafeTensorsFile(contentsOf: runDir.appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(file.metadata["model"], "qknorm-gpt")
+        XCTAssertNotNil(file.entries["transformer.h.0.qk_gain"])
+        let sample = try run(["sample", runDir.path, "--prompt", "The village", "--tokens", "12"])
+        XCTAssertEqual(sample.status, 0, sample.stderr)
+        XCTAssertTrue(sample.stdout.hasPrefix("The village"), sample.stdout)
+        let inspect = try run(["inspect", runDir.path, "--out", dir.appendingPathComponent("inspect").path])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        // a run file naming the architecture trains the same model, byte for byte
+        let again = dir.appendingPathComponent("again")
+        let fromConfig = try run(["train", "--config", runDir.appendingPathComponent("config.json").path, "--out", again.path])
+        XCTAssertEqual(fromConfig.status, 0, fromConfig.stderr)
+        XCTAssertEqual(try Data(contentsOf: again.appendingPathComponent("model.safetensors")),
+                       try Data(contentsOf: runDir.appendingPathComponent("model.safetensors")))
+        // a run killed after a checkpoint resumes as the same architecture, bit for bit
+        var long = config
+        long.training.steps = 200
+        long.training.checkpointEvery = 10
+        let longFile = dir.appendingPathComponent("long.json")
+        try JSONEncoder().encode(long).write(to: longFile)
+        let whole = dir.appendingPathComponent("whole"), killed = dir.appendingPathComponent("killed")
+        XCTAssertEqual(try run(["train", "--config", longFile.path, "--out", whole.path]).status, 0)
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["train", "--config", longFile.path, "--out", killed.path]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let first = killed.appendingPathComponent("checkpoints/step-000010")
+        while process.isRunning && !FileManager.default.fileExists(atPath: first.path) { usleep(1_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: killed.appendingPathComponent("checkpoints/step-000200").path), "killed before its end")
+        let resumed = try run(["train", "--resume", killed.path])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try Data(contentsOf: killed.appendingPathComponent("model.safetensors")),
+                       try Data(contentsOf: whole.appendingPathComponent("model.safetensors")), "resumed bit for bit")
+    }
+
+    func testAblateWithARegisteredArchitecture() throws {
+        let listed = try run(["ablate", "--list-variants"])
+        XCTAssertTrue(listed.stdout.contains("qknorm-gpt") && listed.stdout.contains("ngpt-split-scalers"), listed.stdout)
+        let out = dir.appendingPathComponent("ablate")
+        let args = ["ablate", "--data", data.path, "--out", out.path, "--batch", "2", "--budget", "6", "--seeds", "2", "--eval-batches", "1",
+                    "--eval-points", "1", "--variants", "ngpt,gpt,qknorm-gpt", "--lr-grid", "1e-3,4e-3", "--grid-extensions", "0",
+                    "--lr-gpt", "2e-3", "--lr-ngpt", "1e-2"] + shape
+        let r = try run(args + ["--jobs", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("qknorm-gpt: "), r.stdout)
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("results.json"))) as! [String: Any]
+        let rows = results["rows"] as! [[String: Any]]
+        let qk = try XCTUnwrap(rows.first { $0["name"] as? String == "qknorm-gpt" })
+        XCTAssertEqual(qk["finished"] as? Int, 2)
+        XCTAssertTrue((qk["rateSource"] as? String ?? "").hasPrefix("tuned at 6 steps"), "\(qk)")
+        XCTAssertEqual(((qk["configuration"] as? [String: Any])?["architecture"]) as? String, "qknorm-gpt")
+        // the same study by --plan, running its lines, and --collect
+        let planned = dir.appendingPathComponent("planned")
+        var planArgs = args
+        planArgs[planArgs.firstIndex(of: out.path)!] = planned.path
+        for _ in 0..<3 {
+            let plan = try run(planArgs + ["--plan"])
+            XCTAssertEqual(plan.status, 0, plan.stderr)
+            let lines = try String(contentsOf: planned.appendingPathComponent("plan/commands.txt"), encoding: .utf8).split(separator: "\n")
+            for line in lines {
+                let shell = Process()
+                shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+                shell.arguments = ["-c", String(line)]
+                try shell.run()
+                shell.waitUntilExit()
+                XCTAssertEqual(shell.terminationStatus, 0, String(line))
+            }
+            if lines.isEmpty { break }
+        }
+        let collected = try run(["ablate", "--collect", "--out", planned.path])
+        XCTAssertEqual(collected.status, 0, collected.stderr)
+        let a = try Data(contentsOf: out.appendingPathComponent("report.md")), b = try Data(contentsOf: planned.appendingPathComponent("report.md"))
+        XCTAssertEqual(String(decoding: a, as: UTF8.self).replacingOccurrences(of: out.path, with: "X"),
+                       String(decoding: b, as: UTF8.self).replacingOccurrences(of: planned.path, with: "X"), "the same numbers either way")
+    }
+}
