@@ -46,10 +46,11 @@ let variant = try Transformer(config: ablation, seed: 1)
         XCTAssertEqual(variant.layout.entry("sz")?.shape, [1])
 
         // --- inspection
-let scalers = model.scalerSummary()                    // per layer: mean |α_A|, |α_M|, |s_qk|, |s_u|, |s_ν|
+let scalers = model.layerValues()                      // nGPT: alpha_a, alpha_m, sqk, su, sv, one value per layer
 let head0 = model.parameters.tensor("transformer.h.0.query.weight")!.rows(0..<8)
 let cond = try LinearAlgebra.conditionNumber(head0)    // σmax/σmin by LAPACK dgesdd, in Double
-        XCTAssertEqual(scalers.count, 2)
+        XCTAssertEqual(scalers.map(\.name), ["alpha_a", "alpha_m", "sqk", "su", "sv"])
+        XCTAssertEqual(scalers[0].values.count, 2, "one value per layer")
         XCTAssertTrue(cond >= 1 && cond.isFinite)
 let inspection = try ModelInspection(model: model, label: "nGPT")
 let layer0 = inspection.conditionNumbers[.query][0]    // per head, and their median: layer0.cond.median

@@ -44,22 +44,11 @@ public struct NGPTArchitecture: Architecture {
         ScaledLogitsHead(config: config, layout: layout, plan: &plan)
     }
 
-    /// Per layer the mean |effective| α_A, α_M, s_qk, s_u, s_ν (docs/model.md §9).
-    public func scalerSummary(_ parameters: ParameterBuffer) -> [LayerScalerSummary] {
-        let (d, f) = (config.width, config.hiddenWidth)
-        func meanAbs(_ v: ArraySlice<Float>) -> Double { v.reduce(0.0) { $0 + Double(abs($1)) } / Double(v.count) }
-        func effective(_ name: String, _ s: ScalerConfig, _ n: Int) -> [Float] {
-            parameters.effectiveScaler(parameters.layout.scaler(name, s, count: n))
-        }
-        return (0..<config.layers).map { l in
-            let p = "transformer.h.\(l)."
-            let suv = effective(p + "suv", config.suv, 2 * f)
-            return LayerScalerSummary(
-                alphaA: meanAbs(effective(p + "attn_alpha", config.alpha, d)[...]),
-                alphaM: meanAbs(effective(p + "mlp_alpha", config.alpha, d)[...]),
-                sqk: meanAbs(effective(p + "sqk", config.sqk, d)[...]),
-                su: meanAbs(suv[0..<f]), sv: meanAbs(suv[f...]))
-        }
+    /// Per layer the mean |effective| α_A, α_M, s_qk, s_u, s_ν (docs/model.md §9), as
+    /// `alpha_a`, `alpha_m`, `sqk`, `su` and `sv`.
+    public func layerValues(_ parameters: ParameterBuffer) -> [LayerValues] {
+        NGPTBlock.Scalers.layerValues((0..<config.layers).map { NGPTBlock.Scalers(layer: $0, config: config, layout: parameters.layout) },
+                                      parameters)
     }
 
     /// The effective s_z (V values).
@@ -126,6 +115,23 @@ public struct NGPTBlock: TransformerBlock {
                       sqk: layout.scaler(p + "sqk", c.sqk, count: d),
                       su: Scaler(offset: suv.offset, config: c.suv, count: f),
                       sv: Scaler(offset: suv.offset.map { c.suv.mode == .vector ? $0 + f : $0 }, config: c.suv, count: f))
+        }
+
+        /// What an nGPT-like architecture logs and shows per layer (docs/model.md §9): the mean
+        /// |effective value| of each scaler of every layer's `Scalers`, layer 0 first, under the
+        /// names `metrics.jsonl` gives them (`alpha_a`, `alpha_m`, `sqk`, `su`, `sv`; s_u and s_ν
+        /// without the √d factor).
+        public static func layerValues(_ layers: [Scalers], _ parameters: ParameterBuffer) -> [LayerValues] {
+            func meanAbs(_ s: Scaler) -> Double {
+                let v = parameters.effectiveScaler(s)
+                return v.reduce(0.0) { $0 + Double(abs($1)) } / Double(v.count)
+            }
+            let measure = ", mean |effective value|"
+            return [LayerValues(name: "alpha_a", title: "α_A (attention eigen learning rate)" + measure, values: layers.map { meanAbs($0.alphaA) }),
+                    LayerValues(name: "alpha_m", title: "α_M (MLP eigen learning rate)" + measure, values: layers.map { meanAbs($0.alphaM) }),
+                    LayerValues(name: "sqk", title: "s_qk (query-key scaling)" + measure, values: layers.map { meanAbs($0.sqk) }),
+                    LayerValues(name: "su", title: "s_u (MLP u scaling)" + measure, values: layers.map { meanAbs($0.su) }),
+                    LayerValues(name: "sv", title: "s_ν (MLP ν scaling)" + measure, values: layers.map { meanAbs($0.sv) })]
         }
     }
 
