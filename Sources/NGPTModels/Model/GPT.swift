@@ -117,14 +117,14 @@ public struct GPTBlock: TransformerBlock {
         attNormed = plan.rows(d); attRstd = plan.rows(1)
         mlpNormed = plan.rows(d); mlpRstd = plan.rows(1)
         let n = plan.rows
-        hidden = plan.shared("hidden", n * f)
-        dh = plan.shared("dh", n * f)
-        duv = plan.shared("duv", n * 2 * f)
-        dNormed = plan.shared("dNormed", n * d)
-        dXMid = plan.shared("dXMid", n * d)
-        dAttY = plan.shared("dAttY", n * d)
-        dqkv = plan.shared("dqkv", n * 3 * d)
-        dprobs = plan.shared("dprobs", probs.count)
+        hidden = plan.shared(Scratch.Hidden.self, n * f)
+        dh = plan.shared(Scratch.HiddenGradient.self, n * f)
+        duv = plan.shared(Scratch.MLPInputGradient.self, n * 2 * f)
+        dNormed = plan.shared(Scratch.NormedGradient.self, n * d)
+        dXMid = plan.shared(Scratch.MidStreamGradient.self, n * d)
+        dAttY = plan.shared(Scratch.AttentionOutputGradient.self, n * d)
+        dqkv = plan.shared(Scratch.QKVGradient.self, n * 3 * d)
+        dprobs = plan.shared(Scratch.ProbabilityGradient.self, probs.count)
     }
 
     public func forward(_ x: Slot, _ out: Slot, _ pass: Pass) {
@@ -145,28 +145,28 @@ public struct GPTBlock: TransformerBlock {
     public func backward(_ dOut: Slot, _ dx: Slot, _ x: Slot, _ out: Slot, _ pass: Pass) {
         // out = xMid + h·mlp_c_projᵀ; h is not kept per layer: swiglu's backward recomputes it
         pass.copy(dXMid, from: dOut)
-        pass.linearInputGradient(dh, dOut, mlpProj, overwrite: true)
+        pass.linearInputGradient(dx: dh, dOut: dOut, weight: mlpProj, overwrite: true)
         // h = u ⊙ SiLU(ν)
-        pass.swigluBackward(duv, dh, uv, recomputed: hidden, overwrite: true)
-        pass.linearBackward(nil, dOut, hidden, mlpProj)
+        pass.swigluBackward(dUV: duv, dOut: dh, uv: uv, recomputed: hidden, overwrite: true)
+        pass.linearBackward(dx: nil, dOut: dOut, x: hidden, weight: mlpProj)
         // u, ν = m·c_fcᵀ
-        pass.linearBackward(dNormed, duv, mlpNormed, fc, overwrite: true)
+        pass.linearBackward(dx: dNormed, dOut: duv, x: mlpNormed, weight: fc, overwrite: true)
         // m = RMSNorm(xMid)⊙g_mlp
-        pass.rmsNormBackward(dXMid, dNormed, xMid, rstd: mlpRstd, gain: gainMlp)
+        pass.rmsNormBackward(dx: dXMid, dOut: dNormed, x: xMid, rstd: mlpRstd, gain: gainMlp)
         // xMid = x + attY·att_c_projᵀ
         pass.add(dx, dXMid)
-        pass.linearBackward(dAttY, dXMid, attY, attProj, overwrite: true)
+        pass.linearBackward(dx: dAttY, dOut: dXMid, x: attY, weight: attProj, overwrite: true)
         // attY = Attention(q, k, v)
         pass.zero(dqkv)
-        pass.attentionBackward(dqkv, scratch: dprobs, dAttY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale)
+        pass.attentionBackward(dqkv: dqkv, scratch: dprobs, dOut: dAttY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale)
         // q, k = RoPE(q), RoPE(k)
-        pass.ropeBackward(dqkv, heads: heads)
+        pass.ropeBackward(dqkv: dqkv, heads: heads)
         // q_h, k_h = RMSNorm(·)⊙g
         qkNorm?.backward(dqkv, pass)
         // q, k, v = a·Wᵀ
-        pass.linearBackward(dNormed, dqkv, attNormed, qkv, overwrite: true)
+        pass.linearBackward(dx: dNormed, dOut: dqkv, x: attNormed, weight: qkv, overwrite: true)
         // a = RMSNorm(x)⊙g_att
-        pass.rmsNormBackward(dx, dNormed, x, rstd: attRstd, gain: gainAtt)
+        pass.rmsNormBackward(dx: dx, dOut: dNormed, x: x, rstd: attRstd, gain: gainAtt)
     }
 }
 
@@ -204,7 +204,7 @@ struct QKRMSNormalization {
         unit = plan.rows(2 * d)
         rnorm = plan.rows(2 * c.heads)
         gains = plan.reserve(k == nil ? d : 2 * d)
-        dGains = plan.shared("dQKGains", gains.count)
+        dGains = plan.shared(Scratch.QKGainGradient.self, gains.count)
     }
 
     /// q_h, k_h ← √dk·g ⊙ Norm(·), for every head.
@@ -217,8 +217,8 @@ struct QKRMSNormalization {
     /// place), and the gains' gradients (a gain of dk values summed over the heads).
     func backward(_ dqkv: Slot, _ pass: Pass) {
         pass.zero(dGains)
-        pass.qkNormBackward(dqkv, dScale: dGains, unit: unit, rnorm: rnorm, scale: gains, heads: heads, rotary: false)
-        eachGain { pass.scalerBackward(dGains.part($0, $1.count), $1) }
+        pass.qkNormBackward(dqkv: dqkv, dScale: dGains, unit: unit, rnorm: rnorm, scale: gains, heads: heads, rotary: false)
+        eachGain { pass.scalerBackward(dEffective: dGains.part($0, $1.count), $1) }
     }
 
     /// Calls `body` with each gain and where its effective values start in `gains`: a gain of d
@@ -239,7 +239,7 @@ public struct GPTHead: ModelHead {
         gain = layout.vector("rmsnorm_f.weight")
         normed = plan.rows(lmHead.columns)
         rstd = plan.rows(1)
-        dNormed = plan.shared("dNormed", normed.count)
+        dNormed = plan.shared(Scratch.NormedGradient.self, normed.count)
     }
 
     public func forward(_ x: Slot, logits: Slot, _ pass: Pass) {
@@ -248,7 +248,7 @@ public struct GPTHead: ModelHead {
     }
 
     public func backward(_ dLogits: Slot, _ dx: Slot, _ x: Slot, _ pass: Pass) {
-        pass.linearBackward(dNormed, dLogits, normed, lmHead, overwrite: true)
-        pass.rmsNormBackward(dx, dNormed, x, rstd: rstd, gain: gain)
+        pass.linearBackward(dx: dNormed, dOut: dLogits, x: normed, weight: lmHead, overwrite: true)
+        pass.rmsNormBackward(dx: dx, dOut: dNormed, x: x, rstd: rstd, gain: gain)
     }
 }

@@ -177,17 +177,17 @@ public struct NGPTBlock: TransformerBlock {
         lerpM = LerpSaved(&plan, width: d)
         effAlphaA = plan.reserve(d); effAlphaM = plan.reserve(d); effSqk = plan.reserve(d); effSuv = plan.reserve(2 * f)
         let n = plan.rows
-        branch = plan.shared("branch", n * d)
-        hidden = plan.shared("hidden", n * f)
-        dh = plan.shared("dh", n * f)
-        duv = plan.shared("duv", n * 2 * f)
-        dXMid = plan.shared("dXMid", n * d)
-        dBranch = plan.shared("dBranch", n * d)
-        dAttY = plan.shared("dAttY", n * d)
-        dqkv = plan.shared("dqkv", n * 3 * d)
-        dprobs = plan.shared("dprobs", probs.count)
-        dScalers = plan.shared("dScalers", 3 * d + 2 * f)
-        lerpScratch = plan.shared("lerpScratch", n)
+        branch = plan.shared(Scratch.Branch.self, n * d)
+        hidden = plan.shared(Scratch.Hidden.self, n * f)
+        dh = plan.shared(Scratch.HiddenGradient.self, n * f)
+        duv = plan.shared(Scratch.MLPInputGradient.self, n * 2 * f)
+        dXMid = plan.shared(Scratch.MidStreamGradient.self, n * d)
+        dBranch = plan.shared(Scratch.BranchGradient.self, n * d)
+        dAttY = plan.shared(Scratch.AttentionOutputGradient.self, n * d)
+        dqkv = plan.shared(Scratch.QKVGradient.self, n * 3 * d)
+        dprobs = plan.shared(Scratch.ProbabilityGradient.self, probs.count)
+        dScalers = plan.shared(Scratch.ScalerGradients.self, 3 * d + 2 * f)
+        lerpScratch = plan.shared(Scratch.LerpScratch.self, n)
     }
 
     public func forward(_ x: Slot, _ out: Slot, _ pass: Pass) {
@@ -216,34 +216,35 @@ public struct NGPTBlock: TransformerBlock {
         // out = Norm(Norm(xMid) + α_M ⊙ (Norm(h_M) − Norm(xMid))), or xMid + α_M ⊙ (Norm(h_M) − xMid)
         pass.zero(dXMid)
         pass.zero(dBranch)
-        pass.lerpResidualBackward(dXMid, dBranch, dAlpha: dAlphaM, dOut, out, xMid, alpha: effAlphaM, saved: lerpM,
-                                  scratch: lerpScratch, normalize: normalizeResidual)
+        pass.lerpResidualBackward(dx: dXMid, dh: dBranch, dAlpha: dAlphaM, dOut: dOut, out: out, x: xMid, alpha: effAlphaM,
+                                  saved: lerpM, scratch: lerpScratch, normalize: normalizeResidual)
         // h_M = h·mlp_c_projᵀ; h is not kept per layer: swiglu's backward recomputes it
-        pass.linearInputGradient(dh, dBranch, mlpProj, overwrite: true)
+        pass.linearInputGradient(dx: dh, dOut: dBranch, weight: mlpProj, overwrite: true)
         // h = u ⊙ SiLU(ν), u, ν = uv ⊙ s_uv·√d
-        pass.swigluBackward(duv, dScale: dSuv, dh, uv, scale: effSuv, multiplier: uvScale, recomputed: hidden, overwrite: true)
-        pass.linearBackward(nil, dBranch, hidden, mlpProj)
+        pass.swigluBackward(dUV: duv, dScale: dSuv, dOut: dh, uv: uv, scale: effSuv, multiplier: uvScale, recomputed: hidden,
+                            overwrite: true)
+        pass.linearBackward(dx: nil, dOut: dBranch, x: hidden, weight: mlpProj)
         // uv = xMid·c_fcᵀ
-        pass.linearBackward(dXMid, duv, xMid, fc)
+        pass.linearBackward(dx: dXMid, dOut: duv, x: xMid, weight: fc)
         // xMid = Norm(Norm(x) + α_A ⊙ (Norm(h_A) − Norm(x))), or x + α_A ⊙ (Norm(h_A) − x)
         pass.zero(dBranch)
-        pass.lerpResidualBackward(dx, dBranch, dAlpha: dAlphaA, dXMid, xMid, x, alpha: effAlphaA, saved: lerpA,
-                                  scratch: lerpScratch, normalize: normalizeResidual)
+        pass.lerpResidualBackward(dx: dx, dh: dBranch, dAlpha: dAlphaA, dOut: dXMid, out: xMid, x: x, alpha: effAlphaA,
+                                  saved: lerpA, scratch: lerpScratch, normalize: normalizeResidual)
         // h_A = attY·att_c_projᵀ
-        pass.linearBackward(dAttY, dBranch, attY, attProj, overwrite: true)
+        pass.linearBackward(dx: dAttY, dOut: dBranch, x: attY, weight: attProj, overwrite: true)
         // attY = Attention(q, k, v)
         pass.zero(dqkv)
-        pass.attentionBackward(dqkv, scratch: dprobs, dAttY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale)
+        pass.attentionBackward(dqkv: dqkv, scratch: dprobs, dOut: dAttY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale)
         // q_h, k_h = s_qk ⊙ Norm(RoPE(·))
-        pass.qkNormBackward(dqkv, dScale: dSqk, unit: qkUnit, rnorm: qkRnorm, scale: effSqk, heads: heads, normalize: normalizeQK)
+        pass.qkNormBackward(dqkv: dqkv, dScale: dSqk, unit: qkUnit, rnorm: qkRnorm, scale: effSqk, heads: heads, normalize: normalizeQK)
         // q, k, v = x·Wᵀ
-        pass.linearBackward(dx, dqkv, x, qkv)
+        pass.linearBackward(dx: dx, dOut: dqkv, x: x, weight: qkv)
         // effective scalers → stored parameters
-        pass.scalerBackward(dAlphaA, alphaA)
-        pass.scalerBackward(dAlphaM, alphaM)
-        pass.scalerBackward(dSqk, sqk)
-        pass.scalerBackward(dSuv.part(0, su.count), su)
-        pass.scalerBackward(dSuv.part(su.count, sv.count), sv)
+        pass.scalerBackward(dEffective: dAlphaA, alphaA)
+        pass.scalerBackward(dEffective: dAlphaM, alphaM)
+        pass.scalerBackward(dEffective: dSqk, sqk)
+        pass.scalerBackward(dEffective: dSuv.part(0, su.count), su)
+        pass.scalerBackward(dEffective: dSuv.part(su.count, sv.count), sv)
     }
 }
 
@@ -259,7 +260,7 @@ public struct ScaledLogitsHead: ModelHead {
         raw = plan.rows(c.vocabularySize)
         effSz = plan.reserve(c.vocabularySize)
         dRaw = plan.rows(c.vocabularySize)
-        dSz = plan.shared("dScalers", c.vocabularySize)
+        dSz = plan.shared(Scratch.ScalerGradients.self, c.vocabularySize)
     }
 
     public func forward(_ x: Slot, logits: Slot, _ pass: Pass) {
@@ -271,8 +272,8 @@ public struct ScaledLogitsHead: ModelHead {
     public func backward(_ dLogits: Slot, _ dx: Slot, _ x: Slot, _ pass: Pass) {
         pass.zero(dRaw)
         pass.zero(dSz)
-        pass.scaleColumnsBackward(dRaw, dScale: dSz, dLogits, raw, scale: effSz)
-        pass.scalerBackward(dSz, sz)
-        pass.linearBackward(dx, dRaw, x, lmHead)
+        pass.scaleColumnsBackward(dx: dRaw, dScale: dSz, dOut: dLogits, x: raw, scale: effSz)
+        pass.scalerBackward(dEffective: dSz, sz)
+        pass.linearBackward(dx: dx, dOut: dRaw, x: x, weight: lmHead)
     }
 }
