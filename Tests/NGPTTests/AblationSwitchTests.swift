@@ -250,6 +250,49 @@ final class AblationSwitchTests: XCTestCase {
         }
     }
 
+    /// The switch is `GPTBlock`'s q/k hook with `q_norm` and `k_norm` as gains, the one
+    /// implementation a variant composes too: at gain 1 it is the hook without gains, and with
+    /// the key's gain equal to the query's it is the hook with one gain serving both (the
+    /// kernel's shared scale), to the bit.
+    func testGPTQKNormalizationIsTheBlocksHook() throws {
+        struct HookedGPT: Architecture {
+            let config: ModelConfig
+            /// Layer l's gains by parameter name, nil for none.
+            let gains: @Sendable (Int) -> (query: String?, key: String?)
+            var name: String { "gpt-hooked" }
+            var recipe: TrainingRecipe { .gpt }
+            var parameters: [ParameterSpec] { GPTArchitecture(config: config).parameters }
+            func makeBlock(layer: Int, layout: ParameterLayout, plan: inout ActivationPlan) -> any TransformerBlock {
+                let (q, k) = gains(layer)
+                return GPTBlock(layer: layer, config: config, qkNormalization: .rms(queryGain: q.map(layout.vector), keyGain: k.map(layout.vector)),
+                                layout: layout, plan: &plan)
+            }
+            func makeHead(layout: ParameterLayout, plan: inout ActivationPlan) -> any ModelHead { GPTHead(layout: layout, plan: &plan) }
+        }
+        let c = Self.gptWithQKNormalization, tokens = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
+        func logits(_ model: Transformer) throws -> [Float] {
+            try model.forward(tokens: tokens, batch: 2, sequence: 5)
+            return model.logits.scalars
+        }
+        let library = try Transformer(config: c, seed: 12)
+        let noGain = try Transformer(architecture: HookedGPT(config: c) { _ in (nil, nil) }, seed: 12)
+        XCTAssertEqual(library.layout, noGain.layout)
+        XCTAssertTrue(try logits(library) == logits(noGain), "gains of 1 are no gains")
+
+        // k_norm set to q_norm's values: the same function as q_norm serving both
+        var rng = SeededGenerator(seed: 13)
+        for l in 0..<c.layers {
+            let g = Tensor(shape: [c.headWidth], scalars: (0..<c.headWidth).map { _ in 1 + Float(rng.nextNormal()) / 4 })
+            for name in ["q_norm", "k_norm"] { library.parameters.set("transformer.h.\(l).\(name).weight", g) }
+        }
+        let shared = try Transformer(architecture: HookedGPT(config: c) { l in ("transformer.h.\(l).q_norm.weight", "transformer.h.\(l).q_norm.weight") },
+                                     seed: 12)
+        shared.parameters.storage.assign(from: library.parameters.storage)
+        let want = try logits(library)
+        XCTAssertTrue(try logits(shared) == want, "one gain serving q and k")
+        XCTAssertFalse(try logits(noGain) == want, "the gains act")
+    }
+
     // MARK: files
 
     /// A configuration written before the switches existed decodes with their defaults, in a

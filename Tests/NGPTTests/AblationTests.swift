@@ -370,7 +370,7 @@ final class AblateCommandTests: CommandTestCase {
             func makeHead(layout: ParameterLayout, plan: inout ActivationPlan) -> any ModelHead { base.makeHead(layout: layout, plan: &plan) }
             func afterInitialization(_ parameters: ParameterBuffer) { base.afterInitialization(parameters) }
             func afterUpdate(_ parameters: ParameterBuffer) {}
-            func scalerSummary(_ parameters: ParameterBuffer) -> [LayerScalerSummary] { base.scalerSummary(parameters) }
+            func layerValues(_ parameters: ParameterBuffer) -> [LayerValues] { base.layerValues(parameters) }
         }
         let s = AblationSettings(data: data.path, model: ModelConfig(kind: .ngpt, width: 16, heads: 2, layers: 1, context: 16),
                                  budget: 6, seeds: 1, batchSize: 2, lrGPT: 3e-3, lrNGPT: 3e-2, retune: false, variants: ["ngpt", "no-weight-norm", "outside"],

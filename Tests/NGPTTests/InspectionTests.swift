@@ -211,11 +211,12 @@ final class InspectionTests: XCTestCase {
         let config = ModelConfig(kind: .ngpt, vocabularySize: 24, width: 16, heads: 2, layers: 3, context: 8)
         let fresh = try ModelInspection(model: try Transformer(config: config, seed: 2), label: "nGPT")
         let scalers = try XCTUnwrap(fresh.scalers)
-        XCTAssertEqual(scalers.layers.map(\.layer), [0, 1, 2])
+        XCTAssertEqual(scalers.layerCount, 3)
+        XCTAssertEqual(scalers.values.map(\.name), ["alpha_a", "alpha_m", "sqk", "su", "sv"], "the names metrics.jsonl uses")
         // At initialisation every effective value is its s_init (docs/model.md §4): α 0.05, s_qk 1, s_u = s_ν = 1, s_z 1.
-        for l in scalers.layers {
-            XCTAssertEqual(l.alphaA, 0.05, accuracy: 1e-7); XCTAssertEqual(l.alphaM, 0.05, accuracy: 1e-7)
-            XCTAssertEqual(l.sqk, 1, accuracy: 1e-6); XCTAssertEqual(l.su, 1); XCTAssertEqual(l.sv, 1)
+        for l in 0..<3 {
+            XCTAssertEqual(scalers["alpha_a"]![l], 0.05, accuracy: 1e-7); XCTAssertEqual(scalers["alpha_m"]![l], 0.05, accuracy: 1e-7)
+            XCTAssertEqual(scalers["sqk"]![l], 1, accuracy: 1e-6); XCTAssertEqual(scalers["su"]![l], 1); XCTAssertEqual(scalers["sv"]![l], 1)
         }
         XCTAssertEqual(scalers.sortedSz.count, 24)
         XCTAssertEqual(scalers.sz.minimum, 1, accuracy: 1e-6); XCTAssertEqual(scalers.sz.maximum, 1, accuracy: 1e-6)
@@ -225,8 +226,8 @@ final class InspectionTests: XCTestCase {
         let model = try Transformer(config: config, seed: 2)
         model.parameters.set("transformer.h.1.mlp_alpha", Tensor(shape: [16], repeating: -2 / Float(16).squareRoot()))
         let changed = try XCTUnwrap(try ModelInspection(model: model, label: "x").scalers)
-        XCTAssertEqual(changed.layers[1].alphaM, 0.1, accuracy: 1e-6, "|−2/√d|·0.05·√d")
-        XCTAssertEqual(changed.layers[0].alphaM, 0.05, accuracy: 1e-7)
+        XCTAssertEqual(changed["alpha_m"]![1], 0.1, accuracy: 1e-6, "|−2/√d|·0.05·√d")
+        XCTAssertEqual(changed["alpha_m"]![0], 0.05, accuracy: 1e-7)
 
         let gpt = try ModelInspection(model: try Transformer(config: ModelConfig(kind: .gpt, vocabularySize: 24, width: 16, heads: 2, layers: 3, context: 8), seed: 2), label: "GPT")
         XCTAssertNil(gpt.scalers)
@@ -306,6 +307,11 @@ final class InspectionTests: XCTestCase {
                     "\"sorted_norms\"", "\"normalized_eigenvalues\"", "\"alpha_a\"", "\"s_nu\"", "\"sz_sorted\""] {
             XCTAssertTrue(text.contains(key), "inspect.json needs \(key)")
         }
+        // nGPT's values per layer under the keys inspect.json has always had
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let models = try XCTUnwrap(object["models"] as? [[String: Any]])
+        let layers = try XCTUnwrap((models[0]["scalers"] as? [String: Any])?["layers"] as? [[String: Any]])
+        XCTAssertEqual(layers.map { $0.keys.sorted() }, [["alpha_a", "alpha_m", "layer", "s_nu", "s_qk", "s_u"]])
         // NaN ≠ NaN (the std of {1.8, ∞}), so compare the decoded report by its re-encoding.
         let decoded = try InspectionReport.decode(data)
         XCTAssertEqual(decoded.models[0].conditionNumbers[.query][0].blocks[0].cond, .infinity)

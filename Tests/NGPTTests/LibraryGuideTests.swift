@@ -46,10 +46,11 @@ let variant = try Transformer(config: ablation, seed: 1)
         XCTAssertEqual(variant.layout.entry("sz")?.shape, [1])
 
         // --- inspection
-let scalers = model.scalerSummary()                    // per layer: mean |α_A|, |α_M|, |s_qk|, |s_u|, |s_ν|
+let scalers = model.layerValues()                      // nGPT: alpha_a, alpha_m, sqk, su, sv, one value per layer
 let head0 = model.parameters.tensor("transformer.h.0.query.weight")!.rows(0..<8)
 let cond = try LinearAlgebra.conditionNumber(head0)    // σmax/σmin by LAPACK dgesdd, in Double
-        XCTAssertEqual(scalers.count, 2)
+        XCTAssertEqual(scalers.map(\.name), ["alpha_a", "alpha_m", "sqk", "su", "sv"])
+        XCTAssertEqual(scalers[0].values.count, 2, "one value per layer")
         XCTAssertTrue(cond >= 1 && cond.isFinite)
 let inspection = try ModelInspection(model: model, label: "nGPT")
 let layer0 = inspection.conditionNumbers[.query][0]    // per head, and their median: layer0.cond.median
@@ -142,10 +143,10 @@ let row = results.rows.last!                      // row.loss (seed range), row.
 }
 
 // The guide's own architecture ("Write your own architecture").
-/// GPT with its queries and keys RMS-normalised per head before RoPE (without the learnable gain
-/// of Examples/QKNormGPT.swift):
+/// GPT with its queries and keys RMS-normalised per head before RoPE, without a gain
+/// (Examples/QKNormGPT.swift learns one):
 ///
-///     a = RMSNorm(x)⊙g_att; q, k, v = a·Wᵀ; q_h, k_h = √dk·Norm(q_h), √dk·Norm(k_h)
+///     a = RMSNorm(x)⊙g_att; q, k, v = a·Wᵀ; q_h, k_h = RMSNorm(q_h), RMSNorm(k_h)
 ///     x' = x + Attention(RoPE(q), RoPE(k), v; scale 1/√dk)·att_c_projᵀ
 ///     out = x' + SwiGLU(RMSNorm(x')⊙g_mlp·c_fcᵀ)·mlp_c_projᵀ
 struct QKNormSketch: Architecture {
@@ -155,72 +156,11 @@ struct QKNormSketch: Architecture {
     var parameters: [ParameterSpec] { GPTArchitecture(config: config).parameters }   // GPT's tensors
 
     func makeBlock(layer: Int, layout: ParameterLayout, plan: inout ActivationPlan) -> any TransformerBlock {
-        QKNormSketchBlock(layer: layer, config: config, layout: layout, plan: &plan)
+        // GPT's block, q and k RMS-normalised between their product and RoPE; no gain, no new parameter
+        GPTBlock(layer: layer, config: config, qkNormalization: .rms(queryGain: nil, keyGain: nil), layout: layout, plan: &plan)
     }
 
     func makeHead(layout: ParameterLayout, plan: inout ActivationPlan) -> any ModelHead {
         GPTHead(layout: layout, plan: &plan)                                             // final RMSNorm, lm_head
-    }
-}
-
-struct QKNormSketchBlock: TransformerBlock {
-    let layer: Int, heads: Int, scale: Float
-    let qkv, attProj, fc, mlpProj, gainAtt, gainMlp: Weight
-    let qkScale: Scaler                                                                  // fixed √dk: no parameter
-    let attNormed, attRstd, qkvOut, qkUnit, qkRnorm, effScale, probs, attY, xMid, mlpNormed, mlpRstd, uv: Slot
-    let hidden, dh, duv, dNormed, dXMid, dAttY, dqkv, dprobs, dScale: Slot             // scratch for all layers
-
-    init(layer: Int, config c: ModelConfig, layout: ParameterLayout, plan: inout ActivationPlan) {
-        let p = "transformer.h.\(layer).", (d, f, n) = (c.width, c.hiddenWidth, plan.rows)
-        self.layer = layer
-        heads = c.heads
-        scale = 1 / Float(c.headWidth).squareRoot()
-        qkv = layout.weight(fusing: [p + "query.weight", p + "key.weight", p + "value.weight"])
-        attProj = layout.weight(p + "att_c_proj.weight")
-        fc = layout.weight(p + "c_fc.weight")
-        mlpProj = layout.weight(p + "mlp_c_proj.weight")
-        gainAtt = layout.vector(p + "rmsnorm_att.weight")
-        gainMlp = layout.vector(p + "rmsnorm_mlp.weight")
-        qkScale = layout.scaler(p + "qk_scale", ScalerConfig(mode: .fixed, initValue: 1 / scale, scale: 1), count: d)
-        attNormed = plan.rows(d); attRstd = plan.rows(1); qkvOut = plan.rows(3 * d)
-        qkUnit = plan.rows(2 * d); qkRnorm = plan.rows(2 * heads); effScale = plan.reserve(d)
-        probs = plan.attentionProbabilities(heads: heads); attY = plan.rows(d); xMid = plan.rows(d)
-        mlpNormed = plan.rows(d); mlpRstd = plan.rows(1); uv = plan.rows(2 * f)
-        hidden = plan.shared("hidden", n * f); dh = plan.shared("dh", n * f); duv = plan.shared("duv", n * 2 * f)
-        dNormed = plan.shared("dNormed", n * d); dXMid = plan.shared("dXMid", n * d); dAttY = plan.shared("dAttY", n * d)
-        dqkv = plan.shared("dqkv", n * 3 * d); dprobs = plan.shared("dprobs", probs.count); dScale = plan.shared("dScale", d)
-    }
-
-    func forward(_ x: Slot, _ out: Slot, _ pass: Pass) {
-        pass.scaler(effScale, qkScale)
-        pass.rmsNorm(attNormed, rstd: attRstd, x, gain: gainAtt)
-        pass.linear(qkvOut, attNormed, qkv)
-        pass.qkNorm(qkvOut, unit: qkUnit, rnorm: qkRnorm, scale: effScale, heads: heads, rotary: false)
-        pass.rope(qkvOut, heads: heads)
-        pass.attention(attY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale, layer: layer)
-        pass.copy(xMid, from: x)
-        pass.linear(xMid, attY, attProj, accumulate: true)
-        pass.rmsNorm(mlpNormed, rstd: mlpRstd, xMid, gain: gainMlp)
-        pass.linear(uv, mlpNormed, fc)
-        pass.swiglu(hidden, uv)
-        pass.copy(out, from: xMid)
-        pass.linear(out, hidden, mlpProj, accumulate: true)
-    }
-
-    func backward(_ dOut: Slot, _ dx: Slot, _ x: Slot, _ out: Slot, _ pass: Pass) {
-        pass.copy(dXMid, from: dOut)                                                     // the MLP's residual
-        pass.linearInputGradient(dh, dOut, mlpProj, overwrite: true)
-        pass.swigluBackward(duv, dh, uv, recomputed: hidden, overwrite: true)
-        pass.linearBackward(nil, dOut, hidden, mlpProj)
-        pass.linearBackward(dNormed, duv, mlpNormed, fc, overwrite: true)
-        pass.rmsNormBackward(dXMid, dNormed, xMid, rstd: mlpRstd, gain: gainMlp)
-        pass.add(dx, dXMid)                                                              // attention's residual
-        pass.linearBackward(dAttY, dXMid, attY, attProj, overwrite: true)
-        pass.zero(dqkv)
-        pass.attentionBackward(dqkv, scratch: dprobs, dAttY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale)
-        pass.ropeBackward(dqkv, heads: heads)
-        pass.qkNormBackward(dqkv, dScale: dScale, unit: qkUnit, rnorm: qkRnorm, scale: effScale, heads: heads, rotary: false)
-        pass.linearBackward(dNormed, dqkv, attNormed, qkv, overwrite: true)
-        pass.rmsNormBackward(dx, dNormed, x, rstd: attRstd, gain: gainAtt)
     }
 }

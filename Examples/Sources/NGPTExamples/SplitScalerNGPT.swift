@@ -59,33 +59,27 @@ public struct SplitScalerNGPT: Architecture {
         return specs + [ScalerSpec("sz", c.sz, c.vocabularySize).parameter].compactMap { $0 }
     }
 
-    /// The library's nGPT block, reading its scalers from this architecture's parameters.
-    public func makeBlock(layer: Int, layout: ParameterLayout, plan: inout ActivationPlan) -> any TransformerBlock {
+    /// Layer `layer`'s scalers, read from this architecture's parameters.
+    public func scalers(layer: Int, layout: ParameterLayout) -> NGPTBlock.Scalers {
         let p = "transformer.h.\(layer).", (d, f) = (config.width, config.hiddenWidth)
-        let scalers = NGPTBlock.Scalers(alphaA: layout.scaler(p + "attn_alpha", alphaA, count: d),
-                                        alphaM: layout.scaler(p + "mlp_alpha", alphaM, count: d),
-                                        sqk: layout.scaler(p + "sqk", config.sqk, count: d),
-                                        su: layout.scaler(p + "su", su, count: f), sv: layout.scaler(p + "sv", sv, count: f))
-        return NGPTBlock(layer: layer, config: config, scalers: scalers, layout: layout, plan: &plan)
+        return NGPTBlock.Scalers(alphaA: layout.scaler(p + "attn_alpha", alphaA, count: d),
+                                 alphaM: layout.scaler(p + "mlp_alpha", alphaM, count: d),
+                                 sqk: layout.scaler(p + "sqk", config.sqk, count: d),
+                                 su: layout.scaler(p + "su", su, count: f), sv: layout.scaler(p + "sv", sv, count: f))
+    }
+
+    /// The library's nGPT block with this architecture's scalers.
+    public func makeBlock(layer: Int, layout: ParameterLayout, plan: inout ActivationPlan) -> any TransformerBlock {
+        NGPTBlock(layer: layer, config: config, scalers: scalers(layer: layer, layout: layout), layout: layout, plan: &plan)
     }
 
     public func makeHead(layout: ParameterLayout, plan: inout ActivationPlan) -> any ModelHead {
         ScaledLogitsHead(config: config, layout: layout, plan: &plan)
     }
 
-    /// Per layer the mean |effective| α_A, α_M, s_qk, s_u, s_ν (docs/model.md §9).
-    public func scalerSummary(_ parameters: ParameterBuffer) -> [LayerScalerSummary] {
-        let (d, f) = (config.width, config.hiddenWidth)
-        func meanAbs(_ name: String, _ s: ScalerConfig, _ n: Int) -> Double {
-            let v = parameters.effectiveScaler(parameters.layout.scaler(name, s, count: n))
-            return v.reduce(0.0) { $0 + Double(abs($1)) } / Double(n)
-        }
-        return (0..<config.layers).map { l in
-            let p = "transformer.h.\(l)."
-            return LayerScalerSummary(alphaA: meanAbs(p + "attn_alpha", alphaA, d), alphaM: meanAbs(p + "mlp_alpha", alphaM, d),
-                                      sqk: meanAbs(p + "sqk", config.sqk, d),
-                                      su: meanAbs(p + "su", su, f), sv: meanAbs(p + "sv", sv, f))
-        }
+    /// nGPT's values per layer (docs/model.md §9): the mean |effective| α_A, α_M, s_qk, s_u, s_ν.
+    public func layerValues(_ parameters: ParameterBuffer) -> [LayerValues] {
+        NGPTBlock.Scalers.layerValues((0..<config.layers).map { scalers(layer: $0, layout: parameters.layout) }, parameters)
     }
 
     /// The effective s_z (V values).

@@ -41,6 +41,19 @@ final class QKNormGPTTests: XCTestCase {
         XCTAssertGreaterThan(maxDifference(try logits(gpt, queryKeyScale: 1), try logits(gpt, queryKeyScale: 50)), 1e-3)
     }
 
+    /// The example's block is the library's: with every gain at 1 it computes what GPT with the
+    /// library's q/k normalisation switch computes, to the bit (a seed draws the same matrices:
+    /// the gains are constants).
+    func testUnitGainsGiveTheLibrarysQKNormGPT() throws {
+        var c = ModelConfig(kind: .gpt, vocabularySize: 23, width: 16, heads: 2, layers: 2, context: 8)
+        let example = try Transformer(architecture: QKNormGPT(config: c), seed: 5)
+        c.gptQKNormalization = true
+        let library = try Transformer(config: c, seed: 5)
+        let tokens = [3, 1, 4, 1, 5, 9, 2, 6]
+        for model in [example, library] { try model.forward(tokens: tokens, batch: 1, sequence: tokens.count) }
+        XCTAssertEqual(example.logits.scalars, library.logits.scalars)
+    }
+
     func testCachedDecodingEqualsFullForward() throws {
         try checkCachedDecoding(QKNormGPT(config: ModelConfig(kind: .gpt, vocabularySize: 23, width: 16, heads: 2, layers: 2, context: 8)), seed: 4)
     }

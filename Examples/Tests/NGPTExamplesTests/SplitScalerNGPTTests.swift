@@ -45,11 +45,11 @@ final class SplitScalerNGPTTests: XCTestCase {
             }
         }
         XCTAssertLessThanOrEqual(try largestLogitDifference(), 1e-6, "with every vector moved")
-        XCTAssertEqual(split.scalerSummary(), ngpt.scalerSummary())
+        XCTAssertEqual(split.layerValues(), ngpt.layerValues())
     }
 
     /// In scalar mode nGPT shares one s_uv; copied into s_u and s_ν it gives nGPT's logits, and
-    /// the scaler summary reads the same.
+    /// the values per layer read the same.
     func testScalarModeReducesToNGPTAfterCopyingByName() throws {
         var c = ModelConfig(kind: .ngpt, vocabularySize: 23, width: 16, heads: 2, layers: 2, context: 8)
         c.alpha.mode = .scalar; c.suv.mode = .scalar
@@ -72,7 +72,7 @@ final class SplitScalerNGPTTests: XCTestCase {
         for model in [split, ngpt] { try model.forward(tokens: tokens, batch: 1, sequence: tokens.count) }
         let err = zip(split.logits.scalars, ngpt.logits.scalars).map { abs($0 - $1) }.max()!
         XCTAssertLessThanOrEqual(err, 1e-6, "largest logit difference from nGPT")
-        XCTAssertEqual(split.scalerSummary(), ngpt.scalerSummary())
+        XCTAssertEqual(split.layerValues(), ngpt.layerValues())
         XCTAssertEqual(split.effectiveLogitScales(), ngpt.effectiveLogitScales())
     }
 
@@ -88,11 +88,11 @@ final class SplitScalerNGPTTests: XCTestCase {
         XCTAssertEqual(model.layout.entry("transformer.h.0.mlp_alpha")?.shape, [c.width])
         XCTAssertEqual(model.layout.entry("transformer.h.0.su")?.shape, [1])
         XCTAssertEqual(model.layout.entry("transformer.h.0.sv")?.shape, [c.hiddenWidth])
-        let s = try XCTUnwrap(model.scalerSummary().first)
-        XCTAssertEqual(s.alphaA, 0.1, accuracy: 1e-6)
-        XCTAssertEqual(s.alphaM, 0.02, accuracy: 1e-6)
-        XCTAssertEqual(s.su, 2, accuracy: 1e-6)
-        XCTAssertEqual(s.sv, 0.5, accuracy: 1e-6)
+        let layer0 = Dictionary(uniqueKeysWithValues: model.layerValues().map { ($0.name, $0.values[0]) })
+        XCTAssertEqual(layer0["alpha_a"]!, 0.1, accuracy: 1e-6)
+        XCTAssertEqual(layer0["alpha_m"]!, 0.02, accuracy: 1e-6)
+        XCTAssertEqual(layer0["su"]!, 2, accuracy: 1e-6)
+        XCTAssertEqual(layer0["sv"]!, 0.5, accuracy: 1e-6)
         XCTAssertEqual(model.effectiveLogitScales().count, c.vocabularySize)
         XCTAssertThrowsError(try SplitScalerNGPT(config: c, su: ScalerConfig(initValue: 1, scale: 0)))
     }

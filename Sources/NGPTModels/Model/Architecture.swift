@@ -29,10 +29,13 @@ public protocol Architecture: Sendable {
     /// The default is ``afterUpdate(_:)``; nGPT normalises its matrices here even when it does not
     /// keep them normalised (``ModelConfig/weightNormalization`` false).
     func afterInitialization(_ parameters: ParameterBuffer)
-    /// Per layer, the mean effective scalers (empty when the architecture has none). Logged with
-    /// every step to `metrics.jsonl` and shown by the inspection.
-    func scalerSummary(_ parameters: ParameterBuffer) -> [LayerScalerSummary]
-    /// The effective logit scales s_z (empty when the architecture has none).
+    /// The values the architecture reports per layer, each named and with one value per layer
+    /// (nGPT: its scalers' mean |effective value|; by default none). Logged with every step to
+    /// `metrics.jsonl`, each under its ``LayerValues/name``, and shown by the inspection. A name
+    /// must not be one of the record's own keys (``MetricsRecord/keys``).
+    func layerValues(_ parameters: ParameterBuffer) -> [LayerValues]
+    /// The effective logit scales s_z (empty when the architecture has none); their mean is
+    /// logged as `sz_mean`.
     func logitScales(_ parameters: ParameterBuffer) -> [Float]
     /// The training recipe this architecture uses unless told otherwise.
     var recipe: TrainingRecipe { get }
@@ -62,7 +65,7 @@ extension Architecture {
 
     public func afterInitialization(_ parameters: ParameterBuffer) { afterUpdate(parameters) }
 
-    public func scalerSummary(_ parameters: ParameterBuffer) -> [LayerScalerSummary] { [] }
+    public func layerValues(_ parameters: ParameterBuffer) -> [LayerValues] { [] }
     public func logitScales(_ parameters: ParameterBuffer) -> [Float] { [] }
 
     /// The parameter layout.

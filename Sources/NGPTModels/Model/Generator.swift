@@ -61,19 +61,17 @@ public final class Generator {
     private var tokens: [Int] = []
     /// The model's own blocks and head for one position at a time, attending to the cache.
     private let graph: Graph
-    private let cache: KeyValueCache
-    private let packed: BFloat16Weights?
+    /// The cache, the position and the bfloat16 copies the graph's pass reads.
+    private let state: DecodingState
 
     public init(model: Transformer, precision: DecodingPrecision = .float32) {
         self.model = model
         self.precision = precision
         let c = model.config
         window = c.context
-        graph = model.makeGraph(batch: 1, sequence: 1, decoding: true)
-        cache = KeyValueCache(layers: c.layers, window: window, width: c.width)
-        packed = precision == .bfloat16 ? BFloat16Weights(maxWidth: max(2 * c.hiddenWidth, c.vocabularySize)) : nil
-        graph.pass.cache = cache
-        graph.pass.packed = packed
+        state = DecodingState(cache: KeyValueCache(layers: c.layers, window: window, width: c.width),
+                              packed: precision == .bfloat16 ? BFloat16Weights(maxWidth: max(2 * c.hiddenWidth, c.vocabularySize)) : nil)
+        graph = model.makeGraph(batch: 1, sequence: 1, mode: .decoding(state))
         reset()
     }
 
@@ -81,7 +79,7 @@ public final class Generator {
     /// copy of the weights, so a model trained further can be decoded again after a reset.
     public func reset() {
         tokens.removeAll()
-        packed?.invalidate()
+        state.packed?.invalidate()
     }
 
     /// Feeds `prompt` from an empty sequence and returns the logits for the token after it.
@@ -131,7 +129,7 @@ public final class Generator {
     private func step(_ token: Int, position: Int) {
         graph.tokens[0] = Int32(token)
         graph.hasTargets = false
-        graph.pass.position = position
+        state.position = position
         _ = model.run(graph)
     }
 }

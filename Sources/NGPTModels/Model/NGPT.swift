@@ -44,22 +44,11 @@ public struct NGPTArchitecture: Architecture {
         ScaledLogitsHead(config: config, layout: layout, plan: &plan)
     }
 
-    /// Per layer the mean |effective| α_A, α_M, s_qk, s_u, s_ν (docs/model.md §9).
-    public func scalerSummary(_ parameters: ParameterBuffer) -> [LayerScalerSummary] {
-        let (d, f) = (config.width, config.hiddenWidth)
-        func meanAbs(_ v: ArraySlice<Float>) -> Double { v.reduce(0.0) { $0 + Double(abs($1)) } / Double(v.count) }
-        func effective(_ name: String, _ s: ScalerConfig, _ n: Int) -> [Float] {
-            parameters.effectiveScaler(parameters.layout.scaler(name, s, count: n))
-        }
-        return (0..<config.layers).map { l in
-            let p = "transformer.h.\(l)."
-            let suv = effective(p + "suv", config.suv, 2 * f)
-            return LayerScalerSummary(
-                alphaA: meanAbs(effective(p + "attn_alpha", config.alpha, d)[...]),
-                alphaM: meanAbs(effective(p + "mlp_alpha", config.alpha, d)[...]),
-                sqk: meanAbs(effective(p + "sqk", config.sqk, d)[...]),
-                su: meanAbs(suv[0..<f]), sv: meanAbs(suv[f...]))
-        }
+    /// Per layer the mean |effective| α_A, α_M, s_qk, s_u, s_ν (docs/model.md §9), as
+    /// `alpha_a`, `alpha_m`, `sqk`, `su` and `sv`.
+    public func layerValues(_ parameters: ParameterBuffer) -> [LayerValues] {
+        NGPTBlock.Scalers.layerValues((0..<config.layers).map { NGPTBlock.Scalers(layer: $0, config: config, layout: parameters.layout) },
+                                      parameters)
     }
 
     /// The effective s_z (V values).
@@ -127,6 +116,23 @@ public struct NGPTBlock: TransformerBlock {
                       su: Scaler(offset: suv.offset, config: c.suv, count: f),
                       sv: Scaler(offset: suv.offset.map { c.suv.mode == .vector ? $0 + f : $0 }, config: c.suv, count: f))
         }
+
+        /// What an nGPT-like architecture logs and shows per layer (docs/model.md §9): the mean
+        /// |effective value| of each scaler of every layer's `Scalers`, layer 0 first, under the
+        /// names `metrics.jsonl` gives them (`alpha_a`, `alpha_m`, `sqk`, `su`, `sv`; s_u and s_ν
+        /// without the √d factor).
+        public static func layerValues(_ layers: [Scalers], _ parameters: ParameterBuffer) -> [LayerValues] {
+            func meanAbs(_ s: Scaler) -> Double {
+                let v = parameters.effectiveScaler(s)
+                return v.reduce(0.0) { $0 + Double(abs($1)) } / Double(v.count)
+            }
+            let measure = ", mean |effective value|"
+            return [LayerValues(name: "alpha_a", title: "α_A (attention eigen learning rate)" + measure, values: layers.map { meanAbs($0.alphaA) }),
+                    LayerValues(name: "alpha_m", title: "α_M (MLP eigen learning rate)" + measure, values: layers.map { meanAbs($0.alphaM) }),
+                    LayerValues(name: "sqk", title: "s_qk (query-key scaling)" + measure, values: layers.map { meanAbs($0.sqk) }),
+                    LayerValues(name: "su", title: "s_u (MLP u scaling)" + measure, values: layers.map { meanAbs($0.su) }),
+                    LayerValues(name: "sv", title: "s_ν (MLP ν scaling)" + measure, values: layers.map { meanAbs($0.sv) })]
+        }
     }
 
     let layer: Int, heads: Int, scale: Float, uvScale: Float, normalizeQK: Bool, normalizeResidual: Bool
@@ -171,17 +177,17 @@ public struct NGPTBlock: TransformerBlock {
         lerpM = LerpSaved(&plan, width: d)
         effAlphaA = plan.reserve(d); effAlphaM = plan.reserve(d); effSqk = plan.reserve(d); effSuv = plan.reserve(2 * f)
         let n = plan.rows
-        branch = plan.shared("branch", n * d)
-        hidden = plan.shared("hidden", n * f)
-        dh = plan.shared("dh", n * f)
-        duv = plan.shared("duv", n * 2 * f)
-        dXMid = plan.shared("dXMid", n * d)
-        dBranch = plan.shared("dBranch", n * d)
-        dAttY = plan.shared("dAttY", n * d)
-        dqkv = plan.shared("dqkv", n * 3 * d)
-        dprobs = plan.shared("dprobs", probs.count)
-        dScalers = plan.shared("dScalers", 3 * d + 2 * f)
-        lerpScratch = plan.shared("lerpScratch", n)
+        branch = plan.shared(Scratch.Branch.self, n * d)
+        hidden = plan.shared(Scratch.Hidden.self, n * f)
+        dh = plan.shared(Scratch.HiddenGradient.self, n * f)
+        duv = plan.shared(Scratch.MLPInputGradient.self, n * 2 * f)
+        dXMid = plan.shared(Scratch.MidStreamGradient.self, n * d)
+        dBranch = plan.shared(Scratch.BranchGradient.self, n * d)
+        dAttY = plan.shared(Scratch.AttentionOutputGradient.self, n * d)
+        dqkv = plan.shared(Scratch.QKVGradient.self, n * 3 * d)
+        dprobs = plan.shared(Scratch.ProbabilityGradient.self, probs.count)
+        dScalers = plan.shared(Scratch.ScalerGradients.self, 3 * d + 2 * f)
+        lerpScratch = plan.shared(Scratch.LerpScratch.self, n)
     }
 
     public func forward(_ x: Slot, _ out: Slot, _ pass: Pass) {
@@ -210,34 +216,35 @@ public struct NGPTBlock: TransformerBlock {
         // out = Norm(Norm(xMid) + α_M ⊙ (Norm(h_M) − Norm(xMid))), or xMid + α_M ⊙ (Norm(h_M) − xMid)
         pass.zero(dXMid)
         pass.zero(dBranch)
-        pass.lerpResidualBackward(dXMid, dBranch, dAlpha: dAlphaM, dOut, out, xMid, alpha: effAlphaM, saved: lerpM,
-                                  scratch: lerpScratch, normalize: normalizeResidual)
+        pass.lerpResidualBackward(dx: dXMid, dh: dBranch, dAlpha: dAlphaM, dOut: dOut, out: out, x: xMid, alpha: effAlphaM,
+                                  saved: lerpM, scratch: lerpScratch, normalize: normalizeResidual)
         // h_M = h·mlp_c_projᵀ; h is not kept per layer: swiglu's backward recomputes it
-        pass.linearInputGradient(dh, dBranch, mlpProj, overwrite: true)
+        pass.linearInputGradient(dx: dh, dOut: dBranch, weight: mlpProj, overwrite: true)
         // h = u ⊙ SiLU(ν), u, ν = uv ⊙ s_uv·√d
-        pass.swigluBackward(duv, dScale: dSuv, dh, uv, scale: effSuv, multiplier: uvScale, recomputed: hidden, overwrite: true)
-        pass.linearBackward(nil, dBranch, hidden, mlpProj)
+        pass.swigluBackward(dUV: duv, dScale: dSuv, dOut: dh, uv: uv, scale: effSuv, multiplier: uvScale, recomputed: hidden,
+                            overwrite: true)
+        pass.linearBackward(dx: nil, dOut: dBranch, x: hidden, weight: mlpProj)
         // uv = xMid·c_fcᵀ
-        pass.linearBackward(dXMid, duv, xMid, fc)
+        pass.linearBackward(dx: dXMid, dOut: duv, x: xMid, weight: fc)
         // xMid = Norm(Norm(x) + α_A ⊙ (Norm(h_A) − Norm(x))), or x + α_A ⊙ (Norm(h_A) − x)
         pass.zero(dBranch)
-        pass.lerpResidualBackward(dx, dBranch, dAlpha: dAlphaA, dXMid, xMid, x, alpha: effAlphaA, saved: lerpA,
-                                  scratch: lerpScratch, normalize: normalizeResidual)
+        pass.lerpResidualBackward(dx: dx, dh: dBranch, dAlpha: dAlphaA, dOut: dXMid, out: xMid, x: x, alpha: effAlphaA,
+                                  saved: lerpA, scratch: lerpScratch, normalize: normalizeResidual)
         // h_A = attY·att_c_projᵀ
-        pass.linearBackward(dAttY, dBranch, attY, attProj, overwrite: true)
+        pass.linearBackward(dx: dAttY, dOut: dBranch, x: attY, weight: attProj, overwrite: true)
         // attY = Attention(q, k, v)
         pass.zero(dqkv)
-        pass.attentionBackward(dqkv, scratch: dprobs, dAttY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale)
+        pass.attentionBackward(dqkv: dqkv, scratch: dprobs, dOut: dAttY, qkv: qkvOut, probabilities: probs, heads: heads, scale: scale)
         // q_h, k_h = s_qk ⊙ Norm(RoPE(·))
-        pass.qkNormBackward(dqkv, dScale: dSqk, unit: qkUnit, rnorm: qkRnorm, scale: effSqk, heads: heads, normalize: normalizeQK)
+        pass.qkNormBackward(dqkv: dqkv, dScale: dSqk, unit: qkUnit, rnorm: qkRnorm, scale: effSqk, heads: heads, normalize: normalizeQK)
         // q, k, v = x·Wᵀ
-        pass.linearBackward(dx, dqkv, x, qkv)
+        pass.linearBackward(dx: dx, dOut: dqkv, x: x, weight: qkv)
         // effective scalers → stored parameters
-        pass.scalerBackward(dAlphaA, alphaA)
-        pass.scalerBackward(dAlphaM, alphaM)
-        pass.scalerBackward(dSqk, sqk)
-        pass.scalerBackward(dSuv.part(0, su.count), su)
-        pass.scalerBackward(dSuv.part(su.count, sv.count), sv)
+        pass.scalerBackward(dEffective: dAlphaA, alphaA)
+        pass.scalerBackward(dEffective: dAlphaM, alphaM)
+        pass.scalerBackward(dEffective: dSqk, sqk)
+        pass.scalerBackward(dEffective: dSuv.part(0, su.count), su)
+        pass.scalerBackward(dEffective: dSuv.part(su.count, sv.count), sv)
     }
 }
 
@@ -253,7 +260,7 @@ public struct ScaledLogitsHead: ModelHead {
         raw = plan.rows(c.vocabularySize)
         effSz = plan.reserve(c.vocabularySize)
         dRaw = plan.rows(c.vocabularySize)
-        dSz = plan.shared("dScalers", c.vocabularySize)
+        dSz = plan.shared(Scratch.ScalerGradients.self, c.vocabularySize)
     }
 
     public func forward(_ x: Slot, logits: Slot, _ pass: Pass) {
@@ -265,8 +272,8 @@ public struct ScaledLogitsHead: ModelHead {
     public func backward(_ dLogits: Slot, _ dx: Slot, _ x: Slot, _ pass: Pass) {
         pass.zero(dRaw)
         pass.zero(dSz)
-        pass.scaleColumnsBackward(dRaw, dScale: dSz, dLogits, raw, scale: effSz)
-        pass.scalerBackward(dSz, sz)
-        pass.linearBackward(dx, dRaw, x, lmHead)
+        pass.scaleColumnsBackward(dx: dRaw, dScale: dSz, dOut: dLogits, x: raw, scale: effSz)
+        pass.scalerBackward(dEffective: dSz, sz)
+        pass.linearBackward(dx: dx, dOut: dRaw, x: x, weight: lmHead)
     }
 }

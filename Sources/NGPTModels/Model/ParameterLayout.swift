@@ -28,9 +28,13 @@ public struct ParameterSpec: Sendable, Equatable {
     public var vectors: VectorAxis?
     /// Kept at unit length along `vectors` after every update (nGPT's matrices).
     public var normalized: Bool
+    /// Rounded to bfloat16 after every step when a run stores its parameters in bfloat16
+    /// (``ParameterPrecision/bf16``); the library's architectures mark their block matrices so
+    /// (``TransformerMatrices/block(_:)``), as NVIDIA's bf16 setup keeps them.
+    public var bf16Storage: Bool
 
     public init(name: String, shape: [Int], decays: Bool? = nil, initialization: ParameterInitialization,
-                vectors: VectorAxis? = nil, normalized: Bool = false) {
+                vectors: VectorAxis? = nil, normalized: Bool = false, bf16Storage: Bool = false) {
         precondition(!normalized || vectors != nil, "\(name): a normalised parameter needs an axis")
         self.name = name
         self.shape = shape
@@ -38,6 +42,7 @@ public struct ParameterSpec: Sendable, Equatable {
         self.initialization = initialization
         self.vectors = vectors
         self.normalized = normalized
+        self.bf16Storage = bf16Storage
     }
 }
 
@@ -54,23 +59,29 @@ public struct TransformerMatrices: Sendable {
         self.normalized = normalized
     }
 
-    private func matrix(_ name: String, _ shape: [Int], _ std: Double, _ axis: VectorAxis) -> ParameterSpec {
-        ParameterSpec(name: name, shape: shape, initialization: .normal(std: std), vectors: axis, normalized: normalized)
+    private func matrix(_ name: String, _ shape: [Int], _ std: Double, _ axis: VectorAxis, bf16: Bool) -> ParameterSpec {
+        ParameterSpec(name: name, shape: shape, initialization: .normal(std: std), vectors: axis, normalized: normalized,
+                      bf16Storage: bf16)
     }
 
-    /// `transformer.wte.weight` and `lm_head.weight`, (V, d) each.
+    /// `transformer.wte.weight` and `lm_head.weight`, (V, d) each; float32 even with bfloat16
+    /// storage.
     public var embeddings: [ParameterSpec] {
-        [matrix("transformer.wte.weight", [config.vocabularySize, config.width], std, .rows),
-         matrix("lm_head.weight", [config.vocabularySize, config.width], std, .rows)]
+        [matrix("transformer.wte.weight", [config.vocabularySize, config.width], std, .rows, bf16: false),
+         matrix("lm_head.weight", [config.vocabularySize, config.width], std, .rows, bf16: false)]
     }
 
-    /// Layer `l`'s `query`, `key`, `value` (adjacent), `att_c_proj`, `c_fc` and `mlp_c_proj`.
+    /// Layer `l`'s `query`, `key`, `value` (adjacent), `att_c_proj`, `c_fc` and `mlp_c_proj`;
+    /// bfloat16 with bfloat16 storage (``ParameterSpec/bf16Storage``).
     public func block(_ l: Int) -> [ParameterSpec] {
         let p = "transformer.h.\(l).", (d, f) = (config.width, config.hiddenWidth)
         let projection = std / (2 * Double(config.layers)).squareRoot()
-        return [matrix(p + "query.weight", [d, d], std, .rows), matrix(p + "key.weight", [d, d], std, .rows),
-                matrix(p + "value.weight", [d, d], std, .rows), matrix(p + "att_c_proj.weight", [d, d], projection, .columns),
-                matrix(p + "c_fc.weight", [2 * f, d], std, .rows), matrix(p + "mlp_c_proj.weight", [d, f], projection, .columns)]
+        func matrix(_ name: String, _ shape: [Int], _ std: Double, _ axis: VectorAxis) -> ParameterSpec {
+            self.matrix(p + name, shape, std, axis, bf16: true)
+        }
+        return [matrix("query.weight", [d, d], std, .rows), matrix("key.weight", [d, d], std, .rows),
+                matrix("value.weight", [d, d], std, .rows), matrix("att_c_proj.weight", [d, d], projection, .columns),
+                matrix("c_fc.weight", [2 * f, d], std, .rows), matrix("mlp_c_proj.weight", [d, f], projection, .columns)]
     }
 }
 

@@ -86,10 +86,11 @@ public final class Transformer {
 
     public func zeroGradients() { gradients.zero() }
 
-    /// Blocks, head and activations for `batch` sequences of `sequence` positions.
-    func makeGraph(batch: Int, sequence: Int, decoding: Bool = false) -> Graph {
+    /// Blocks, head and activations for `batch` sequences of `sequence` positions, training or
+    /// decoding (`mode`) for good.
+    func makeGraph(batch: Int, sequence: Int, mode: Pass.Mode = .training) -> Graph {
         if sequence > rope.positions { rope = RoPETable(positions: sequence, headWidth: config.headWidth) }
-        return Graph(self, batch: batch, sequence: sequence, decoding: decoding)
+        return Graph(self, batch: batch, sequence: sequence, mode: mode)
     }
 
     private func graph(batch b: Int, sequence t: Int) -> Graph {
@@ -206,6 +207,11 @@ public final class Transformer {
     public var activationCount: Int { graph?.pass.activationCount ?? 0 }
 }
 
+/// The two gradient streams backward alternates between (N, C): one enters a block, the other
+/// leaves it.
+private enum StreamGradient: ScratchKey {}
+private enum OtherStreamGradient: ScratchKey {}
+
 /// A model's blocks, head and activations for one pass shape.
 final class Graph {
     let pass: Pass
@@ -217,8 +223,8 @@ final class Graph {
     var tokens: [Int32], targets: [Int32]
     var hasTargets = false
 
-    init(_ model: Transformer, batch: Int, sequence: Int, decoding: Bool) {
-        var plan = ActivationPlan(config: model.config, batch: batch, sequence: sequence, decoding: decoding)
+    init(_ model: Transformer, batch: Int, sequence: Int, mode: Pass.Mode) {
+        var plan = ActivationPlan(config: model.config, batch: batch, sequence: sequence, mode: mode)
         let n = plan.rows
         (stream, blocks, head, logits, probs, losses, dStream) = Self.reserve(model.architecture, model.layout, &plan)
         tokens = [Int32](repeating: 0, count: n)
@@ -236,7 +242,7 @@ final class Graph {
         let blocks = (0..<c.layers).map { a.makeBlock(layer: $0, layout: layout, plan: &plan) }
         let head = a.makeHead(layout: layout, plan: &plan)
         let logits = plan.rows(v), probs = plan.rows(v), losses = plan.rows(1)
-        let dStream = (plan.shared("dStream0", n * d), plan.shared("dStream1", n * d))
+        let dStream = (plan.shared(StreamGradient.self, n * d), plan.shared(OtherStreamGradient.self, n * d))
         return (stream, blocks, head, logits, probs, losses, dStream)
     }
 }
@@ -245,7 +251,7 @@ extension Architecture {
     /// Floats of activations a training pass of `batch` sequences of `sequence` positions holds,
     /// without allocating them.
     public func activationCount(batch: Int, sequence: Int) -> Int {
-        var plan = ActivationPlan(config: config, batch: batch, sequence: sequence, decoding: false)
+        var plan = ActivationPlan(config: config, batch: batch, sequence: sequence, mode: .training)
         _ = Graph.reserve(self, layout, &plan)
         return plan.sizes.reduce(0, +)
     }

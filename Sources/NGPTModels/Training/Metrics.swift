@@ -2,7 +2,7 @@ import Foundation
 import NGPTNumerics
 
 /// One line of `RUN/metrics.jsonl`: a training step or an evaluation.
-public struct MetricsRecord: Codable, Sendable, Equatable {
+public struct MetricsRecord: Sendable, Equatable {
     /// "train" or "eval".
     public var kind: String
     public var step: Int
@@ -15,12 +15,10 @@ public struct MetricsRecord: Codable, Sendable, Equatable {
     /// Wall-clock seconds of training so far (resumed runs continue the count).
     public var seconds: Double
     public var tokensPerSecond: Double?
-    /// nGPT: per-layer mean |effective| scalers, and the mean s_z.
-    public var alphaA: [Double]?
-    public var alphaM: [Double]?
-    public var sqk: [Double]?
-    public var su: [Double]?
-    public var sv: [Double]?
+    /// What the architecture reports per layer (``Architecture/layerValues(_:)``), by name; each
+    /// is a key of its own in the line (nGPT: `alpha_a`, `alpha_m`, `sqk`, `su`, `sv`).
+    public var layerValues: [String: [Double]] = [:]
+    /// The mean effective logit scale s_z (nGPT).
     public var szMean: Double?
     /// Evaluations at another context (length extrapolation): the context.
     public var context: Int?
@@ -29,11 +27,105 @@ public struct MetricsRecord: Codable, Sendable, Equatable {
     public var positionLoss: [Double]?
     public var positionBin: Int?
 
-    enum CodingKeys: String, CodingKey {
-        case kind, step, tokens, lr, seconds, context, sqk, su, sv
+    /// nGPT's per-layer mean |α_A| (`alpha_a` of ``layerValues``).
+    public var alphaA: [Double]? {
+        get { layerValues["alpha_a"] }
+        set { layerValues["alpha_a"] = newValue }
+    }
+    /// nGPT's per-layer mean |α_M| (`alpha_m`).
+    public var alphaM: [Double]? {
+        get { layerValues["alpha_m"] }
+        set { layerValues["alpha_m"] = newValue }
+    }
+    /// nGPT's per-layer mean |s_qk| (`sqk`).
+    public var sqk: [Double]? {
+        get { layerValues["sqk"] }
+        set { layerValues["sqk"] = newValue }
+    }
+    /// nGPT's per-layer mean |s_u| (`su`).
+    public var su: [Double]? {
+        get { layerValues["su"] }
+        set { layerValues["su"] = newValue }
+    }
+    /// nGPT's per-layer mean |s_ν| (`sv`).
+    public var sv: [Double]? {
+        get { layerValues["sv"] }
+        set { layerValues["sv"] = newValue }
+    }
+
+    public init(kind: String, step: Int, tokens: Int, lr: Double? = nil, trainLoss: Double? = nil, valLoss: Double? = nil,
+                gradNorm: Double? = nil, seconds: Double, tokensPerSecond: Double? = nil) {
+        self.kind = kind
+        self.step = step
+        self.tokens = tokens
+        self.lr = lr
+        self.trainLoss = trainLoss
+        self.valLoss = valLoss
+        self.gradNorm = gradNorm
+        self.seconds = seconds
+        self.tokensPerSecond = tokensPerSecond
+    }
+
+    /// The record's own keys; no layer value may take one of these names.
+    public static let keys: Set<String> = Set(CodingKeys.allCases.map(\.rawValue))
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case kind, step, tokens, lr, seconds, context
         case trainLoss = "train_loss", valLoss = "val_loss", gradNorm = "grad_norm"
-        case tokensPerSecond = "tokens_per_s", alphaA = "alpha_a", alphaM = "alpha_m", szMean = "sz_mean"
+        case tokensPerSecond = "tokens_per_s", szMean = "sz_mean"
         case positionLoss = "position_loss", positionBin = "position_bin"
+    }
+}
+
+// The record's own keys and one key per layer value, in one JSON object (keys sorted by the
+// log's encoder), as lines were written when nGPT's five were fixed fields.
+extension MetricsRecord: Codable {
+    private struct Key: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(_ key: CodingKeys) { stringValue = key.rawValue }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        self.init(kind: try c.decode(String.self, forKey: Key(.kind)), step: try c.decode(Int.self, forKey: Key(.step)),
+                  tokens: try c.decode(Int.self, forKey: Key(.tokens)), lr: try c.decodeIfPresent(Double.self, forKey: Key(.lr)),
+                  trainLoss: try c.decodeIfPresent(Double.self, forKey: Key(.trainLoss)),
+                  valLoss: try c.decodeIfPresent(Double.self, forKey: Key(.valLoss)),
+                  gradNorm: try c.decodeIfPresent(Double.self, forKey: Key(.gradNorm)),
+                  seconds: try c.decode(Double.self, forKey: Key(.seconds)),
+                  tokensPerSecond: try c.decodeIfPresent(Double.self, forKey: Key(.tokensPerSecond)))
+        szMean = try c.decodeIfPresent(Double.self, forKey: Key(.szMean))
+        context = try c.decodeIfPresent(Int.self, forKey: Key(.context))
+        positionLoss = try c.decodeIfPresent([Double].self, forKey: Key(.positionLoss))
+        positionBin = try c.decodeIfPresent(Int.self, forKey: Key(.positionBin))
+        // every other key holding a list of numbers is a layer value
+        for key in c.allKeys where !Self.keys.contains(key.stringValue) {
+            if let values = try? c.decode([Double].self, forKey: key) { layerValues[key.stringValue] = values }
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(kind, forKey: Key(.kind))
+        try c.encode(step, forKey: Key(.step))
+        try c.encode(tokens, forKey: Key(.tokens))
+        try c.encodeIfPresent(lr, forKey: Key(.lr))
+        try c.encodeIfPresent(trainLoss, forKey: Key(.trainLoss))
+        try c.encodeIfPresent(valLoss, forKey: Key(.valLoss))
+        try c.encodeIfPresent(gradNorm, forKey: Key(.gradNorm))
+        try c.encode(seconds, forKey: Key(.seconds))
+        try c.encodeIfPresent(tokensPerSecond, forKey: Key(.tokensPerSecond))
+        try c.encodeIfPresent(szMean, forKey: Key(.szMean))
+        try c.encodeIfPresent(context, forKey: Key(.context))
+        try c.encodeIfPresent(positionLoss, forKey: Key(.positionLoss))
+        try c.encodeIfPresent(positionBin, forKey: Key(.positionBin))
+        for (name, values) in layerValues {
+            precondition(!Self.keys.contains(name), "a layer value may not be called \(name), a key of the metrics record")
+            try c.encode(values, forKey: Key(stringValue: name))
+        }
     }
 }
 

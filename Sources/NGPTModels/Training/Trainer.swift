@@ -135,7 +135,7 @@ public final class Trainer {
         let elapsed = Date().timeIntervalSince(start)
         var r = MetricsRecord(kind: "train", step: step, tokens: step * tokensPerStep, lr: lr, trainLoss: loss,
                               gradNorm: Double(norm), seconds: seconds, tokensPerSecond: Double(tokensPerStep) / elapsed)
-        addScalers(to: &r)
+        addLayerValues(to: &r)
         return r
     }
 
@@ -163,7 +163,7 @@ public final class Trainer {
             throw TrainingError.invalidOption("the validation loss of the initial weights is \(v): the model's outputs are not finite; nothing was saved. HINT: check the --init weights (values too large for float32?) and the scaler options")
         }
         var r = MetricsRecord(kind: "eval", step: step, tokens: step * tokensPerStep, valLoss: v, seconds: seconds)
-        if let context, context != run.model.context { r.context = context } else { addScalers(to: &r) }
+        if let context, context != run.model.context { r.context = context } else { addLayerValues(to: &r) }
         return r
     }
 
@@ -209,11 +209,9 @@ public final class Trainer {
         }
     }
 
-    private func addScalers(to r: inout MetricsRecord) {
-        let s = model.scalerSummary()
-        guard !s.isEmpty else { return }
-        r.alphaA = s.map(\.alphaA); r.alphaM = s.map(\.alphaM); r.sqk = s.map(\.sqk)
-        r.su = s.map(\.su); r.sv = s.map(\.sv)
+    /// The architecture's values per layer, each under its name, and the mean s_z.
+    private func addLayerValues(to r: inout MetricsRecord) {
+        for v in model.layerValues() { r.layerValues[v.name] = v.values }
         let sz = model.effectiveLogitScales()
         if !sz.isEmpty { r.szMean = sz.reduce(0.0) { $0 + Double($1) } / Double(sz.count) }
     }

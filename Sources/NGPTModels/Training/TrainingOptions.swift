@@ -5,9 +5,10 @@ import NGPTNumerics
 public enum ParameterPrecision: String, Codable, Sendable, CaseIterable {
     /// float32 throughout.
     case fp32
-    /// After every step the block matrices (`transformer.h.*` weights) are rounded to bfloat16
-    /// (round to nearest even) and kept at that precision, as in NVIDIA's bf16 setup; embeddings,
-    /// vectors and Adam's moments stay float32.
+    /// After every step the parameters whose spec asks for it (``ParameterSpec/bf16Storage``:
+    /// the library's block matrices) are rounded to bfloat16 (round to nearest even) and kept at
+    /// that precision, as in NVIDIA's bf16 setup; embeddings, vectors and Adam's moments stay
+    /// float32.
     case bf16
 }
 

@@ -3,8 +3,8 @@ import NGPTNumerics
 /// One optimiser step, the only one in the library: zero the gradients; forward and backward
 /// every micro-batch (gradients averaged); the global gradient norm; AdamW with clipping; the
 /// architecture's ``Architecture/afterUpdate(_:)`` (nGPT renormalises its matrices); and, with
-/// bfloat16 parameter storage, rounding the block matrices. ``Trainer``, the benchmarks and the
-/// tests all step through it, so none can forget a part.
+/// bfloat16 parameter storage, rounding the parameters the specs mark (the block matrices).
+/// ``Trainer``, the benchmarks and the tests all step through it, so none can forget a part.
 public final class TrainingStep {
     public let model: Transformer
     public let optimizer: AdamW
@@ -60,12 +60,13 @@ public final class TrainingStep {
         return Result(loss: loss, gradientNorm: norm)
     }
 
-    /// With bfloat16 storage, rounds the block matrices (`transformer.h.*`, rank 2) to the
-    /// nearest bfloat16 (ties to even); nothing with float32 storage.
+    /// With bfloat16 storage, rounds every parameter whose spec asks for it
+    /// (``ParameterSpec/bf16Storage``: the library's block matrices) to the nearest bfloat16
+    /// (ties to even); nothing with float32 storage.
     public func roundToStoragePrecision() {
         guard parameterPrecision == .bf16 else { return }
         let p = model.parameters.base
-        for e in model.layout.entries where e.shape.count == 2 && e.name.hasPrefix("transformer.h.") {
+        for e in model.layout.entries where e.spec.bf16Storage {
             roundToBFloat16(p + e.offset, count: e.count)
         }
     }

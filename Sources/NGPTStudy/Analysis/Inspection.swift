@@ -3,7 +3,8 @@ import NGPTNumerics
 import NGPTModels
 
 // Parameter inspection, docs/model.md §9 (the paper's Figures 4–6 and 10–12): condition numbers of the
-// attention and MLP matrices, the geometry of the two embeddings, and the nGPT scalers.
+// attention and MLP matrices, the geometry of the two embeddings, and what the architecture
+// reports per layer (nGPT's scalers).
 // Everything is computed from a model's parameters (a checkpoint loaded into a `Transformer`),
 // in Double.
 
@@ -118,48 +119,74 @@ public struct ConditionNumbers: Codable, Sendable, Equatable {
     }
 }
 
-/// One layer's nGPT scalers: mean |effective value| over their dimensions (docs/model.md §9).
-public struct LayerScalerStatistics: Codable, Sendable, Equatable {
-    public var layer: Int
-    /// mean |α_A|, mean |α_M|: the eigen learning rates of the two residual updates.
-    public var alphaA: Double, alphaM: Double
-    /// mean |s_qk|
-    public var sqk: Double
-    /// mean |s_u|, mean |s_ν|, without the √d factor.
-    public var su: Double, sv: Double
-
-    public init(layer: Int, _ s: LayerScalerSummary) {
-        self.layer = layer
-        (alphaA, alphaM, sqk, su, sv) = (s.alphaA, s.alphaM, s.sqk, s.su, s.sv)
-    }
-
-    /// The value of one scaler by its JSON key (`alpha_a`, `alpha_m`, `s_qk`, `s_u`, `s_nu`).
-    public subscript(key: String) -> Double? {
-        switch key {
-        case "alpha_a": return alphaA
-        case "alpha_m": return alphaM
-        case "s_qk": return sqk
-        case "s_u": return su
-        case "s_nu": return sv
-        default: return nil
-        }
-    }
-
-    public static let keys = ["alpha_a", "alpha_m", "s_qk", "s_u", "s_nu"]
-
-    enum CodingKeys: String, CodingKey {
-        case layer, alphaA = "alpha_a", alphaM = "alpha_m", sqk = "s_qk", su = "s_u", sv = "s_nu"
-    }
-}
-
-/// nGPT's scalers: per layer (``LayerScalerStatistics``) and the V logit scales s_z.
-public struct ScalerStatistics: Codable, Sendable, Equatable {
-    public var layers: [LayerScalerStatistics]
-    /// The effective s_z values, sorted ascending.
+/// What an architecture reports per layer (``/NGPTModels/LayerValues``; nGPT: the mean
+/// |effective value| of each scaler, docs/model.md §9) and its effective logit scales s_z.
+///
+/// In `inspect.json`: `layers`, one object per layer with `layer` and a key per value, then
+/// `sz_sorted` and `sz`. Three of nGPT's names keep the spelling `inspect.json` has always had
+/// (``jsonKeys``).
+public struct ScalerStatistics: Sendable, Equatable {
+    /// The architecture's values in its order, each with one value per layer.
+    public var values: [LayerValues]
+    /// The effective s_z values, sorted ascending (empty when the architecture has none).
     public var sortedSz: [Double]
     public var sz: DistributionSummary
 
-    enum CodingKeys: String, CodingKey { case layers, sortedSz = "sz_sorted", sz }
+    public init(values: [LayerValues], sortedSz: [Double]) {
+        self.values = values
+        self.sortedSz = sortedSz
+        sz = DistributionSummary(sorted: sortedSz)
+    }
+
+    /// The value called `name` (``/NGPTModels/LayerValues/name``), layer 0 first.
+    public subscript(name: String) -> [Double]? { values.first { $0.name == name }?.values }
+
+    /// Layers reported.
+    public var layerCount: Int { values.map(\.values.count).max() ?? 0 }
+
+    /// `inspect.json`'s spelling of names that differ from `metrics.jsonl`'s: nGPT's s_qk, s_u
+    /// and s_ν, as version 1 of the file wrote them. Every other name is written as it is.
+    public static let jsonKeys = ["sqk": "s_qk", "su": "s_u", "sv": "s_nu"]
+}
+
+extension ScalerStatistics: Codable {
+    private struct Key: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        var layers = try c.nestedUnkeyedContainer(forKey: Key(stringValue: "layers"))
+        let names = Dictionary(uniqueKeysWithValues: Self.jsonKeys.map { ($1, $0) })
+        var byName = [String: [Double]]()
+        while !layers.isAtEnd {
+            let layer = try layers.nestedContainer(keyedBy: Key.self)
+            for key in layer.allKeys where key.stringValue != "layer" {
+                byName[names[key.stringValue] ?? key.stringValue, default: []].append(try layer.decode(Double.self, forKey: key))
+            }
+        }
+        // the file keeps no titles or order: names, sorted
+        values = byName.keys.sorted().map { LayerValues(name: $0, title: $0, values: byName[$0]!) }
+        sortedSz = try c.decode([Double].self, forKey: Key(stringValue: "sz_sorted"))
+        sz = try c.decode(DistributionSummary.self, forKey: Key(stringValue: "sz"))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        var layers = c.nestedUnkeyedContainer(forKey: Key(stringValue: "layers"))
+        for l in 0..<layerCount {
+            var layer = layers.nestedContainer(keyedBy: Key.self)
+            try layer.encode(l, forKey: Key(stringValue: "layer"))
+            for v in values where l < v.values.count {
+                try layer.encode(v.values[l], forKey: Key(stringValue: Self.jsonKeys[v.name] ?? v.name))
+            }
+        }
+        try c.encode(sortedSz, forKey: Key(stringValue: "sz_sorted"))
+        try c.encode(sz, forKey: Key(stringValue: "sz"))
+    }
 }
 
 /// Settings of an inspection.
@@ -223,7 +250,8 @@ public struct ModelInspection: Codable, Sendable, Equatable {
     public var renormalizedConditionNumbers: ConditionNumbers?
     /// `transformer.wte.weight` then `lm_head.weight`.
     public var embeddings: [EmbeddingStatistics]
-    /// nGPT only.
+    /// What the architecture reports per layer, and its logit scales (nGPT's scalers); nil when
+    /// it reports neither (GPT).
     public var scalers: ScalerStatistics?
 
     /// Computes every statistic of `model`'s current parameters.
@@ -246,15 +274,8 @@ public struct ModelInspection: Codable, Sendable, Equatable {
         embeddings = try ["transformer.wte.weight", "lm_head.weight"].map { name in
             try EmbeddingStatistics(name: name, matrix: model.parameters.tensor(name)!, options: options)
         }
-        let summary = model.scalerSummary()
-        if !summary.isEmpty {
-            let sz = model.effectiveLogitScales().map(Double.init).sorted()
-            scalers = ScalerStatistics(
-                layers: summary.enumerated().map { LayerScalerStatistics(layer: $0.offset, $0.element) },
-                sortedSz: sz, sz: DistributionSummary(sorted: sz))
-        } else {
-            scalers = nil
-        }
+        let values = model.layerValues(), sz = model.effectiveLogitScales().map(Double.init).sorted()
+        scalers = values.isEmpty && sz.isEmpty ? nil : ScalerStatistics(values: values, sortedSz: sz)
     }
 
     /// The statistics of embedding `name` (`transformer.wte.weight` or `lm_head.weight`).

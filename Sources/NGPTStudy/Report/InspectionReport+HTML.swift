@@ -132,29 +132,41 @@ extension InspectionReport {
             page.figure(cosine, caption: "Distribution of the cosine similarity of pairs of distinct rows (density over [−1, 1]).")
         }
 
-        page.heading("nGPT scalers")
+        page.heading("Scalers and other values per layer")
         let scaled = zip(models, colors).filter { $0.0.scalers != nil }
         if scaled.isEmpty {
-            page.paragraph("No nGPT model was inspected; GPT has no scalers.")
+            page.paragraph("No inspected architecture reports values per layer (GPT has no scalers).")
         } else {
-            page.paragraph("Mean |effective value| per layer (docs/model.md §4: the stored parameter times s_init/s_scale; s_u and s_ν without the √d factor). GPT has no scalers.")
-            let titles = ["alpha_a": "α_A (attention eigen learning rate)", "alpha_m": "α_M (MLP eigen learning rate)",
-                          "s_qk": "s_qk (query-key scaling)", "s_u": "s_u (MLP u scaling)", "s_nu": "s_ν (MLP ν scaling)"]
-            for key in LayerScalerStatistics.keys {
-                var chart = SVGChart(title: titles[key]!, xLabel: "layer", yLabel: "mean |effective value|")
+            page.paragraph("What each architecture reports per layer: for nGPT, the mean |effective value| of each scaler (docs/model.md §4: the stored parameter times s_init/s_scale; s_u and s_ν without the √d factor). GPT reports none.")
+            // every name any model reports, in the order first seen
+            var names = [String](), titles = [String: String]()
+            for (m, _) in scaled {
+                for v in m.scalers!.values where titles[v.name] == nil {
+                    names.append(v.name)
+                    titles[v.name] = v.title
+                }
+            }
+            for name in names {
+                var chart = SVGChart(title: titles[name]!, xLabel: "layer", yLabel: name)
                 chart.integerXTicks = true
                 for (m, color) in scaled {
-                    chart.series.append(.init(name: m.label, points: m.scalers!.layers.map { (Double($0.layer), $0[key]!) }, color: color, markers: true))
+                    guard let values = m.scalers![name] else { continue }
+                    chart.series.append(.init(name: m.label, points: values.enumerated().map { (Double($0.offset), $0.element) }, color: color, markers: true))
                 }
                 page.figure(chart)
             }
-            var sz = SVGChart(title: "s_z (logit scaling), sorted", xLabel: "token rank (ascending s_z)", yLabel: "effective s_z")
-            for (m, color) in scaled {
-                sz.series.append(.init(name: m.label, points: m.scalers!.sortedSz.enumerated().map { (Double($0.offset), $0.element) }, color: color))
+            let withSz = scaled.filter { !$0.0.scalers!.sortedSz.isEmpty }
+            if !withSz.isEmpty {
+                var sz = SVGChart(title: "s_z (logit scaling), sorted", xLabel: "token rank (ascending s_z)", yLabel: "effective s_z")
+                for (m, color) in withSz {
+                    sz.series.append(.init(name: m.label, points: m.scalers!.sortedSz.enumerated().map { (Double($0.offset), $0.element) }, color: color))
+                }
+                page.figure(sz, caption: "The V effective logit scales, sorted.")
             }
-            page.figure(sz, caption: "The V effective logit scales, sorted.")
-            page.table(header: ["model", "layer"] + LayerScalerStatistics.keys, rows: scaled.flatMap { m, _ in
-                m.scalers!.layers.map { l in [m.label, "\(l.layer)"] + LayerScalerStatistics.keys.map { Self.number(l[$0]!) } }
+            page.table(header: ["model", "layer"] + names, rows: scaled.flatMap { m, _ in
+                (0..<m.scalers!.layerCount).map { l in
+                    [m.label, "\(l)"] + names.map { name in m.scalers![name].flatMap { l < $0.count ? Self.number($0[l]) : nil } ?? "" }
+                }
             })
         }
         return page.render()
