@@ -12,6 +12,7 @@ import Darwin
 ///
 /// ```
 /// RUN/config.json, metrics.jsonl, .lock
+/// RUN/tokenizer.json         a copy of the data's tokenizer (subword data only)
 /// RUN/checkpoints/step-000120/model.safetensors, optimizer.safetensors
 /// RUN/model.safetensors      a hard link to (or copy of) the newest checkpoint's model
 /// ```
@@ -99,7 +100,7 @@ public struct RunDirectory: Sendable {
            !FileManager.default.fileExists(atPath: checkpoints.path, isDirectory: &isDirectory) || !isDirectory.boolValue {
             throw TrainingError.invalidOption("\(checkpoints.path) is not a directory: ngpt keeps the run's checkpoints there; move it out of \(url.path), or choose another --out")
         }
-        for name in [Checkpoint.modelFile, "config.json", "metrics.jsonl", RunStatus.file] {
+        for name in [Checkpoint.modelFile, "config.json", "metrics.jsonl", RunStatus.file, TokenDataset.tokenizerFileName] {
             let path = url.appendingPathComponent(name).path
             if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
                 throw TrainingError.invalidOption("\(path) is a directory: ngpt writes the run's \(name) there; move it out of \(url.path), or choose another --out")
