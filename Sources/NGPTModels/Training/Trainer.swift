@@ -6,8 +6,9 @@ import NGPTNumerics
 ///
 /// A step draws `gradientAccumulation` micro-batches from the sampler, averages their
 /// gradients, clips, applies AdamW at the scheduled rate and, for nGPT, renormalises the
-/// weights. A run directory holds `config.json`, `metrics.jsonl` and checkpoints
-/// (``RunDirectory``); resuming from it continues bit for bit. One process at a time writes a
+/// weights. A run directory holds `config.json`, `metrics.jsonl`, checkpoints and, for subword
+/// data, a copy of the data's `tokenizer.json` (``RunDirectory``); resuming from it continues
+/// bit for bit. One process at a time writes a
 /// run directory (``RunLock``).
 public final class Trainer {
     public let run: RunConfiguration
@@ -245,6 +246,8 @@ public final class Trainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(run).write(to: configURL, options: .atomic)
+        // a subword run keeps its tokenizer, so that its models decode to text on their own
+        if let tokenizer = dataset.tokenizerFile { try RunDirectory(directory).keepTokenizer(tokenizer) }
         try RunStatus(state: .running, step: step).write(to: directory)
         do {
             try trainToEnd(directory: directory, progress: progress)
