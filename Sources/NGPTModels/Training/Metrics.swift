@@ -11,6 +11,9 @@ public struct MetricsRecord: Codable, Sendable, Equatable {
     public var lr: Double?
     public var trainLoss: Double?
     public var valLoss: Double?
+    /// The validation loss in bits per byte of text (``BitsPerByte``), when the data directory
+    /// says how many bytes a token covers (every `ngpt prepare` directory does).
+    public var valBitsPerByte: Double?
     public var gradNorm: Double?
     /// Wall-clock seconds of training so far (resumed runs continue the count).
     public var seconds: Double
@@ -31,7 +34,7 @@ public struct MetricsRecord: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case kind, step, tokens, lr, seconds, context, sqk, su, sv
-        case trainLoss = "train_loss", valLoss = "val_loss", gradNorm = "grad_norm"
+        case trainLoss = "train_loss", valLoss = "val_loss", valBitsPerByte = "val_bpb", gradNorm = "grad_norm"
         case tokensPerSecond = "tokens_per_s", alphaA = "alpha_a", alphaM = "alpha_m", szMean = "sz_mean"
         case positionLoss = "position_loss", positionBin = "position_bin"
     }

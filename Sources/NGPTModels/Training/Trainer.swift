@@ -164,6 +164,7 @@ public final class Trainer {
             throw TrainingError.invalidOption("the validation loss of the initial weights is \(v): the model's outputs are not finite; nothing was saved. HINT: check the --init weights (values too large for float32?) and the scaler options")
         }
         var r = MetricsRecord(kind: "eval", step: step, tokens: step * tokensPerStep, valLoss: v, seconds: seconds)
+        r.valBitsPerByte = bitsPerByte(v)
         if let context, context != run.model.context { r.context = context } else { addScalers(to: &r) }
         return r
     }
@@ -201,6 +202,7 @@ public final class Trainer {
             let v = totals[i] / Double(set.count)
             guard v.isFinite else { throw TrainingError.nonFiniteLoss(step: step, loss: Float(v), gradientNorm: nil) }
             var r = MetricsRecord(kind: "eval", step: step, tokens: step * tokensPerStep, valLoss: v, seconds: seconds)
+            r.valBitsPerByte = bitsPerByte(v)
             r.context = m * t
             if m == longest {
                 r.positionLoss = binned
@@ -208,6 +210,11 @@ public final class Trainer {
             }
             return r
         }
+    }
+
+    /// A validation loss in bits per byte of text, when the data says how many bytes a token covers.
+    private func bitsPerByte(_ loss: Double) -> Double? {
+        dataset.validationBytesPerToken.map { BitsPerByte.of(loss: loss, bytesPerToken: $0) }
     }
 
     private func addScalers(to r: inout MetricsRecord) {
