@@ -2,7 +2,7 @@ import Foundation
 
 /// Learning a byte-level BPE from text, as GPT-2's tokenizer was learnt.
 ///
-/// 1. The text is cut into pieces by ``GPT2PreTokenizer`` (each range of the text on its own)
+/// 1. The text is cut into pieces by `GPT2PreTokenizer` (each range of the text on its own)
 ///    and the distinct pieces are counted.
 /// 2. Ids 0–255 are the 256 bytes (id = byte value), so the first 256 ids mean what they mean
 ///    in a byte-level data directory.

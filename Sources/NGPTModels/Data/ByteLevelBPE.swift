@@ -6,7 +6,7 @@ import Foundation
 /// Encoding a text:
 /// 1. cut it at the added tokens (``AddedToken``; e.g. GPT-2's `<|endoftext|>`), leftmost
 ///    and longest match first, as `tokenizers` does;
-/// 2. cut each remaining segment into pieces by GPT-2's pattern (``GPT2PreTokenizer``), after
+/// 2. cut each remaining segment into pieces by GPT-2's pattern (`GPT2PreTokenizer`), after
 ///    putting a space in front when ``addPrefixSpace`` is set (and the segment does not start with
 ///    one);
 /// 3. write each piece as one token per byte and apply the ``merges``: repeatedly the adjacent
