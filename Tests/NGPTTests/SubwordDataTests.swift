@@ -117,6 +117,29 @@ final class SubwordDataTests: XCTestCase {
         XCTAssertEqual(data.vocabularySize, 70_000)
     }
 
+    func testMetadataDtypeIsChecked() throws {
+        let data = dir.appendingPathComponent("nano")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: false)
+        for name in ["train.bin", "val.bin"] { try Data([1, 0, 2, 0, 3, 0, 4, 0]).write(to: data.appendingPathComponent(name)) }
+        let meta = data.appendingPathComponent("meta.json")
+        for (json, reason) in [
+            (#"{"vocab_size": 70000, "dtype": "uint16"}"#, "vocab_size 70000 is outside 2...65536, the ids a uint16 token file can hold (a larger vocabulary needs dtype uint32)"),
+            (#"{"vocab_size": 70000}"#, "vocab_size 70000 is outside 2...65536, the ids a uint16 token file can hold (a larger vocabulary needs dtype uint32)"),
+            (#"{"vocab_size": 300, "dtype": "int8"}"#, "dtype int8 is neither uint16 nor uint32"),
+            (#"{"vocab_size": 300, "tokenizer_file": "../x.json"}"#, "tokenizer_file ../x.json is not a file name in the data directory"),
+        ] {
+            try Data(json.utf8).write(to: meta)
+            XCTAssertThrowsError(try TokenDataset(directory: data), json) { error in
+                XCTAssertEqual(error as? TokenDataError, .invalidMetadata(path: meta.path, reason: reason))
+                XCTAssertFalse("\(error)".contains("\n"))
+            }
+        }
+        // the same bytes as uint32: two ids
+        try Data(#"{"vocab_size": 300000, "dtype": "uint32"}"#.utf8).write(to: meta)
+        let wide = try TokenDataset(directory: data)
+        XCTAssertEqual(wide.train.tokens(0..<2), [1 | 2 << 16, 3 | 4 << 16])
+    }
+
     func testRefusedTokenizersWriteNothing() throws {
         let source = dir.appendingPathComponent("text.txt")
         try Data(mixedText(bytes: 3_000, seed: 5)).write(to: source)
