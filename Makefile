@@ -7,7 +7,7 @@ CORPUS_DIR := data/kjv
 TARGET_CPU ?= native
 RELEASE_ENV := NGPT_TARGET_CPU=$(TARGET_CPU)
 
-.PHONY: setup deps build release test test-examples bench info clean corpus demo demo-bf16 contexts ablate ablate-wide scale long scale-plan check-report docs
+.PHONY: setup deps build release test test-examples bench info clean corpus demo demo-bf16 contexts ablate ablate-wide scale long scale-plan bpe check-report docs
 
 ## setup: install the system packages if missing, build the release binary
 setup: deps release corpus
@@ -98,6 +98,37 @@ long: corpus release
 	$$bin compare --data $(CORPUS_DIR) --out $(LONG_OUT) --dim 64 --layers 2 --heads 4 \
 	  --context 128 --batch 16 --budgets 1000,2000,4000 --gpt-budgets 2x --seeds 3 \
 	  --lr-grid 3e-3,1e-2,3e-2 --jobs $(LONG_JOBS)
+
+## bpe: subword tokens beside bytes at the demo's shape: the KJV prepared with a byte-level BPE of
+## BPE_VOCAB ids learnt on its training text (tail split, as the demo's), and the demo's comparison
+## run on both, bytes into BPE_OUT/bytes and BPE into BPE_OUT/bpe-BPE_VOCAB, with the same budgets
+## in bytes of text: BPE_BUDGETS are byte-level steps, and the BPE runs take steps × the BPE
+## data's training tokens ÷ its bytes (same batch and context in tokens), rounded. Both reports give
+## the losses in bits per byte. Tiny check: make bpe BPE_OUT=/tmp/bpe BPE_DIR=/tmp/kjv-bpe
+## BPE_BUDGETS=10,20 BPE_SEEDS=2 BPE_LR_GRID=4e-3,8e-3 BPE_FLAGS="--grid-extensions 0"
+BPE_OUT ?= reports/bpe
+BPE_DIR ?= data/kjv-bpe
+BPE_VOCAB ?= 4096
+BPE_BUDGETS ?= 125,250,500
+BPE_SEEDS ?= 3
+BPE_LR_GRID ?= 2e-3,4e-3,8e-3,1.6e-2,3.2e-2
+BPE_FLAGS ?=
+bpe: corpus release
+	@bin=$$($(SWIFT) build -c release --show-bin-path)/ngpt; \
+	[ -f $(CORPUS_DIR)/train.bin ] || $$bin prepare $(CORPUS_DIR)/kjv.txt --out $(CORPUS_DIR) --split tail || exit 1; \
+	[ -f $(BPE_DIR)/tokenizer.json ] || $$bin prepare $(CORPUS_DIR)/kjv.txt --out $(BPE_DIR) --split tail \
+	  --tokenizer bpe --vocab-size $(BPE_VOCAB) || exit 1; \
+	bytes=$$(sed -n 's/.*"train_bytes" *: *\([0-9]*\).*/\1/p' $(BPE_DIR)/meta.json); \
+	tokens=$$(sed -n 's/.*"train_tokens" *: *\([0-9]*\).*/\1/p' $(BPE_DIR)/meta.json); \
+	[ -n "$$bytes" ] && [ -n "$$tokens" ] || { echo "$(BPE_DIR)/meta.json has no train_bytes: prepare it again with --tokenizer bpe"; exit 1; }; \
+	steps=$$(echo "$(BPE_BUDGETS)" | awk -F, -v b=$$bytes -v t=$$tokens \
+	  '{ for (i = 1; i <= NF; i++) { s = int($$i * t / b + 0.5); if (s < 1) s = 1; printf "%s%d", (i > 1 ? "," : ""), s } }'); \
+	echo "byte-level budgets $(BPE_BUDGETS) steps; BPE budgets $$steps steps ($$bytes bytes in $$tokens tokens)"; \
+	common="--dim 64 --layers 2 --heads 4 --context 128 --batch 16 --gpt-budgets 2x --seeds $(BPE_SEEDS) --lr-grid $(BPE_LR_GRID) --jobs 2 $(BPE_FLAGS)"; \
+	$$bin compare --data $(CORPUS_DIR) --out $(BPE_OUT)/bytes --budgets $(BPE_BUDGETS) $$common || status=1; \
+	$$bin compare --data $(BPE_DIR) --out $(BPE_OUT)/bpe-$(BPE_VOCAB) --budgets $$steps $$common || status=1; \
+	echo "reports: $(BPE_OUT)/bytes/report.html, $(BPE_OUT)/bpe-$(BPE_VOCAB)/report.html"; \
+	exit $${status:-0}
 
 ## demo-bf16: the demo with the block matrices stored in bfloat16 (as the paper trained)
 demo-bf16: corpus release

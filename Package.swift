@@ -57,6 +57,8 @@ let package = Package(
                 .copy("Fixtures"),
                 // Files written by the `safetensors` library (scripts/make-inspection-fixtures.py).
                 .copy("InspectionFixtures"),
+                // tokenizer.json files and the ids `tokenizers` encodes texts to (scripts/make-tokenizer-fixtures.py).
+                .copy("TokenizerFixtures"),
             ]
         ),
     ],

@@ -6,9 +6,9 @@ extension DatasetPreparation.SplitRule: ExpressibleByArgument {}
 
 struct Prepare: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Tokenise text files as bytes into train.bin, val.bin and meta.json (nanoGPT's layout).",
+        abstract: "Tokenise text files into train.bin, val.bin and meta.json (nanoGPT's layout), as bytes or subwords.",
         discussion: """
-            Each byte of the input is one token id (vocabulary 256); the files are concatenated in \
+            By default each byte of the input is one token id (vocabulary 256); the files are concatenated in \
             the order given. By default (--split interleaved) the text is cut into blocks of \
             --val-block bytes and every k-th block, k = round(1/f), goes to val.bin: blocks k/2, \
             k/2 + k, … (5, 15, 25, … for f = 0.1), never the last, so validation text comes from \
@@ -19,6 +19,15 @@ struct Prepare: ParsableCommand {
             f, byte for byte as earlier versions did. meta.json records the split. The token files \
             are raw little-endian uint16 with no header. Existing train.bin, val.bin and meta.json \
             in DIR are replaced; on an error nothing is written.
+
+            --tokenizer bpe --vocab-size N learns a byte-level BPE (GPT-2's kind: 256 byte tokens \
+            and merges up to N ids) on the training part of the text and encodes both parts with \
+            it; --tokenizer FILE.json encodes with an existing byte-level BPE tokenizer.json \
+            (Hugging Face's format, e.g. GPT-2's). The split is made on the text's bytes as above \
+            (boundaries moved to the next character start); DIR also gets tokenizer.json, which \
+            Python's tokenizers.Tokenizer.from_file loads and encodes to the same ids, and \
+            meta.json records the validation text's bytes, so losses can be given in bits per \
+            byte. Token files are uint32 when the vocabulary has more than 65,536 ids.
             """)
 
     @Argument(help: "Text files, concatenated in the order given (UTF-8 is not required).")
@@ -38,28 +47,61 @@ struct Prepare: ParsableCommand {
                                valueName: "BYTES"))
     var valBlock: Int?
 
+    @Option(help: ArgumentHelp("bytes (the default), bpe (learn a byte-level BPE on the training text; give --vocab-size), or a byte-level BPE tokenizer.json to encode with (a file named bpe or bytes: write ./bpe).",
+                               valueName: "bytes|bpe|FILE.json"))
+    var tokenizer: String = "bytes"
+
+    @Option(help: ArgumentHelp("Ids of --tokenizer bpe: the 256 bytes and N − 256 merges, e.g. 4096.", valueName: "N"))
+    var vocabSize: Int?
+
     func run() throws {
         if split == .tail && valBlock != nil {
             throw TrainingError.invalidOption("--val-block applies to --split interleaved only; drop it or use --split interleaved")
         }
         let block = valBlock ?? DatasetPreparation.defaultValidationBlock
-        let info = try DatasetPreparation.prepareBytes(
-            files: text.map { URL(fileURLWithPath: $0) }, outputDirectory: try pathOption(out, "--out"),
-            validationFraction: valFraction, split: split ?? (valBlock == nil ? nil : .interleaved), validationBlock: block)
+        let files = text.map { URL(fileURLWithPath: $0) }
+        let outURL = try pathOption(out, "--out")
+        let splitRule = split ?? (valBlock == nil ? nil : .interleaved)
+        let info: PreparedDatasetInfo
+        switch tokenizer {
+        case "bytes":
+            if vocabSize != nil { throw TrainingError.invalidOption("--vocab-size applies to --tokenizer bpe only; byte tokens have 256 ids") }
+            info = try DatasetPreparation.prepareBytes(files: files, outputDirectory: outURL, validationFraction: valFraction,
+                                                       split: splitRule, validationBlock: block)
+        default:
+            let source: SubwordTokenizerSource
+            if tokenizer == "bpe" {
+                guard let vocabSize else { throw TrainingError.invalidOption("--tokenizer bpe needs --vocab-size N (the 256 bytes and N − 256 merges), e.g. --vocab-size 4096") }
+                source = .train(vocabularySize: vocabSize)
+            } else {
+                if vocabSize != nil { throw TrainingError.invalidOption("--vocab-size applies to --tokenizer bpe only; \(tokenizer) has its own vocabulary") }
+                source = .file(try pathOption(tokenizer, "--tokenizer"))
+            }
+            let result = try DatasetPreparation.prepareSubwords(files: files, outputDirectory: outURL, tokenizer: source,
+                                                                validationFraction: valFraction, split: splitRule, validationBlock: block)
+            info = result.info
+            report(result)
+            if case let .train(asked) = source, result.tokenizer.vocabularySize < asked {
+                print("note: the text has no more pairs to merge after \(result.tokenizer.vocabularySize) ids (\(asked) were asked for); every piece of it is one token")
+            }
+        }
         let dir = URL(fileURLWithPath: out)
         let how: String
         switch info.split {
         case .tail:
             how = "the last \(valFraction) of the text"
         case let .interleaved(rule):
-            let blocks = info.validationTokens / rule.blockTokens
+            let blocks = Int((Double(info.validationBytes ?? info.validationTokens) / Double(rule.blockTokens)).rounded())
             how = "\(blocks) block(s) of \(rule.blockTokens) bytes, 1 in every \(rule.period) from block \(rule.offset)"
         }
-        print("\(dir.appendingPathComponent("train.bin").path): \(info.trainTokens) tokens")
-        print("\(dir.appendingPathComponent("val.bin").path): \(info.validationTokens) tokens (\(how))")
+        let perToken: (Int?, Int) -> String = { bytes, tokens in
+            bytes.map { String(format: ", %.2f bytes per token", Double($0) / Double(max(tokens, 1))) } ?? ""
+        }
+        print("\(dir.appendingPathComponent("train.bin").path): \(info.trainTokens) tokens\(perToken(info.trainBytes, info.trainTokens))")
+        print("\(dir.appendingPathComponent("val.bin").path): \(info.validationTokens) tokens (\(how)\(perToken(info.validationBytes, info.validationTokens)))")
         print("\(dir.appendingPathComponent(DatasetPreparation.metadataFileName).path): vocab_size \(info.vocabularySize), tokenizer \(info.tokenizer), \(info.sources.count) source file(s)")
         if split == nil && valBlock == nil && info.split == .tail,
-           let why = DatasetPreparation.interleavedSplitProblem(tokens: info.trainTokens + info.validationTokens,
+           let why = DatasetPreparation.interleavedSplitProblem(tokens: info.sources.reduce(0) { $0 + $1.bytes },
                                                                 validationFraction: valFraction, validationBlock: block) {
             let reason: String
             switch why {
@@ -75,5 +117,14 @@ struct Prepare: ParsableCommand {
         for s in info.sources where !s.isValidUTF8 {
             print("note: \(s.path) is not valid UTF-8; its bytes were tokenised as they are")
         }
+    }
+
+    /// The tokenizer's line: where it came from, its size and the time taken.
+    private func report(_ result: SubwordPreparation) {
+        let path = URL(fileURLWithPath: out).appendingPathComponent(TokenDataset.tokenizerFileName).path
+        let size = "\(result.tokenizer.vocabularySize) ids (\(result.tokenizer.merges.count) merges)"
+        let origin = result.trainingSeconds.map { String(format: "learnt on the training text in %.1f s", $0) } ?? "copied from \(tokenizer)"
+        let mbps = Double((result.info.trainBytes ?? 0) + (result.info.validationBytes ?? 0)) / 1e6 / max(result.encodingSeconds, 1e-9)
+        print("\(path): byte-level BPE, \(size), \(origin); text encoded at \(String(format: "%.1f", mbps)) MB/s")
     }
 }

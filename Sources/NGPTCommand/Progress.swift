@@ -19,7 +19,8 @@ final class ProgressLine {
     func update(_ r: MetricsRecord) {
         if r.kind == "eval" {
             let ctx = r.context.map { " (context \($0))" } ?? ""
-            emit(String(format: "%@ step %ld  val loss %.4f%@", label, r.step, r.valLoss ?? .nan, ctx), final: true)
+            let bpb = r.valBitsPerByte.map { String(format: " (%.4f bits/byte)", $0) } ?? ""
+            emit(String(format: "%@ step %ld  val loss %.4f%@%@", label, r.step, r.valLoss ?? .nan, bpb, ctx), final: true)
             return
         }
         if firstStep == nil { firstStep = r.step - 1 }

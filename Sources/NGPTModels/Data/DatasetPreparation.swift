@@ -25,6 +25,11 @@ public enum DatasetPreparationError: Error, Equatable, CustomStringConvertible {
     /// The output path exists and is a file, not a directory.
     case outputIsFile(path: String)
     case writeFailed(path: String, reason: String)
+    /// A token id that the token file's element type cannot hold.
+    case tokenOutsideType(token: Int, offset: Int, dtype: TokenDType)
+    /// A byte-level BPE was asked to learn a vocabulary below 256 ids (its bytes) or beyond
+    /// ``DatasetPreparation/largestSubwordVocabulary``.
+    case subwordVocabularyOutOfRange(Int)
 
     public var description: String {
         switch self {
@@ -53,6 +58,10 @@ public enum DatasetPreparationError: Error, Equatable, CustomStringConvertible {
             return "output \(p) is an existing file: --out must be a directory (it is created if missing)"
         case let .writeFailed(p, reason):
             return "cannot write \(p): \(reason); check that the output location is writable and has space"
+        case let .tokenOutsideType(t, offset, dtype):
+            return "token id \(t) (token \(offset) of the file) does not fit in \(dtype.rawValue), which holds ids 0..<\(dtype.vocabularyLimit): write the token files as uint32"
+        case let .subwordVocabularyOutOfRange(v):
+            return "vocabulary size \(v) is outside 256...\(DatasetPreparation.largestSubwordVocabulary): a byte-level BPE has a token for each of the 256 bytes and learns merges beyond them; use e.g. --vocab-size 4096"
         }
     }
 }
@@ -160,11 +169,13 @@ public struct PreparedDatasetInfo: Codable, Sendable, Equatable {
         }
     }
 
-    /// `vocab_size`: 256 for byte tokens.
+    /// `vocab_size`: 256 for byte tokens; one more than the largest id of a tokenizer's vocabulary.
     public var vocabularySize: Int
-    /// `"bytes"`: each byte of the input is one token id.
+    /// `"bytes"` (each byte of the input is one token id) or `"byte-level-bpe"`
+    /// (``byteLevelBPEName``: the ids of ``tokenizerFile``).
     public var tokenizer: String
-    /// `"uint16"`: the element type of the token files (nanoGPT's `np.uint16`).
+    /// `"uint16"`: the element type of the token files (nanoGPT's `np.uint16`); `"uint32"` when the
+    /// vocabulary has more than 65,536 ids (``TokenDType``).
     public var dtype: String
     /// `"little"`: the byte order of the token files.
     public var byteOrder: String
@@ -180,6 +191,39 @@ public struct PreparedDatasetInfo: Codable, Sendable, Equatable {
     /// earlier versions wrote, and theirs read as tail); an interleaved one writes
     /// `"split": "interleaved"`, `val_block`, `val_every` and `val_offset` (``InterleavedSplit``).
     public var split: ValidationSplit
+
+    /// The keys below are written for subword tokens only, so a byte-level `meta.json` is what it
+    /// always was.
+    ///
+    /// `tokenizer_file`: the tokenizer's file in the data directory (`tokenizer.json`, Hugging
+    /// Face's format).
+    public var tokenizerFile: String?
+    /// `tokenizer_sha256`: the SHA-256 of that file, checked when the directory is opened.
+    public var tokenizerSHA256: String?
+    /// `tokenizer_source`: the file `ngpt prepare --tokenizer FILE.json` copied, if one was given
+    /// (nil when the tokenizer was trained on this text).
+    public var tokenizerSource: String?
+    /// `train_bytes`: bytes of text behind `train.bin`.
+    public var trainBytes: Int?
+    /// `val_bytes`: bytes of text behind `val.bin`; with ``validationTokens`` it gives the bytes per
+    /// token that turn a loss into bits per byte (``BitsPerByte``).
+    public var validationBytes: Int?
+    /// `val_ranges`: the byte ranges `[start, end)` of the concatenated sources that make up the
+    /// validation text, in order (each encoded on its own).
+    public var validationRanges: [[Int]]?
+
+    /// `"byte-level-bpe"`, the ``tokenizer`` of a directory encoded with a ``ByteLevelBPE``.
+    public static let byteLevelBPEName = "byte-level-bpe"
+    /// `"bytes"`, the ``tokenizer`` of byte tokens.
+    public static let bytesName = "bytes"
+
+    /// Bytes of validation text per token of `val.bin`: 1 for byte tokens, `val_bytes ÷ val_tokens`
+    /// for a tokenizer that recorded its text's length, else nil.
+    public var validationBytesPerToken: Double? {
+        if tokenizer == Self.bytesName { return 1 }
+        guard let bytes = validationBytes, validationTokens > 0 else { return nil }
+        return Double(bytes) / Double(validationTokens)
+    }
 
     public init(vocabularySize: Int, tokenizer: String, dtype: String = "uint16", byteOrder: String = "little",
                 sources: [Source], trainTokens: Int, validationTokens: Int, validationFraction: Double,
@@ -199,6 +243,8 @@ public struct PreparedDatasetInfo: Codable, Sendable, Equatable {
         case vocabularySize = "vocab_size", tokenizer, dtype, byteOrder = "byte_order", sources
         case trainTokens = "train_tokens", validationTokens = "val_tokens", validationFraction = "val_fraction"
         case split, validationBlock = "val_block", validationEvery = "val_every", validationOffset = "val_offset"
+        case tokenizerFile = "tokenizer_file", tokenizerSHA256 = "tokenizer_sha256", tokenizerSource = "tokenizer_source"
+        case trainBytes = "train_bytes", validationBytes = "val_bytes", validationRanges = "val_ranges"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -230,6 +276,12 @@ public struct PreparedDatasetInfo: Codable, Sendable, Equatable {
             throw DecodingError.dataCorruptedError(forKey: .split, in: c,
                                                    debugDescription: "split \(other) is neither tail nor interleaved")
         }
+        tokenizerFile = try c.decodeIfPresent(String.self, forKey: .tokenizerFile)
+        tokenizerSHA256 = try c.decodeIfPresent(String.self, forKey: .tokenizerSHA256)
+        tokenizerSource = try c.decodeIfPresent(String.self, forKey: .tokenizerSource)
+        trainBytes = try c.decodeIfPresent(Int.self, forKey: .trainBytes)
+        validationBytes = try c.decodeIfPresent(Int.self, forKey: .validationBytes)
+        validationRanges = try c.decodeIfPresent([[Int]].self, forKey: .validationRanges)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -248,6 +300,12 @@ public struct PreparedDatasetInfo: Codable, Sendable, Equatable {
             try c.encode(rule.period, forKey: .validationEvery)
             try c.encode(rule.offset, forKey: .validationOffset)
         }
+        try c.encodeIfPresent(tokenizerFile, forKey: .tokenizerFile)
+        try c.encodeIfPresent(tokenizerSHA256, forKey: .tokenizerSHA256)
+        try c.encodeIfPresent(tokenizerSource, forKey: .tokenizerSource)
+        try c.encodeIfPresent(trainBytes, forKey: .trainBytes)
+        try c.encodeIfPresent(validationBytes, forKey: .validationBytes)
+        try c.encodeIfPresent(validationRanges, forKey: .validationRanges)
     }
 }
 
@@ -322,13 +380,41 @@ public enum DatasetPreparation {
     public static func prepareBytes(files: [URL], outputDirectory: URL, validationFraction: Double = 0.1,
                                     split: SplitRule? = nil,
                                     validationBlock: Int = defaultValidationBlock) throws -> PreparedDatasetInfo {
+        try checkSplitArguments(validationFraction: validationFraction, split: split, validationBlock: validationBlock)
+        let (contents, sources) = try readInputs(files)
+        let total = contents.reduce(0) { $0 + $1.count }
+        let (chosen, trainRanges, validationRanges) = try splitRanges(
+            total: total, validationFraction: validationFraction, split: split, validationBlock: validationBlock)
+        let trainCount = trainRanges.reduce(0) { $0 + $1.count }
+        let valCount = validationRanges.reduce(0) { $0 + $1.count }
+        let outputNames = [DatasetSplit.train.fileName, DatasetSplit.val.fileName, metadataFileName]
+        try checkOutput(outputDirectory, names: outputNames)
+
+        let info = PreparedDatasetInfo(vocabularySize: TokenDataset.byteVocabularySize, tokenizer: "bytes", sources: sources,
+                                       trainTokens: trainCount, validationTokens: valCount,
+                                       validationFraction: validationFraction, split: chosen)
+        try writeAtomically(outputNames, into: outputDirectory) { staging in
+            try writeByteTokens(contents, ranges: trainRanges, to: staging.appendingPathComponent(outputNames[0]))
+            try writeByteTokens(contents, ranges: validationRanges, to: staging.appendingPathComponent(outputNames[1]))
+            try writeMetadata(info, to: staging.appendingPathComponent(outputNames[2]))
+        }
+        return info
+    }
+
+    /// Throws for a validation fraction outside (0, 1), and for an interleaved split asked for by
+    /// name whose block or fraction cannot work, before any file is read.
+    static func checkSplitArguments(validationFraction: Double, split: SplitRule?, validationBlock: Int) throws {
         guard validationFraction > 0 && validationFraction < 1 else {
             throw DatasetPreparationError.validationFractionOutOfRange(validationFraction)
         }
         if split == .interleaved, let problem = interleavedSplitProblem(tokens: .max, validationFraction: validationFraction,
                                                                          validationBlock: validationBlock) {
-            throw problem  // the block or the fraction, before any file is read
+            throw problem
         }
+    }
+
+    /// The input files, memory-mapped, and their descriptions; at least one byte in all.
+    static func readInputs(_ files: [URL]) throws -> (contents: [Data], sources: [PreparedDatasetInfo.Source]) {
         guard !files.isEmpty else { throw DatasetPreparationError.noInputFiles }
         let fm = FileManager.default
         var contents = [Data]()
@@ -350,50 +436,55 @@ public enum DatasetPreparation {
             sources.append(.init(path: url.path, bytes: data.count,
                                  isValidUTF8: String(validating: data, as: UTF8.self) != nil))
         }
-        let total = contents.reduce(0) { $0 + $1.count }
-        guard total > 0 else { throw DatasetPreparationError.emptyInput(paths: files.map(\.path)) }
-        let chosen: ValidationSplit
-        let trainRanges: [Range<Int>], validationRanges: [Range<Int>]
+        guard contents.contains(where: { !$0.isEmpty }) else { throw DatasetPreparationError.emptyInput(paths: files.map(\.path)) }
+        return (contents, sources)
+    }
+
+    /// The split of a text of `total` bytes: which rule applies, and the byte ranges of
+    /// `train.bin` and `val.bin`, in order.
+    static func splitRanges(total: Int, validationFraction: Double, split: SplitRule?,
+                            validationBlock: Int) throws -> (ValidationSplit, train: [Range<Int>], validation: [Range<Int>]) {
         let problem = split == .tail ? nil
             : interleavedSplitProblem(tokens: total, validationFraction: validationFraction, validationBlock: validationBlock)
         if split == .interleaved, let problem { throw problem }
         if split != .tail && problem == nil {
             let rule = InterleavedSplit(blockTokens: validationBlock, validationFraction: validationFraction)
-            chosen = .interleaved(rule)
-            (trainRanges, validationRanges) = rule.ranges(tokens: total)
-        } else {
-            let (trainCount, valCount) = splitSizes(tokens: total, validationFraction: validationFraction)
-            guard trainCount >= 2 && valCount >= 2 else {
-                throw DatasetPreparationError.splitTooSmall(tokens: total, train: trainCount, validation: valCount,
-                                                            fraction: validationFraction)
-            }
-            chosen = .tail
-            (trainRanges, validationRanges) = ([0..<trainCount], [trainCount..<total])
+            let (train, validation) = rule.ranges(tokens: total)
+            return (.interleaved(rule), train, validation)
         }
-        let trainCount = trainRanges.reduce(0) { $0 + $1.count }
-        let valCount = validationRanges.reduce(0) { $0 + $1.count }
+        let (trainCount, valCount) = splitSizes(tokens: total, validationFraction: validationFraction)
+        guard trainCount >= 2 && valCount >= 2 else {
+            throw DatasetPreparationError.splitTooSmall(tokens: total, train: trainCount, validation: valCount,
+                                                        fraction: validationFraction)
+        }
+        return (.tail, [0..<trainCount], [trainCount..<total])
+    }
+
+    /// Throws when `directory` is a file or one of `names` in it is a directory.
+    static func checkOutput(_ directory: URL, names: [String]) throws {
+        let fm = FileManager.default
         var isDirectory: ObjCBool = false
-        let outputExists = fm.fileExists(atPath: outputDirectory.path, isDirectory: &isDirectory)
-        if outputExists && !isDirectory.boolValue { throw DatasetPreparationError.outputIsFile(path: outputDirectory.path) }
-        let outputNames = [DatasetSplit.train.fileName, DatasetSplit.val.fileName, metadataFileName]
-        for name in outputNames {
-            let path = outputDirectory.appendingPathComponent(name).path
+        let outputExists = fm.fileExists(atPath: directory.path, isDirectory: &isDirectory)
+        if outputExists && !isDirectory.boolValue { throw DatasetPreparationError.outputIsFile(path: directory.path) }
+        for name in names {
+            let path = directory.appendingPathComponent(name).path
             if fm.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue {
                 throw DatasetPreparationError.writeFailed(path: path, reason: "a directory of that name is in the way")
             }
         }
+    }
 
-        let info = PreparedDatasetInfo(vocabularySize: TokenDataset.byteVocabularySize, tokenizer: "bytes", sources: sources,
-                                       trainTokens: trainCount, validationTokens: valCount,
-                                       validationFraction: validationFraction, split: chosen)
-        try writeAtomically(outputNames, into: outputDirectory) { staging in
-            try writeByteTokens(contents, ranges: trainRanges, to: staging.appendingPathComponent(outputNames[0]))
-            try writeByteTokens(contents, ranges: validationRanges, to: staging.appendingPathComponent(outputNames[1]))
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try (encoder.encode(info) + Data("\n".utf8)).write(to: staging.appendingPathComponent(outputNames[2]))
-        }
-        return info
+    /// Writes `meta.json`: pretty-printed, sorted keys, a final newline.
+    static func writeMetadata(_ info: PreparedDatasetInfo, to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try (encoder.encode(info) + Data("\n".utf8)).write(to: url)
+    }
+
+    /// `meta.json` of `directory`, or nil when it is missing or not ngpt's.
+    public static func metadata(in directory: URL) -> PreparedDatasetInfo? {
+        guard let data = try? Data(contentsOf: directory.appendingPathComponent(metadataFileName)) else { return nil }
+        return try? JSONDecoder().decode(PreparedDatasetInfo.self, from: data)
     }
 
     /// Runs `write` on a fresh staging directory next to `directory`, then moves the files

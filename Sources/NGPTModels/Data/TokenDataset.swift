@@ -51,6 +51,17 @@ public struct TokenDataset: Sendable {
     /// The contents of `meta.json` when it was written by ``DatasetPreparation``; nil when the
     /// file is absent or carries only nanoGPT's keys.
     public let metadata: PreparedDatasetInfo?
+    /// The tokenizer file that `meta.json` names (`tokenizer.json` of a subword directory),
+    /// checked to exist and to have the SHA-256 `meta.json` records; nil for byte tokens and
+    /// directories without one.
+    public let tokenizerFile: URL?
+    /// Bytes of validation text per token of `val.bin` (1 for byte tokens), from `meta.json`; nil
+    /// when it does not say (nanoGPT's directories). ``BitsPerByte`` turns a loss into bits per
+    /// byte with it.
+    public let validationBytesPerToken: Double?
+
+    /// The name of the tokenizer file in a data directory and in a run directory.
+    public static let tokenizerFileName = "tokenizer.json"
 
     /// Opens `directory/train.bin` and `directory/val.bin`, reads `directory/meta.json` if it
     /// exists, and checks every id against the vocabulary.
@@ -71,21 +82,34 @@ public struct TokenDataset: Sendable {
             throw TokenDataError.unreadable(path: dirPath, reason: ErrorText.reason(error, path: dirPath))
         }
         guard !contents.isEmpty else { throw TokenDataError.directoryEmpty(path: dirPath) }
-        if let v = vocabularySize, !(2...65536).contains(v) { throw TokenDataError.invalidVocabularySize(v) }
 
-        let train = try TokenFile(url: directory.appendingPathComponent(DatasetSplit.train.fileName))
-        let validation = try TokenFile(url: directory.appendingPathComponent(DatasetSplit.val.fileName))
         let metaURL = directory.appendingPathComponent(DatasetPreparation.metadataFileName)
+        let header = fm.fileExists(atPath: metaURL.path) ? try Self.readMetadata(metaURL) : nil
+        let dtype = header?.elementType ?? .uint16
+        if let v = vocabularySize, !(2...dtype.vocabularyLimit).contains(v) {
+            throw dtype == .uint16 ? TokenDataError.invalidVocabularySize(v) : TokenDataError.vocabularyOutsideType(v, dtype: dtype)
+        }
+
+        let train = try TokenFile(url: directory.appendingPathComponent(DatasetSplit.train.fileName), dtype: dtype)
+        let validation = try TokenFile(url: directory.appendingPathComponent(DatasetSplit.val.fileName), dtype: dtype)
         var metadata: PreparedDatasetInfo?
+        var tokenizerFile: URL?
         let vocabulary: Int
         let source: VocabularySource
-        if fm.fileExists(atPath: metaURL.path) {
-            let header = try Self.readMetadata(metaURL, train: train, validation: validation)
+        if let header {
+            for (recorded, file) in [(header.trainTokens, train), (header.validationTokens, validation)] {
+                if let n = recorded, n != file.count {
+                    throw TokenDataError.metadataMismatch(path: metaURL.path, file: file.url.lastPathComponent, recorded: n, actual: file.count)
+                }
+            }
             if let v = vocabularySize, v != header.vocabularySize {
                 throw TokenDataError.vocabularyConflict(metadata: header.vocabularySize, requested: v)
             }
             (vocabulary, source) = (header.vocabularySize, .metadata)
             metadata = try? JSONDecoder().decode(PreparedDatasetInfo.self, from: Data(contentsOf: metaURL))
+            if let name = header.tokenizerFile {
+                tokenizerFile = try Self.checkTokenizerFile(name, in: directory, sha256: header.tokenizerSHA256)
+            }
         } else if let v = vocabularySize {
             (vocabulary, source) = (v, .explicit)
         } else {
@@ -113,6 +137,14 @@ public struct TokenDataset: Sendable {
         self.vocabularySize = vocabulary
         self.vocabularySource = source
         self.metadata = metadata
+        self.tokenizerFile = tokenizerFile
+        if header?.tokenizer == PreparedDatasetInfo.bytesName {
+            validationBytesPerToken = 1
+        } else if let bytes = header?.validationBytes, bytes > 0 {
+            validationBytesPerToken = Double(bytes) / Double(validation.count)
+        } else {
+            validationBytesPerToken = nil
+        }
     }
 
     /// The token file of `split`.
@@ -124,19 +156,28 @@ public struct TokenDataset: Sendable {
     }
 
     /// The keys of `meta.json` this type relies on. `vocab_size` is nanoGPT's key and the only
-    /// one required; the token counts are checked when present.
+    /// one required; the token counts are checked when present, `dtype` says how wide the ids
+    /// are (uint16 when absent), and a subword directory names its tokenizer file.
     private struct MetadataHeader: Decodable {
         var vocabularySize: Int
         var trainTokens: Int?
         var validationTokens: Int?
+        var dtype: String?
+        var tokenizer: String?
+        var tokenizerFile: String?
+        var tokenizerSHA256: String?
+        var validationBytes: Int?
         enum CodingKeys: String, CodingKey {
-            case vocabularySize = "vocab_size", trainTokens = "train_tokens", validationTokens = "val_tokens"
+            case vocabularySize = "vocab_size", trainTokens = "train_tokens", validationTokens = "val_tokens", dtype, tokenizer
+            case tokenizerFile = "tokenizer_file", tokenizerSHA256 = "tokenizer_sha256", validationBytes = "val_bytes"
         }
+        /// Set by ``readMetadata(_:)`` once `dtype` is checked.
+        var elementType: TokenDType = .uint16
     }
 
-    private static func readMetadata(_ url: URL, train: TokenFile, validation: TokenFile) throws -> MetadataHeader {
+    private static func readMetadata(_ url: URL) throws -> MetadataHeader {
         let path = url.path
-        let header: MetadataHeader
+        var header: MetadataHeader
         if let why = ErrorText.notARegularFile(path) { throw TokenDataError.invalidMetadata(path: path, reason: why) }
         do {
             header = try JSONDecoder().decode(MetadataHeader.self, from: Data(contentsOf: url))
@@ -145,18 +186,40 @@ public struct TokenDataset: Sendable {
         } catch let DecodingError.typeMismatch(_, context) {
             let key = context.codingPath.map(\.stringValue).joined(separator: ".")
             // an empty path: the document itself is not an object (e.g. an array)
-            throw TokenDataError.invalidMetadata(path: path, reason: key.isEmpty ? "it is not a JSON object with vocab_size" : "\(key) is not an integer")
+            let what = ["dtype", "tokenizer", "tokenizer_file", "tokenizer_sha256"].contains(key) ? "a string" : "an integer"
+            throw TokenDataError.invalidMetadata(path: path, reason: key.isEmpty ? "it is not a JSON object with vocab_size" : "\(key) is not \(what)")
         } catch {
             throw TokenDataError.invalidMetadata(path: path, reason: "it is not a JSON object with vocab_size")
         }
-        guard (2...65536).contains(header.vocabularySize) else {
-            throw TokenDataError.invalidMetadata(path: path, reason: "vocab_size \(header.vocabularySize) is outside 2...65536")
-        }
-        for (recorded, file) in [(header.trainTokens, train), (header.validationTokens, validation)] {
-            if let n = recorded, n != file.count {
-                throw TokenDataError.metadataMismatch(path: path, file: file.url.lastPathComponent, recorded: n, actual: file.count)
+        if let name = header.dtype {
+            guard let t = TokenDType(rawValue: name) else {
+                throw TokenDataError.invalidMetadata(path: path, reason: "dtype \(name) is neither uint16 nor uint32")
             }
+            header.elementType = t
+        }
+        let limit = header.elementType.vocabularyLimit
+        guard (2...limit).contains(header.vocabularySize) else {
+            throw TokenDataError.invalidMetadata(path: path, reason: "vocab_size \(header.vocabularySize) is outside 2...\(limit)" + (header.elementType == .uint16 && header.vocabularySize > limit ? ", the ids a uint16 token file can hold (a larger vocabulary needs dtype uint32)" : ""))
+        }
+        if let name = header.tokenizerFile, name.isEmpty || name.contains("/") || name.hasPrefix(".") {
+            throw TokenDataError.invalidMetadata(path: path, reason: "tokenizer_file \(name) is not a file name in the data directory")
         }
         return header
+    }
+
+    /// `directory/name`, after checking that it exists and, when `meta.json` records one, has
+    /// that SHA-256.
+    private static func checkTokenizerFile(_ name: String, in directory: URL, sha256: String?) throws -> URL {
+        let url = directory.appendingPathComponent(name)
+        guard FileManager.default.fileExists(atPath: url.path) else { throw TokenDataError.tokenizerMissing(path: url.path) }
+        if let why = ErrorText.notARegularFile(url.path) { throw TokenDataError.unreadable(path: url.path, reason: why) }
+        if let sha256 {
+            let data: Data
+            do { data = try Data(contentsOf: url) } catch {
+                throw TokenDataError.unreadable(path: url.path, reason: ErrorText.reason(error, path: url.path))
+            }
+            guard SHA256.hex(data) == sha256.lowercased() else { throw TokenDataError.tokenizerChanged(path: url.path) }
+        }
+        return url
     }
 }

@@ -11,6 +11,9 @@ public struct MetricsRecord: Sendable, Equatable {
     public var lr: Double?
     public var trainLoss: Double?
     public var valLoss: Double?
+    /// The validation loss in bits per byte of text (``BitsPerByte``), when the data directory
+    /// says how many bytes a token covers (every `ngpt prepare` directory does).
+    public var valBitsPerByte: Double?
     public var gradNorm: Double?
     /// Wall-clock seconds of training so far (resumed runs continue the count).
     public var seconds: Double
@@ -71,7 +74,7 @@ public struct MetricsRecord: Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case kind, step, tokens, lr, seconds, context
-        case trainLoss = "train_loss", valLoss = "val_loss", gradNorm = "grad_norm"
+        case trainLoss = "train_loss", valLoss = "val_loss", valBitsPerByte = "val_bpb", gradNorm = "grad_norm"
         case tokensPerSecond = "tokens_per_s", szMean = "sz_mean"
         case positionLoss = "position_loss", positionBin = "position_bin"
     }
@@ -97,6 +100,7 @@ extension MetricsRecord: Codable {
                   gradNorm: try c.decodeIfPresent(Double.self, forKey: Key(.gradNorm)),
                   seconds: try c.decode(Double.self, forKey: Key(.seconds)),
                   tokensPerSecond: try c.decodeIfPresent(Double.self, forKey: Key(.tokensPerSecond)))
+        valBitsPerByte = try c.decodeIfPresent(Double.self, forKey: Key(.valBitsPerByte))
         szMean = try c.decodeIfPresent(Double.self, forKey: Key(.szMean))
         context = try c.decodeIfPresent(Int.self, forKey: Key(.context))
         positionLoss = try c.decodeIfPresent([Double].self, forKey: Key(.positionLoss))
@@ -115,6 +119,7 @@ extension MetricsRecord: Codable {
         try c.encodeIfPresent(lr, forKey: Key(.lr))
         try c.encodeIfPresent(trainLoss, forKey: Key(.trainLoss))
         try c.encodeIfPresent(valLoss, forKey: Key(.valLoss))
+        try c.encodeIfPresent(valBitsPerByte, forKey: Key(.valBitsPerByte))
         try c.encodeIfPresent(gradNorm, forKey: Key(.gradNorm))
         try c.encode(seconds, forKey: Key(.seconds))
         try c.encodeIfPresent(tokensPerSecond, forKey: Key(.tokensPerSecond))

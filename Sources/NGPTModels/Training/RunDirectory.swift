@@ -12,6 +12,7 @@ import Darwin
 ///
 /// ```
 /// RUN/config.json, metrics.jsonl, .lock
+/// RUN/tokenizer.json         a copy of the data's tokenizer (subword data only)
 /// RUN/checkpoints/step-000120/model.safetensors, optimizer.safetensors
 /// RUN/model.safetensors      a hard link to (or copy of) the newest checkpoint's model
 /// ```
@@ -80,6 +81,38 @@ public struct RunDirectory: Sendable {
         return nil
     }
 
+    /// `RUN/tokenizer.json`: the data's tokenizer, copied when a run on subword data starts.
+    public var tokenizer: URL { url.appendingPathComponent(TokenDataset.tokenizerFileName) }
+
+    /// The `tokenizer.json` that belongs to a model: for a run directory `RUN/tokenizer.json`;
+    /// for a model file the one beside it, else — for a checkpoint's
+    /// `RUN/checkpoints/step-N/model.safetensors` — the run's. Nil when there is none (byte-level
+    /// runs have none).
+    public static func tokenizerFile(forModelAt url: URL) -> URL? {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory) else { return nil }
+        let directory = isDirectory.boolValue ? url : url.deletingLastPathComponent()
+        var candidates = [RunDirectory(directory).tokenizer]
+        if !isDirectory.boolValue, directory.deletingLastPathComponent().lastPathComponent == checkpointsDirectory {
+            candidates.append(RunDirectory(directory.deletingLastPathComponent().deletingLastPathComponent()).tokenizer)
+        }
+        return candidates.first { fm.fileExists(atPath: $0.path) }
+    }
+
+    /// Copies the data's tokenizer file to ``tokenizer`` unless an identical copy is there
+    /// (atomically, so a reader never sees half a file).
+    public func keepTokenizer(_ source: URL) throws {
+        let data: Data
+        do { data = try Data(contentsOf: source) } catch {
+            throw CheckpointError("cannot read \(source.path) to keep it with the run: \(ErrorText.reason(error, path: source.path))")
+        }
+        if let existing = try? Data(contentsOf: tokenizer), existing == data { return }
+        do { try data.write(to: tokenizer, options: .atomic) } catch {
+            throw CheckpointError("cannot write \(tokenizer.path): \(ErrorText.reason(error, path: tokenizer.path)); check the disk")
+        }
+    }
+
     /// Whether the directory holds a committed checkpoint (of either layout).
     public var hasCheckpoint: Bool { latestCheckpoint() != nil }
 
@@ -99,7 +132,7 @@ public struct RunDirectory: Sendable {
            !FileManager.default.fileExists(atPath: checkpoints.path, isDirectory: &isDirectory) || !isDirectory.boolValue {
             throw TrainingError.invalidOption("\(checkpoints.path) is not a directory: ngpt keeps the run's checkpoints there; move it out of \(url.path), or choose another --out")
         }
-        for name in [Checkpoint.modelFile, "config.json", "metrics.jsonl", RunStatus.file] {
+        for name in [Checkpoint.modelFile, "config.json", "metrics.jsonl", RunStatus.file, TokenDataset.tokenizerFileName] {
             let path = url.appendingPathComponent(name).path
             if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
                 throw TrainingError.invalidOption("\(path) is a directory: ngpt writes the run's \(name) there; move it out of \(url.path), or choose another --out")

@@ -6,8 +6,9 @@ import NGPTNumerics
 ///
 /// A step draws `gradientAccumulation` micro-batches from the sampler, averages their
 /// gradients, clips, applies AdamW at the scheduled rate and, for nGPT, renormalises the
-/// weights. A run directory holds `config.json`, `metrics.jsonl` and checkpoints
-/// (``RunDirectory``); resuming from it continues bit for bit. One process at a time writes a
+/// weights. A run directory holds `config.json`, `metrics.jsonl`, checkpoints and, for subword
+/// data, a copy of the data's `tokenizer.json` (``RunDirectory``); resuming from it continues
+/// bit for bit. One process at a time writes a
 /// run directory (``RunLock``).
 public final class Trainer {
     public let run: RunConfiguration
@@ -163,6 +164,7 @@ public final class Trainer {
             throw TrainingError.invalidOption("the validation loss of the initial weights is \(v): the model's outputs are not finite; nothing was saved. HINT: check the --init weights (values too large for float32?) and the scaler options")
         }
         var r = MetricsRecord(kind: "eval", step: step, tokens: step * tokensPerStep, valLoss: v, seconds: seconds)
+        r.valBitsPerByte = bitsPerByte(v)
         if let context, context != run.model.context { r.context = context } else { addLayerValues(to: &r) }
         return r
     }
@@ -200,6 +202,7 @@ public final class Trainer {
             let v = totals[i] / Double(set.count)
             guard v.isFinite else { throw TrainingError.nonFiniteLoss(step: step, loss: Float(v), gradientNorm: nil) }
             var r = MetricsRecord(kind: "eval", step: step, tokens: step * tokensPerStep, valLoss: v, seconds: seconds)
+            r.valBitsPerByte = bitsPerByte(v)
             r.context = m * t
             if m == longest {
                 r.positionLoss = binned
@@ -207,6 +210,11 @@ public final class Trainer {
             }
             return r
         }
+    }
+
+    /// A validation loss in bits per byte of text, when the data says how many bytes a token covers.
+    private func bitsPerByte(_ loss: Double) -> Double? {
+        dataset.validationBytesPerToken.map { BitsPerByte.of(loss: loss, bytesPerToken: $0) }
     }
 
     /// The architecture's values per layer, each under its name, and the mean s_z.
@@ -243,6 +251,8 @@ public final class Trainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(run).write(to: configURL, options: .atomic)
+        // a subword run keeps its tokenizer, so that its models decode to text on their own
+        if let tokenizer = dataset.tokenizerFile { try RunDirectory(directory).keepTokenizer(tokenizer) }
         try RunStatus(state: .running, step: step).write(to: directory)
         do {
             try trainToEnd(directory: directory, progress: progress)

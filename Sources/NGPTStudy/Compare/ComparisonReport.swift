@@ -19,22 +19,33 @@ public enum ComparisonReport {
 
     static func rate(_ v: Double) -> String { String(format: "%.2e", v) }
 
+    /// Whether any budget of `c` has losses in bits per byte.
+    static func hasBitsPerByte(_ c: ComparisonResults.Context) -> Bool {
+        (c.budgets + c.gptBeyond).contains { $0.gptBitsPerByte != nil || $0.ngptBitsPerByte != nil }
+    }
+
     /// The speedup table of one context: header and rows (nGPT's budgets, then GPT's extra ones).
+    /// Losses in bits per byte follow the losses when the runs recorded them.
     static func speedupTable(_ c: ComparisonResults.Context) -> (header: [String], rows: [[String]]) {
-        let header = ["budget (steps)", "tokens", "rates GPT / nGPT", "GPT val loss [seed range]", "nGPT val loss [seed range]",
-                      "GPT − nGPT at equal tokens [95 %]", "token speedup, power-law fit [95 %]", "per-seed speedups (fit)",
-                      "token speedup, straight line in log tokens", "wall-clock speedup", "GPT s/run", "nGPT s/run", "note"]
+        let bpb = hasBitsPerByte(c)
+        let header = ["budget (steps)", "tokens", "rates GPT / nGPT", "GPT val loss [seed range]", "nGPT val loss [seed range]"]
+            + (bpb ? ["GPT bits/byte [seed range]", "nGPT bits/byte [seed range]"] : [])
+            + ["GPT − nGPT at equal tokens [95 %]", "token speedup, power-law fit [95 %]", "per-seed speedups (fit)",
+               "token speedup, straight line in log tokens", "wall-clock speedup", "GPT s/run", "nGPT s/run", "note"]
         let rows = c.budgets.map { b -> [String] in
             let rates: String = (b.lrGPT.map(rate) ?? rate(c.lrGPT)) + " / " + (b.lrNGPT.map(rate) ?? rate(c.lrNGPT))
             let straight: String = b.speedup.map { "\($0)" } ?? "–"
             let wall: String = b.wallClockSpeedup.map { "\($0)" } ?? "–"
-            var row: [String] = [String(b.steps), tokens(b.tokens), rates, range(b.gpt), range(b.ngpt), gap(b.lossGap, relativeTo: b.gpt?.mean)]
+            var row: [String] = [String(b.steps), tokens(b.tokens), rates, range(b.gpt), range(b.ngpt)]
+            if bpb { row += [range(b.gptBitsPerByte), range(b.ngptBitsPerByte)] }
+            row += [gap(b.lossGap, relativeTo: b.gpt?.mean)]
             row += [ratioWithInterval(b.speedupFit, b.speedupInterval), seedRange(b.speedupFitBySeed ?? []), straight, wall]
             row += [f(b.gptSeconds?.mean, 1), f(b.ngptSeconds?.mean, 1), b.note ?? ""]
             return row
         } + c.gptBeyond.map { b -> [String] in
             let rates: String = b.lrGPT.map(rate) ?? rate(c.lrGPT)
-            return [String(b.steps), tokens(b.tokens), rates, range(b.gpt), "(GPT only)", "", "", "", "", "", f(b.gptSeconds?.mean, 1), "", ""]
+            return [String(b.steps), tokens(b.tokens), rates, range(b.gpt), "(GPT only)"] + (bpb ? [range(b.gptBitsPerByte), ""] : [])
+                + ["", "", "", "", "", f(b.gptSeconds?.mean, 1), "", ""]
         }
         return (header, rows)
     }
@@ -143,6 +154,9 @@ public enum ComparisonReport {
         if !s.gptBudgets.isEmpty { text += "GPT also trains at \(s.gptBudgets.map(String.init).joined(separator: ", ")) steps, beyond nGPT's largest budget. " }
         text += "Learning rates \(r.lrSource). "
         text += "Every number is the final validation loss of a separate run with its own cosine schedule; all final runs are scored on the same \(s.evalBatches) validation batches."
+        if let bpt = r.validationBytesPerToken {
+            text += String(format: " Losses are in nats per token; the validation text has %.3f bytes per token, so bits per byte = loss ÷ (ln 2 × %.3f), comparable across tokenizers and vocabularies.", bpt, bpt)
+        }
         return text
     }
 
@@ -250,6 +264,18 @@ public enum ComparisonReport {
                                            band: bs.map { ($0.0, $0.1.min, $0.1.max) }, color: color(kind), markers: true))
             }
             page.figure(finals, caption: "Mean over seeds with the range of seeds shaded. GPT's curve continues past nGPT's largest budget so that it reaches nGPT's losses.")
+            if hasBitsPerByte(c) {
+                var bits = SVGChart(title: "Final bits per byte vs budget", xLabel: "training tokens (log)", yLabel: "final validation loss (bits/byte)", xScale: .log)
+                for kind in ModelKind.allCases {
+                    let bs = (c.budgets + (kind == .gpt ? c.gptBeyond : [])).compactMap { b -> (Double, SeedSummary)? in
+                        let v = kind == .gpt ? b.gptBitsPerByte : b.ngptBitsPerByte
+                        return v.map { (Double(b.tokens), $0) }
+                    }
+                    bits.series.append(.init(name: "\(kind.rawValue) (mean, band: seed range)", points: bs.map { ($0.0, $0.1.mean) },
+                                             band: bs.map { ($0.0, $0.1.min, $0.1.max) }, color: color(kind), markers: true))
+                }
+                page.figure(bits, caption: "The same losses in bits per byte of validation text (nats per token ÷ (ln 2 × bytes per token)): the axis on which runs with other tokenizers or vocabularies compare.")
+            }
             let t = speedupTable(c)
             page.heading("Speedup", level: 3)
             page.table(header: t.header, rows: t.rows)

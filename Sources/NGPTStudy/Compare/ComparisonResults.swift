@@ -98,6 +98,10 @@ public struct ComparisonResults: Codable, Sendable {
         /// The 95 % t interval of the per-seed fitted speedups, on the log scale (nil if a seed's
         /// speedup is only a bound, or fewer than two seeds).
         public var speedupInterval: Interval?
+        /// The final validation losses in bits per byte of text (``TrainedRun/comparableBitsPerByte``),
+        /// when the runs recorded them.
+        public var gptBitsPerByte: SeedSummary?
+        public var ngptBitsPerByte: SeedSummary?
     }
 
     public struct Extrapolation: Codable, Sendable {
@@ -160,6 +164,10 @@ public struct ComparisonResults: Codable, Sendable {
 
     /// The tuning sweeps of ``TuningProcedure/budgets`` (grids, extensions, edges).
     public var sweeps: [TuningSweep.Outcome]?
+
+    /// Bytes of validation text per token of the data (`meta.json`; 1 for byte tokens), which
+    /// turns the losses into bits per byte; nil when the data does not say.
+    public var validationBytesPerToken: Double?
 
     /// The tuned (or given) learning rates at every context, from the tuning runs in
     /// `runsDirectory`; nil while a tuning run is unfinished or every rate of a model diverged.
@@ -226,7 +234,8 @@ public struct ComparisonResults: Codable, Sendable {
                                  lrNGPT: contexts[0].lrNGPT, lrSource: source, lrAtGridEdge: edges,
                                  contexts: contexts, runs: results, missingRuns: missing,
                                  shapes: s.shapes.map { shapes in zip(shapes, byShape).map { Shape(shape: $0, nonEmbeddingParameters: $0.nonEmbeddingParameters, contexts: $1) } },
-                                 sweeps: sweeps)
+                                 sweeps: sweeps,
+                                 validationBytesPerToken: DatasetPreparation.metadata(in: URL(fileURLWithPath: s.data))?.validationBytesPerToken)
     }
 
     /// The numbers of one context.
@@ -259,6 +268,8 @@ public struct ComparisonResults: Codable, Sendable {
                            gptSeconds: SeedSummary(g.compactMap(\.seconds)), ngptSeconds: SeedSummary(m.compactMap(\.seconds)),
                            speedup: nil, speedupBySeed: [], wallClockSpeedup: nil, note: nil,
                            lrGPT: rate(.gpt, n), lrNGPT: withNGPT ? rate(.ngpt, n) : nil)
+            b.gptBitsPerByte = SeedSummary(g.compactMap(\.comparableBitsPerByte))
+            b.ngptBitsPerByte = SeedSummary(m.compactMap(\.comparableBitsPerByte))
             guard withNGPT else { return b }
             guard let ngpt else {
                 b.note = "nGPT's runs at this budget are not finished"

@@ -114,6 +114,10 @@ public struct TrainedRun: Codable, Sendable, Equatable {
     /// Why a failed run failed.
     public var message: String?
     public var finalValLoss: Double?
+    /// ``finalValLoss`` in bits per byte of text (``/NGPTModels/BitsPerByte``), when the run's
+    /// metrics carry it (runs on data whose `meta.json` gives the text's length; not runs written
+    /// before bits per byte were recorded).
+    public var finalValBitsPerByte: Double?
     public var finalTrainLoss: Double?
     /// Wall-clock seconds of training (evaluations included).
     public var seconds: Double?
@@ -139,6 +143,16 @@ public struct TrainedRun: Codable, Sendable, Equatable {
     public var comparableLoss: Double? {
         switch status {
         case .finished: return finalValLoss
+        case .failed: return .infinity
+        case .incomplete: return nil
+        }
+    }
+
+    /// ``finalValBitsPerByte`` for comparisons: +∞ for a failed (diverged) run, nil while
+    /// unfinished or when the run did not record it.
+    public var comparableBitsPerByte: Double? {
+        switch status {
+        case .finished: return finalValBitsPerByte
         case .failed: return .infinity
         case .incomplete: return nil
         }
@@ -183,6 +197,7 @@ public struct TrainedRun: Codable, Sendable, Equatable {
         guard r.status != .failed, !unfinished, let last = evals.last(where: { $0.step == steps }) else { return r }
         r.status = .finished
         r.finalValLoss = last.valLoss
+        r.finalValBitsPerByte = last.valBitsPerByte
         r.finalTrainLoss = records.last { $0.kind == "train" && $0.step == steps }?.trainLoss
         r.seconds = records.filter { $0.step == steps }.map(\.seconds).max()
         (r.alphaA, r.alphaM, r.sqk, r.szMean) = (last.alphaA, last.alphaM, last.sqk, last.szMean)
