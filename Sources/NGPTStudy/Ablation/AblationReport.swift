@@ -32,11 +32,12 @@ public enum AblationReport {
     public static func table(_ r: AblationResults) -> (header: [String], rows: [[String]]) {
         let header = ["variant", "from", "what it changes", "rate", "final val loss [seed range]", "change vs nGPT [95 % interval]",
                       "paper", "reading", "|α_A|", "|α_M|", "s_qk", "s_uv", "s_z"]
+        let bpb = r.rows.contains { $0.bitsPerByte != nil }
         let rows = r.rows.map { row in
-            [row.name, row.group ?? "–", row.summary, rate(row), loss(row.loss), change(row), row.paper ?? "–", reading(row),
-             f(row.alphaA, 3), f(row.alphaM, 3), f(row.sqk, 3), f(row.suv, 3), f(row.sz, 2)]
+            [row.name, row.group ?? "–", row.summary, rate(row), loss(row.loss)] + (bpb ? [ReportFormat.range(row.bitsPerByte)] : [])
+                + [change(row), row.paper ?? "–", reading(row), f(row.alphaA, 3), f(row.alphaM, 3), f(row.sqk, 3), f(row.suv, 3), f(row.sz, 2)]
         }
-        return (header, rows)
+        return (Array(header.prefix(5)) + (bpb ? ["bits/byte [seed range]"] : []) + header.dropFirst(5), rows)
     }
 
     /// The row's rate, with its tuned weight decay and a mark for rates tuned for the row itself.

@@ -22,6 +22,8 @@ public struct AblationResults: Codable, Sendable {
         public var waiting: String?
         /// Final validation loss over the finished seeds (+∞ for a diverged run).
         public var loss: SeedSummary?
+        /// The same in bits per byte of text (nil for runs that did not record it).
+        public var bitsPerByte: SeedSummary?
         /// 100 · (mean loss ÷ default nGPT's mean loss − 1).
         public var changePercent: Double?
         /// The same per seed, against default nGPT's run of the same seed.
@@ -102,7 +104,7 @@ public struct AblationResults: Codable, Sendable {
                        learningRate: first?.configuration.training.learningRate, weightDecay: rate?.weightDecay,
                        rateSource: rate.map { study.rateOwner(v) == v.name ? $0.source : "\(study.rateOwner(v))'s rate (\($0.source))" },
                        waiting: study.waiting(v, inputs: inputs),
-                       loss: loss, changePercent: zip(loss?.mean, referenceMean).map { 100 * ($0 / $1 - 1) },
+                       loss: loss, bitsPerByte: SeedSummary(runs.compactMap { $0.run?.comparableBitsPerByte }), changePercent: zip(loss?.mean, referenceMean).map { 100 * ($0 / $1 - 1) },
                        changeBySeed: bySeed, insideSeedSpread: paired.count >= 2 ? (bySeed!.min <= 0 && bySeed!.max >= 0) : nil,
                        changeInterval: interval, reading: interval.map { $0.contains(0) ? "no difference shown" : $0.low > 0 ? "worse" : "better" },
                        paper: v.paper, alphaA: scaler(\.alphaA), alphaM: scaler(\.alphaM), sqk: scaler(\.sqk), suv: suv,
