@@ -49,7 +49,7 @@ demo: corpus release
 
 ## ablate: the paper's ablation tables (Tables 4-6), scale-matched rows and rows beyond the paper at
 ## the demo's shape: 39 rows, 250 steps, 5 seeds; both models' rates and the rows that change the
-## optimisation tuned by the study itself (time: see docs/results.md section 4)
+## optimisation tuned by the study itself (42 min 29 s measured on 2 cores beside other work)
 ABLATE_OUT ?= reports/ablate
 ablate: corpus release
 	@bin=$$($(SWIFT) build -c release --show-bin-path)/ngpt; \
