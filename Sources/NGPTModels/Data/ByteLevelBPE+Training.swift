@@ -53,7 +53,7 @@ extension ByteLevelBPE {
                 occurrences[k, default: []].append(Int32(w))
             }
         }
-        var heap = PairHeap()
+        var heap = BinaryHeap<PairCount>()
         for (k, count) in pairCount { heap.push(.init(count: count, left: Int32(truncatingIfNeeded: k >> 32), right: Int32(truncatingIfNeeded: k))) }
 
         // 3. merges
@@ -125,50 +125,15 @@ extension ByteLevelBPE {
     }
 }
 
-/// A binary max-heap of pair counts: the largest count first, then the smaller left id, then the
-/// smaller right id.
-struct PairHeap {
-    struct Entry {
-        var count: Int
-        var left: Int32
-        var right: Int32
+/// A pair and its count in training's queue: the largest count first, then the smaller left id,
+/// then the smaller right id.
+struct PairCount: HeapEntry {
+    var count: Int
+    var left: Int32
+    var right: Int32
 
-        /// Whether `self` comes out before `other`.
-        @inline(__always)
-        func precedes(_ other: Entry) -> Bool {
-            count != other.count ? count > other.count : left != other.left ? left < other.left : right < other.right
-        }
-    }
-
-    private var heap = [Entry]()
-
-    mutating func push(_ e: Entry) {
-        heap.append(e)
-        var i = heap.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard heap[i].precedes(heap[parent]) else { break }
-            heap.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    mutating func pop() -> Entry? {
-        guard let top = heap.first else { return nil }
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var first = i
-                if l < heap.count && heap[l].precedes(heap[first]) { first = l }
-                if r < heap.count && heap[r].precedes(heap[first]) { first = r }
-                guard first != i else { break }
-                heap.swapAt(i, first)
-                i = first
-            }
-        }
-        return top
+    @inline(__always)
+    func precedes(_ other: PairCount) -> Bool {
+        count != other.count ? count > other.count : left != other.left ? left < other.left : right < other.right
     }
 }

@@ -364,15 +364,28 @@ struct MergeWorkspace {
     }
 }
 
-/// A binary min-heap of candidate merges, by rank and then position.
-struct MergeQueue {
-    struct Entry {
-        var rank: UInt32
-        var position: UInt32
-        var result: Int32
-        var key: UInt64 { UInt64(rank) << 32 | UInt64(position) }
-    }
+/// A candidate merge of the encoder's queue: the lowest rank first, then the leftmost position.
+struct MergeCandidate: HeapEntry {
+    var rank: UInt32
+    var position: UInt32
+    var result: Int32
+    var key: UInt64 { UInt64(rank) << 32 | UInt64(position) }
 
+    @inline(__always)
+    func precedes(_ other: MergeCandidate) -> Bool { key < other.key }
+}
+
+typealias MergeQueue = BinaryHeap<MergeCandidate>
+
+/// What a ``BinaryHeap`` orders: whether an entry comes out before another.
+protocol HeapEntry {
+    func precedes(_ other: Self) -> Bool
+}
+
+/// A binary heap whose first entry precedes every other: the merge queues of encoding
+/// (``MergeCandidate``) and of training (pair counts).
+struct BinaryHeap<Entry: HeapEntry> {
+    typealias Element = Entry
     private var heap = [Entry]()
 
     mutating func removeAll() { heap.removeAll(keepingCapacity: true) }
@@ -382,7 +395,7 @@ struct MergeQueue {
         var i = heap.count - 1
         while i > 0 {
             let parent = (i - 1) / 2
-            guard heap[i].key < heap[parent].key else { break }
+            guard heap[i].precedes(heap[parent]) else { break }
             heap.swapAt(i, parent)
             i = parent
         }
@@ -396,12 +409,12 @@ struct MergeQueue {
             var i = 0
             while true {
                 let l = 2 * i + 1, r = l + 1
-                var smallest = i
-                if l < heap.count && heap[l].key < heap[smallest].key { smallest = l }
-                if r < heap.count && heap[r].key < heap[smallest].key { smallest = r }
-                guard smallest != i else { break }
-                heap.swapAt(i, smallest)
-                i = smallest
+                var first = i
+                if l < heap.count && heap[l].precedes(heap[first]) { first = l }
+                if r < heap.count && heap[r].precedes(heap[first]) { first = r }
+                guard first != i else { break }
+                heap.swapAt(i, first)
+                i = first
             }
         }
         return top
