@@ -195,21 +195,7 @@ extension ByteLevelBPE {
     /// The `tokenizer.json` of this tokenizer (Hugging Face's layout, two-space indents, the
     /// vocabulary in id order): the same bytes for the same tokenizer.
     public func jsonData() -> Data {
-        func string(_ s: String) -> String {
-            var out = "\""
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-                default: out.unicodeScalars.append(scalar)
-                }
-            }
-            return out + "\""
-        }
+        let string = JSONString.quoted
         func text(_ id: Int) -> String {
             if let a = addedTokens.first(where: { $0.id == id }) { return a.content }
             return ByteLevelBPE.symbols(tokens[id]!)

@@ -93,11 +93,11 @@ extension SafeTensorsFile {
             }
             if !metadata.isEmpty {
                 let keys = metadata.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-                let map = keys.map { Self.quoted($0) + ":" + Self.quoted(metadata[$0]!) }.joined(separator: ",")
+                let map = keys.map { JSONString.quoted($0) + ":" + JSONString.quoted(metadata[$0]!) }.joined(separator: ",")
                 entries.append(("__metadata__", "{" + map + "}"))
                 entries.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
             }
-            var header = Array(("{" + entries.map { Self.quoted($0.key) + ":" + $0.json }.joined(separator: ",") + "}").utf8)
+            var header = Array(("{" + entries.map { JSONString.quoted($0.key) + ":" + $0.json }.joined(separator: ",") + "}").utf8)
             header += [UInt8](repeating: UInt8(ascii: " "), count: (8 - header.count % 8) % 8)
             self.header = header
             self.items = names.map { ($0, values[$0]!) }
@@ -122,26 +122,6 @@ extension SafeTensorsFile {
             }
         }
 
-        /// A JSON string literal: `"`, `\` and control characters escaped, the rest raw UTF-8.
-        static func quoted(_ s: String) -> String {
-            var out = "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case "\u{08}": out += "\\b"
-                case "\u{0C}": out += "\\f"
-                case "\u{00}"..."\u{1F}":
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                default: out.unicodeScalars.append(u)
-                }
-            }
-            return out + "\""
-        }
     }
 
     /// Creates `url` by writing through `body` into a temporary file beside it, flushing it and
