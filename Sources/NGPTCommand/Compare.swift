@@ -4,7 +4,7 @@ import NGPT
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmark GPT against nGPT: tuned learning rates, separate full-schedule runs per budget and seed, speedup in tokens.",
+        abstract: "Benchmark GPT against nGPT (or any models): tuned learning rates, separate full-schedule runs per budget and seed, speedup in tokens.",
         discussion: """
         1. At every shape and context, each model is tuned at its smallest and its largest budget
            (GPT's extra budgets included; --tune-budgets chooses others): one run per rate of
@@ -23,6 +23,10 @@ struct Compare: ParsableCommand {
         --shapes 64x2,128x4 makes a size study: every shape (width x layers, heads from
         --head-width, or width x layers x heads) is tuned and trained on its own at the same tokens
         per step, and the report adds speedup and loss against non-embedding parameters.
+        --models gpt,qknorm-gpt,ngpt compares any number of models (architectures this program
+        knows, `ngpt info` lists them; NAME=ARCHITECTURE names a model): the first is the baseline,
+        which also trains at --gpt-budgets, and every other model is measured against it. Each
+        model is tuned on its own (--lr NAME=RATE fixes one).
         Speedups come from a power-law fit of GPT's loss against tokens (the straight line in log
         tokens beside it); the loss gap at equal tokens and 95 % t intervals over paired seeds are
         reported with them.
@@ -37,11 +41,14 @@ struct Compare: ParsableCommand {
     @OptionGroup var shape: ModelOptions
     @Option(help: "Training contexts, e.g. 256,512 (default: --context, else 256).") var contexts: String?
     @Option(help: "Step budgets, each a separate full-schedule run (default 250,500,1000).") var budgets: String = "250,500,1000"
-    @Option(help: "GPT-only budgets beyond the largest of --budgets: steps, or multiples of it like 2x (default 2x,4x; 'none').") var gptBudgets: String = "2x,4x"
+    @Option(name: [.customLong("gpt-budgets"), .customLong("baseline-budgets")],
+            help: "Budgets only the baseline (GPT, or the first of --models) trains at, beyond the largest of --budgets: steps, or multiples of it like 2x (default 2x,4x; 'none').") var gptBudgets: String = "2x,4x"
     @Option(help: "Seeds per budget (default 3).") var seeds: Int = 3
     @Option(help: "Learning rates tried for each model.") var lrGrid: String = "1e-3,2e-3,4e-3,8e-3,1.6e-2"
     @Option(help: "GPT's learning rate (skips its tuning).") var lrGpt: Double?
     @Option(help: "nGPT's learning rate (skips its tuning).") var lrNgpt: Double?
+    @Option(help: "The models compared, the baseline first: architectures this program knows, or NAME=ARCHITECTURE (default gpt,ngpt).") var models: String?
+    @Option(help: "Fixed learning rates by model name, e.g. qknorm-gpt=4e-3,ngpt=3e-2 (those models skip tuning).") var lr: String?
     @Option(help: "Model shapes of a size study: WIDTHxLAYERS (heads from --head-width) or WIDTHxLAYERSxHEADS, e.g. 64x2,128x4,256x4.") var shapes: String?
     @Option(help: "Head width of --shapes given as WIDTHxLAYERS (default 32; or give --heads for the same number of heads at every shape).") var headWidth: Int?
     @Option(help: "Tune at one budget only (the procedure of earlier versions): steps of the tuning runs.") var tuneBudget: Int?
@@ -84,7 +91,7 @@ struct Compare: ParsableCommand {
             } else {
                 // Final runs at rates not known yet, for the ETA (with shared tuning the one per
                 // model that repeats a tuning run is not counted twice).
-                let unknown = LearningRates(settings, gpt: -1, ngpt: -1)
+                let unknown = LearningRates(settings, every: -1)
                 executor.expect(ComparisonPlanner.finalRuns(settings, rates: unknown).filter {
                     settings.tuning == .separate || !($0.context == settings.contexts[0] && $0.steps == settings.tuneBudget && $0.seed == 0)
                 }.map { $0.scheduled(settings) })
@@ -94,7 +101,8 @@ struct Compare: ParsableCommand {
                 throw TrainingError.invalidOption("learning-rate tuning did not finish, or every rate diverged for a model; see \(runs.path)/tune-*/train.log")
             }
             for t in settings.contexts {
-                printError(String(format: "[compare] learning rates at context %d: GPT %.2e, nGPT %.2e", t, rates.rate(.gpt, context: t), rates.rate(.ngpt, context: t)))
+                let each = settings.modelList.map { String(format: "%@ %.2e", $0.label, rates.rate($0.name, context: t)) }
+                printError("[compare] learning rates at context \(t): " + each.joined(separator: ", "))
             }
             executor.execute(ComparisonPlanner.finalRuns(settings, rates: rates).map { $0.scheduled(settings) }, phase: "final runs")
         }
@@ -135,7 +143,7 @@ struct Compare: ParsableCommand {
         var outcomes = TuningSweep.outcomes(settings, runsDirectory: runs)
         expect(TuningSweep.runs(of: outcomes, settings))
         // final runs at rates not known yet, for the ETA
-        executor.expect(ComparisonPlanner.finalRuns(settings, rates: LearningRates(settings, gpt: -1, ngpt: -1)).map { $0.scheduled(settings) })
+        executor.expect(ComparisonPlanner.finalRuns(settings, rates: LearningRates(settings, every: -1)).map { $0.scheduled(settings) })
         var round = 0
         while true {
             let current = TuningSweep.runs(of: outcomes, settings)
@@ -150,7 +158,7 @@ struct Compare: ParsableCommand {
         for o in outcomes where o.complete {
             let shape = o.shape.map { "shape \($0), " } ?? ""
             let best = o.best.map { String(format: "%.2e", $0) } ?? "none (every rate diverged)"
-            printError("[compare] \(shape)context \(o.context), \(o.kind.rawValue) at \(o.steps) steps: best rate \(best) of \(o.grid.count)\(o.atEdge ? " — still at the grid's edge" : "")")
+            printError("[compare] \(shape)context \(o.context), \(o.model) at \(o.steps) steps: best rate \(best) of \(o.grid.count)\(o.atEdge ? " — still at the grid's edge" : "")")
         }
     }
 
@@ -201,13 +209,30 @@ struct Compare: ParsableCommand {
         default: tuneList = try parseList(tuneBudgets, "--tune-budgets")
         }
         if tuneBudget != nil && tuneBudgets != "ends" { throw TrainingError.invalidOption("give --tune-budget (one budget) or --tune-budgets, not both") }
+        let modelList = try models.map(StudyModel.parseList)
+        var fixed: [String: Double]?
+        if let lr {
+            fixed = [:]
+            for item in lr.split(separator: ",", omittingEmptySubsequences: false) {
+                let parts = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, let v = Double(parts[1]) else {
+                    throw TrainingError.invalidOption("--lr: '\(ErrorText.cut(String(item)))' is not NAME=RATE (e.g. qknorm-gpt=4e-3)")
+                }
+                guard fixed?[parts[0]] == nil else { throw TrainingError.invalidOption("--lr gives model \(ErrorText.cut(parts[0])) twice") }
+                fixed?[parts[0]] = v
+            }
+        }
+        if let fixed, fixed["gpt"] != nil && lrGpt != nil || fixed["ngpt"] != nil && lrNgpt != nil {
+            throw TrainingError.invalidOption("give a model's rate once: --lr-gpt/--lr-ngpt or --lr NAME=RATE")
+        }
         let s = ComparisonSettings(
             data: dataURL.path, model: config, contexts: ctx, budgets: steps, gptBudgets: extraGPT, seeds: seeds,
             lrGrid: try parseList(lrGrid, "--lr-grid"), lrGPT: lrGpt, lrNGPT: lrNgpt, tuneBudget: tuneBudget,
             tuning: tuneBudget == nil ? .budgets : .separate,
             batchSize: batch, constantTokensPerStep: !fixedBatch, evalBatches: evalBatches, evalPoints: evalPoints, extrapolation: extra,
             precision: paramPrecision, threadsPerRun: threadsPerRun ?? max(1, cores / max(1, jobs)), shapes: shapeList,
-            tuneBudgets: tuneList, tuningSeeds: tuningSeeds, gridExtensions: tuneBudget == nil ? gridExtensions : 0, rateRule: rule)
+            tuneBudgets: tuneList, tuningSeeds: tuningSeeds, gridExtensions: tuneBudget == nil ? gridExtensions : 0, rateRule: rule,
+            models: modelList, fixedRates: fixed)
         try s.validate()
         let (perModel, o1) = (ctx.count * s.shapeList.count).multipliedReportingOverflow(by: s.allGPTBudgets.count)
         let (runCount, o2) = perModel.multipliedReportingOverflow(by: s.seeds)
@@ -220,14 +245,11 @@ struct Compare: ParsableCommand {
         let available = plan ? nil : AvailableMemory.bytes().map { $0 / max(1, jobs) }
         for shape in s.shapeList {
         for t in ctx {
-            for kind in ModelKind.allCases {
-                var model = s.model(for: shape)
-                model.kind = kind
-                model.context = t
-                var o = PlannedRun(kind: kind, context: t, steps: max(s.allGPTBudgets.max() ?? 1, s.tuneBudget), seed: 0, lr: 1e-3, shape: shape).configuration(s).training
-                o.validationPart = .whole
-                o.evalBatches = evalBatches
-                try Trainer.preflight(RunConfiguration(model: model, training: o, data: dataURL.path), dataset: dataset,
+            for m in s.modelList {
+                var run = PlannedRun(model: m.name, context: t, steps: max(s.allGPTBudgets.max() ?? 1, s.tuneBudget), seed: 0, lr: 1e-3, shape: shape).configuration(s)
+                run.training.validationPart = .whole
+                run.training.evalBatches = evalBatches
+                try Trainer.preflight(run, dataset: dataset,
                                       availableMemory: available, hint: jobs > 1 ? "that is per run, with --jobs \(jobs) at a time; reduce --jobs, --batch, --eval-batches, --contexts or the model's size" : "reduce --batch, --eval-batches, --contexts or the model's size")
             }
         }
@@ -236,7 +258,7 @@ struct Compare: ParsableCommand {
             try dataset.train.checkWindow(context: t)
             try dataset.validation.checkWindow(context: t * (extra.max() ?? 1))
             // tuning and reporting each read one half of the validation text
-            for run in [PlannedRun(kind: .gpt, context: t, steps: 1, seed: 0, lr: 1e-3, purpose: .tuning), PlannedRun(kind: .gpt, context: t, steps: 1, seed: 0, lr: 1e-3)] {
+            for run in [PlannedRun(model: s.baseline.name, context: t, steps: 1, seed: 0, lr: 1e-3, purpose: .tuning), PlannedRun(model: s.baseline.name, context: t, steps: 1, seed: 0, lr: 1e-3)] {
                 let o = run.configuration(s).training
                 let half = o.validationPart.range(in: dataset.validation.count).count
                 guard half > t * o.longestMultiple else {
@@ -272,7 +294,7 @@ struct Compare: ParsableCommand {
         }
         if stage == "tuning" {
             // the final runs, at rates not chosen yet, for the estimate
-            later = ComparisonPlanner.finalRuns(s, rates: LearningRates(s, gpt: 1e-3, ngpt: 1e-3)).map { $0.scheduled(s) }
+            later = ComparisonPlanner.finalRuns(s, rates: LearningRates(s, every: 1e-3)).map { $0.scheduled(s) }
         }
         let pending = runs.filter { executor.result($0).status != .finished }
         for run in pending { try executor.writeConfiguration(run) }

@@ -58,28 +58,28 @@ final class ComparisonPlanTests: XCTestCase {
         XCTAssertTrue(tuning.allSatisfy { $0.steps == 200 && $0.seed == 1000 && $0.purpose == .tuning && $0.id.hasPrefix("tune-") })
         XCTAssertEqual(Set(tuning.map(\.context)), [64, 128])
         XCTAssertEqual(Set(tuning.map(\.lr)), [1e-3, 4e-3, 1.6e-2])
-        XCTAssertEqual(Set(ComparisonPlanner.tuningRuns(settings(lrGPT: 2e-3)).map(\.kind)), [.ngpt],
+        XCTAssertEqual(Set(ComparisonPlanner.tuningRuns(settings(lrGPT: 2e-3)).map(\.model)), ["ngpt"],
                        "a given rate skips that model's tuning")
         // tuning runs are scored on the first half of the validation text, final runs on the second
         let tune = tuning[0].configuration(s).training
         XCTAssertEqual(tune.validationPart, .selection)
         XCTAssertEqual(tune.extrapolation, [])
-        XCTAssertEqual(PlannedRun(kind: .ngpt, context: 64, steps: 100, seed: 0, lr: 1e-3).configuration(s).training.validationPart, .report)
+        XCTAssertEqual(PlannedRun(model: "ngpt", context: 64, steps: 100, seed: 0, lr: 1e-3).configuration(s).training.validationPart, .report)
     }
 
     func testFinalRunsAndSchedules() throws {
         let s = settings()
         XCTAssertEqual(s.gptBudgets, [800, 1600], "GPT's extra budgets: 2× and 4× nGPT's largest by default")
-        let rates = LearningRates([64: [.gpt: 4e-3, .ngpt: 1.6e-2], 128: [.gpt: 1e-3, .ngpt: 4e-3]])
+        let rates = LearningRates([64: ["gpt": 4e-3, "ngpt": 1.6e-2], 128: ["gpt": 1e-3, "ngpt": 4e-3]])
         let final = ComparisonPlanner.finalRuns(s, rates: rates)
         XCTAssertEqual(final.count, 2 * (3 * 2 * 2 + 2 * 2), "contexts × (budgets × seeds × models + GPT's extra budgets × seeds)")
         XCTAssertEqual(Set(final.map(\.id)).count, final.count, "every run has its own directory")
         XCTAssertTrue(Set(final.map(\.id)).isDisjoint(with: ComparisonPlanner.tuningRuns(s).map(\.id)), "tuning runs are never final runs")
-        XCTAssertEqual(Set(final.filter { $0.kind == .ngpt }.map(\.steps)), [100, 200, 400])
-        XCTAssertEqual(Set(final.filter { $0.kind == .gpt }.map(\.steps)), [100, 200, 400, 800, 1600])
-        XCTAssertEqual(Set(final.filter { $0.context == 128 && $0.kind == .gpt }.map(\.lr)), [1e-3], "each context has its own rates")
+        XCTAssertEqual(Set(final.filter { $0.model == "ngpt" }.map(\.steps)), [100, 200, 400])
+        XCTAssertEqual(Set(final.filter { $0.model == "gpt" }.map(\.steps)), [100, 200, 400, 800, 1600])
+        XCTAssertEqual(Set(final.filter { $0.context == 128 && $0.model == "gpt" }.map(\.lr)), [1e-3], "each context has its own rates")
         // each run has its own schedule ending at its budget; GPT's warm-up scales with it
-        let run = final.first { $0.kind == .gpt && $0.steps == 400 && $0.context == 128 }!
+        let run = final.first { $0.model == "gpt" && $0.steps == 400 && $0.context == 128 }!
         let c = run.configuration(s)
         XCTAssertEqual(c.training.steps, 400)
         XCTAssertEqual(c.model.context, 128)
@@ -127,7 +127,7 @@ final class ComparisonPlanTests: XCTestCase {
         XCTAssertEqual(s.extrapolationWindows, .separate)
         let tuning = ComparisonPlanner.tuningRuns(s)
         XCTAssertEqual(tuning.map(\.id).first, "gpt-t64-n200-lr1.00e-03-seed0", "the old tuning runs' directories")
-        let final = ComparisonPlanner.finalRuns(s, rates: LearningRates(s, gpt: 1e-3, ngpt: 4e-3))
+        let final = ComparisonPlanner.finalRuns(s, rates: LearningRates(s, byModel: ["gpt": 1e-3, "ngpt": 4e-3]))
         XCTAssertEqual(final.count, 2 * 2 * 2 * 2)
         let c = final[0].configuration(s).training
         XCTAssertEqual(c.validationPart, .whole)
@@ -140,14 +140,14 @@ final class ComparisonPlanTests: XCTestCase {
         var s = settings()
         s.contexts = [64]
         s.seeds = 1
-        let rates = LearningRates(s, gpt: 1e-3, ngpt: 2e-3)
+        let rates = LearningRates(s, byModel: ["gpt": 1e-3, "ngpt": 2e-3])
         // GPT: 4.0, 3.6, 3.3 at nGPT's budgets, 3.0 and 2.8 beyond; nGPT: 3.7, 3.3, 2.9
-        let losses: [ModelKind: [Int: Double]] = [.gpt: [100: 4.0, 200: 3.6, 400: 3.3, 800: 3.0, 1600: 2.8],
-                                                  .ngpt: [100: 3.7, 200: 3.3, 400: 2.9]]
+        let losses: [String: [Int: Double]] = ["gpt": [100: 4.0, 200: 3.6, 400: 3.3, 800: 3.0, 1600: 2.8],
+                                                  "ngpt": [100: 3.7, 200: 3.3, 400: 2.9]]
         func results(_ s: ComparisonSettings) -> [PlannedRun: RunResult] {
             var byRun = [PlannedRun: RunResult]()
             for run in ComparisonPlanner.finalRuns(s, rates: rates) {
-                guard let loss = losses[run.kind]?[run.steps] else { continue }
+                guard let loss = losses[run.model]?[run.steps] else { continue }
                 byRun[run] = RunResult(id: run.id, run: run, tokens: run.tokens(s),
                                        outcome: TrainedRun(status: .finished, finalValLoss: loss, seconds: Double(run.steps), curve: [], contexts: []))
             }
@@ -171,11 +171,11 @@ final class ComparisonPlanTests: XCTestCase {
         var s = settings()
         s.model.qkNormalization = false
         s.model.sz.mode = .scalar
-        let n = PlannedRun(kind: .ngpt, context: 64, steps: 10, seed: 0, lr: 1e-3).configuration(s).model
+        let n = PlannedRun(model: "ngpt", context: 64, steps: 10, seed: 0, lr: 1e-3).configuration(s).model
         XCTAssertFalse(n.qkNormalization)
         XCTAssertEqual(n.sz.mode, .scalar)
         // GPT has no scalers: its runs are plain GPT runs of the same shape
-        let g = PlannedRun(kind: .gpt, context: 64, steps: 10, seed: 0, lr: 1e-3).configuration(s).model
+        let g = PlannedRun(model: "gpt", context: 64, steps: 10, seed: 0, lr: 1e-3).configuration(s).model
         XCTAssertEqual(g, ModelConfig(kind: .gpt, vocabularySize: s.model.vocabularySize, width: s.model.width,
                                       heads: s.model.heads, layers: s.model.layers, context: 64))
     }
@@ -217,14 +217,14 @@ final class CompareCommandTests: CommandTestCase {
         XCTAssertTrue(r.stderr.contains("ETA"), "progress across the plan on stderr")
         let res = try results("report")
         XCTAssertEqual(res.tuning.count, 8, "two rates at each model's smallest and largest budget")
-        XCTAssertEqual(Set(res.tuning.filter { $0.kind == .gpt }.compactMap(\.steps)), [6, 48], "GPT tuned at its smallest and its largest budget")
-        XCTAssertEqual(Set(res.tuning.filter { $0.kind == .ngpt }.compactMap(\.steps)), [6, 12])
+        XCTAssertEqual(Set(res.tuning.filter { $0.model == "gpt" }.compactMap(\.steps)), [6, 48], "GPT tuned at its smallest and its largest budget")
+        XCTAssertEqual(Set(res.tuning.filter { $0.model == "ngpt" }.compactMap(\.steps)), [6, 12])
         XCTAssertTrue([3e-3, 1e-2].contains(res.lrGPT) && [3e-3, 1e-2].contains(res.lrNGPT))
         XCTAssertEqual(res.runs.count, 12, "both models at 6 and 12 steps, GPT also at 24 and 48, two seeds")
         XCTAssertTrue(res.runs.allSatisfy { $0.status == .finished && $0.curve.count >= 3 && $0.seconds != nil })
         XCTAssertTrue(res.runs.allSatisfy { $0.contexts.map(\.context) == [16, 32, 64] }, "final models evaluated at 1×, 2×, 4× context")
         XCTAssertTrue(res.missingRuns.isEmpty)
-        XCTAssertEqual(Set(res.lrAtGridEdge), [.gpt, .ngpt], "with a two-rate grid every tuned rate is at an edge")
+        XCTAssertEqual(Set(res.lrAtGridEdge), ["gpt", "ngpt"], "with a two-rate grid every tuned rate is at an edge")
         XCTAssertTrue(r.stdout.contains("edge of the grid"), "the answer warns about rates at the grid's edge")
         let c = try XCTUnwrap(res.contexts.first)
         XCTAssertEqual(c.budgets.map(\.steps), [6, 12])
@@ -246,7 +246,11 @@ final class CompareCommandTests: CommandTestCase {
         XCTAssertEqual(c.extrapolation.count, 6)
         XCTAssertTrue(c.extrapolation.allSatisfy { $0.positionLoss?.count == 32 && $0.positionBin == 2 }, "loss by position over 4 × 16 tokens")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("report/results.json"))) as! [String: Any]
-        for key in ["settings", "tuning", "lrGPT", "lrNGPT", "contexts", "runs"] { XCTAssertNotNil(json[key], "results.json has \(key)") }
+        for key in ["settings", "tuning", "rates", "contexts", "runs"] { XCTAssertNotNil(json[key], "results.json has \(key)") }
+        XCTAssertEqual((json["rates"] as? [String: Double]).map { Set($0.keys) }, ["gpt", "ngpt"], "rates keyed by model")
+        let firstBudget = ((json["contexts"] as? [[String: Any]])?.first?["budgets"] as? [[String: Any]])?.first
+        XCTAssertEqual((firstBudget?["models"] as? [[String: Any]])?.compactMap { $0["model"] as? String }, ["gpt", "ngpt"],
+                       "each budget lists every model's numbers, the baseline first")
         let html = try String(contentsOf: dir.appendingPathComponent("report/report.html"), encoding: .utf8)
         for label in ["training tokens", "validation loss (nats/token)", "peak learning rate", "evaluation context (tokens)", "position in the window (tokens)"] {
             XCTAssertTrue(html.contains(label), "report.html has an axis labelled \(label)")
@@ -344,6 +348,85 @@ final class CompareCommandTests: CommandTestCase {
         let noRates = try runProcess(binary, ["compare", "--data", data.path, "--out", dir.appendingPathComponent("bad2").path, "--lr-grid", "0"])
         XCTAssertNotEqual(noRates.status, 0)
         XCTAssertEqual(noRates.stderr.split(separator: "\n").count, 1, noRates.stderr)
+        // a model this program does not know is refused by its name, with how to get a program that knows it
+        let unknown = try runProcess(binary, args("bad3") + ["--models", "gpt,qknorm-gpt"])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.stderr.contains("the architecture 'qknorm-gpt' is not known to this program") && unknown.stderr.contains("NGPTCommand.main(registering:"), unknown.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("bad3/runs").path), "nothing was started")
+        for (models, message) in [("gpt", "at least two models"), ("gpt,gpt", "repeated names"), ("Big=gpt,ngpt", "is not lower case"), ("gpt,=ngpt", "is not ARCHITECTURE or NAME=ARCHITECTURE")] {
+            let r = try runProcess(binary, args("bad4") + ["--models", models])
+            XCTAssertNotEqual(r.status, 0, models)
+            XCTAssertTrue(r.stderr.contains(message), "\(models): \(r.stderr)")
+        }
+        let stray = try runProcess(binary, args("bad5") + ["--lr", "qk=1e-3"])
+        XCTAssertTrue(stray.stderr.contains("--lr qk=… names no model of the comparison"), stray.stderr)
+    }
+}
+
+/// Comparisons of named models: the list, the baseline, rates by name, runs keyed by model, and
+/// settings files with and without a list.
+final class NamedModelComparisonTests: XCTestCase {
+    func settings(_ models: [StudyModel]?, fixed: [String: Double]? = nil) -> ComparisonSettings {
+        ComparisonSettings(data: "/data", model: ModelConfig(kind: .ngpt, width: 32, heads: 2, layers: 2, context: 64, gptQKNormalization: false),
+                           contexts: [64], budgets: [100, 200], seeds: 2, lrGrid: [1e-3, 4e-3], tuning: .budgets,
+                           models: models, fixedRates: fixed)
+    }
+
+    func testThreeModelsArePlannedAndTunedByName() throws {
+        let gptQK = StudyModel("gpt", name: "gpt-b")
+        let s = settings([.gpt, gptQK, .ngpt], fixed: ["gpt-b": 3e-3])
+        try s.validate()
+        XCTAssertEqual(s.baseline, .gpt)
+        XCTAssertEqual(s.comparedModels.map(\.name), ["gpt-b", "ngpt"])
+        XCTAssertEqual(Set(TuningSweep.cells(s).map(\.model)), ["gpt", "ngpt"], "a model with a given rate is not tuned")
+        let rates = LearningRates(s, byModel: ["gpt": 1e-3, "gpt-b": 3e-3, "ngpt": 4e-3])
+        let final = ComparisonPlanner.finalRuns(s, rates: rates)
+        XCTAssertEqual(final.count, 2 * 2 * 3 + 2 * 2, "budgets × seeds × models + the baseline's extra budgets × seeds")
+        XCTAssertEqual(Array(final.prefix(3).map(\.model)), ["gpt", "gpt-b", "ngpt"], "interleaved by model")
+        XCTAssertEqual(Set(final.filter { $0.steps > 200 }.map(\.model)), ["gpt"], "only the baseline trains beyond the common budgets")
+        let b = try XCTUnwrap(final.first { $0.model == "gpt-b" })
+        XCTAssertTrue(b.id.hasPrefix("gpt-b-t64-n100-"), b.id)
+        let run = b.configuration(s)
+        XCTAssertEqual(run.model.kind, .gpt, "a model built on GPT takes GPT's configuration")
+        XCTAssertEqual(run.model.alpha, ModelConfig(kind: .gpt, width: 32).alpha, "and no nGPT switches")
+        XCTAssertEqual(run.training.learningRate, 3e-3)
+        XCTAssertNil(run.architecture, "the library's own architectures are written as before names existed")
+        XCTAssertEqual(s.studyModel(named: "ngpt").label, "nGPT")
+        XCTAssertEqual(gptQK.label, "gpt-b", "a renamed model goes by its own name")
+    }
+
+    func testTheBaselineCanBeAnyModel() throws {
+        let s = settings([.ngpt, .gpt])
+        try s.validate()
+        XCTAssertEqual(s.budgets(of: "ngpt"), [100, 200, 400, 800], "the first model trains at the extra budgets")
+        XCTAssertEqual(s.budgets(of: "gpt"), [100, 200])
+        XCTAssertEqual(s.tuningBudgets(of: "ngpt"), [100, 800])
+    }
+
+    func testSettingsFilesKeepTheirBytesAndReadTheList() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let pair = try String(decoding: encoder.encode(settings(nil)), as: UTF8.self)
+        XCTAssertFalse(pair.contains("\"models\"") || pair.contains("fixedRates"), "a comparison of the pair writes no list: older files keep their bytes")
+        XCTAssertEqual(settings(nil).modelList, StudyModel.pair)
+        let named = settings([.gpt, StudyModel("gpt", name: "other"), .ngpt], fixed: ["other": 2e-3])
+        let decoded = try JSONDecoder().decode(ComparisonSettings.self, from: encoder.encode(named))
+        XCTAssertEqual(decoded, named)
+        // an old run description (a model's kind under "kind") reads as the model of that name
+        let old = try JSONDecoder().decode(PlannedRun.self, from: Data(#"{"kind":"ngpt","context":64,"steps":100,"seed":0,"lr":0.001}"#.utf8))
+        XCTAssertEqual(old.model, "ngpt")
+        XCTAssertEqual(old.id, "ngpt-t64-n100-lr1.00e-03-seed0")
+    }
+
+    func testAFileNamingAnUnknownArchitectureIsRefusedByName() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("named-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("settings.json")
+        try JSONEncoder().encode(settings([.gpt, StudyModel("qknorm-gpt")])).write(to: file)
+        XCTAssertThrowsError(try ComparisonSettings.read(from: file)) { error in
+            XCTAssertTrue("\(error)".contains("model qknorm-gpt: the architecture 'qknorm-gpt' is not known to this program"), "\(error)")
+        }
     }
 }
 
@@ -388,12 +471,12 @@ final class TuningSweepTests: XCTestCase {
     func testEachModelIsTunedAtItsSmallestAndLargestBudget() {
         let s = settings()
         let cells = TuningSweep.cells(s)
-        XCTAssertEqual(Set(cells.filter { $0.kind == .gpt }.map(\.steps)), [100, 800], "GPT's extra budget is its largest")
-        XCTAssertEqual(Set(cells.filter { $0.kind == .ngpt }.map(\.steps)), [100, 400])
+        XCTAssertEqual(Set(cells.filter { $0.model == "gpt" }.map(\.steps)), [100, 800], "GPT's extra budget is its largest")
+        XCTAssertEqual(Set(cells.filter { $0.model == "ngpt" }.map(\.steps)), [100, 400])
         XCTAssertEqual(ComparisonPlanner.tuningRuns(s).count, 4 * 3)
         var listed = s
         listed.tuneBudgets = [200, 800]
-        XCTAssertEqual(Set(TuningSweep.cells(listed).filter { $0.kind == .ngpt }.map(\.steps)), [200], "a model tunes at the listed budgets it trains at")
+        XCTAssertEqual(Set(TuningSweep.cells(listed).filter { $0.model == "ngpt" }.map(\.steps)), [200], "a model tunes at the listed budgets it trains at")
         XCTAssertThrowsError(try { var bad = s; bad.tuneBudgets = [300]; try bad.validate() }())
         var seeds = s
         seeds.tuningSeeds = 3
@@ -427,18 +510,18 @@ final class TuningSweepTests: XCTestCase {
         let (rates, outcomes) = try XCTUnwrap(TuningSweep.chosenRates(s, runsDirectory: dir))
         XCTAssertTrue(outcomes.filter { $0.steps == 100 }.allSatisfy { $0.best == 2e-3 && $0.grid == [1e-3, 2e-3, 4e-3] })
         XCTAssertTrue(outcomes.filter { $0.steps != 100 }.allSatisfy { $0.best == 5e-4 && $0.grid.first == 2.5e-4 && !$0.atEdge })
-        XCTAssertEqual(rates.rate(.ngpt, shape: nil, context: 64, steps: 100), 2e-3)
-        XCTAssertEqual(rates.rate(.ngpt, shape: nil, context: 64, steps: 400), 5e-4)
+        XCTAssertEqual(rates.rate("ngpt", shape: nil, context: 64, steps: 100), 2e-3)
+        XCTAssertEqual(rates.rate("ngpt", shape: nil, context: 64, steps: 400), 5e-4)
         // log-log: 200 steps is halfway between 100 and 400 in log steps, so √(2e-3·5e-4) = 1e-3
-        XCTAssertEqual(rates.rate(.ngpt, shape: nil, context: 64, steps: 200), 1e-3, accuracy: 1e-12)
+        XCTAssertEqual(rates.rate("ngpt", shape: nil, context: 64, steps: 200), 1e-3, accuracy: 1e-12)
         // GPT's budgets are 100 … 800: 200 is a third of the way in log steps
-        XCTAssertEqual(rates.rate(.gpt, shape: nil, context: 64, steps: 200), Double(String(format: "%.2e", exp(log(2e-3) + log(5e-4 / 2e-3) / 3)))!, accuracy: 1e-12)
+        XCTAssertEqual(rates.rate("gpt", shape: nil, context: 64, steps: 200), Double(String(format: "%.2e", exp(log(2e-3) + log(5e-4 / 2e-3) / 3)))!, accuracy: 1e-12)
         let nearest = LearningRates(points: rates.points, rule: .nearest)
-        XCTAssertEqual(nearest.rate(.gpt, shape: nil, context: 64, steps: 200), 2e-3)
-        XCTAssertEqual(nearest.rate(.gpt, shape: nil, context: 64, steps: 400), 5e-4)
+        XCTAssertEqual(nearest.rate("gpt", shape: nil, context: 64, steps: 200), 2e-3)
+        XCTAssertEqual(nearest.rate("gpt", shape: nil, context: 64, steps: 400), 5e-4)
         let finals = ComparisonPlanner.finalRuns(s, rates: rates)
-        XCTAssertEqual(Set(finals.filter { $0.kind == .gpt && $0.steps == 800 }.map(\.lr)), [5e-4], "GPT's long runs train at the rate tuned for them")
-        XCTAssertEqual(Set(finals.filter { $0.kind == .gpt && $0.steps == 100 }.map(\.lr)), [2e-3])
+        XCTAssertEqual(Set(finals.filter { $0.model == "gpt" && $0.steps == 800 }.map(\.lr)), [5e-4], "GPT's long runs train at the rate tuned for them")
+        XCTAssertEqual(Set(finals.filter { $0.model == "gpt" && $0.steps == 100 }.map(\.lr)), [2e-3])
     }
 
     func testSeveralTuningSeedsAreAveraged() throws {
@@ -446,7 +529,7 @@ final class TuningSweepTests: XCTestCase {
         // seed 1000 prefers the largest rate, seed 1001 the smallest by more: the mean picks the smallest
         try finishCurrent(s) { run in run.seed == 1000 ? 3 - run.lr * 10 : 3 + run.lr * 100 }
         let (rates, outcomes) = try XCTUnwrap(TuningSweep.chosenRates(s, runsDirectory: dir))
-        XCTAssertEqual(rates.rate(.gpt, shape: nil, context: 64, steps: 100), 1e-3)
+        XCTAssertEqual(rates.rate("gpt", shape: nil, context: 64, steps: 100), 1e-3)
         XCTAssertEqual(outcomes[0].seedLosses[0].count, 2)
     }
 
@@ -455,7 +538,7 @@ final class TuningSweepTests: XCTestCase {
         let s = settings(shapes: shapes)
         XCTAssertNoThrow(try s.validate())
         XCTAssertEqual(TuningSweep.cells(s).count, 8)
-        let run = PlannedRun(kind: .ngpt, context: 64, steps: 100, seed: 0, lr: 1e-3, shape: shapes[1])
+        let run = PlannedRun(model: "ngpt", context: 64, steps: 100, seed: 0, lr: 1e-3, shape: shapes[1])
         XCTAssertEqual(run.id, "d64-l2-h4-ngpt-t64-n100-lr1.00e-03-seed0")
         let c = run.configuration(s).model
         XCTAssertEqual([c.width, c.layers, c.heads, c.context], [64, 2, 4, 64])
@@ -467,7 +550,7 @@ final class TuningSweepTests: XCTestCase {
         ngpt = ModelConfig(kind: .ngpt, width: 32, heads: 2, layers: 2, context: 64)
         ngpt.sqk.scale = 1
         XCTAssertEqual(ngpt.resized(width: 64, layers: 2, heads: 4).sqk.scale, 1, "a scale set on purpose is kept")
-        XCTAssertEqual(run.configuration(s).training.batchSize, PlannedRun(kind: .ngpt, context: 64, steps: 100, seed: 0, lr: 1e-3, shape: shapes[0]).configuration(s).training.batchSize,
+        XCTAssertEqual(run.configuration(s).training.batchSize, PlannedRun(model: "ngpt", context: 64, steps: 100, seed: 0, lr: 1e-3, shape: shapes[0]).configuration(s).training.batchSize,
                        "tokens per step are equal across shapes")
         XCTAssertEqual(shapes[1].nonEmbeddingParameters, 16 * 2 * 64 * 64)
         XCTAssertEqual(try ModelShape.parse("128x4", headWidth: 16), ModelShape(width: 128, layers: 4, heads: 8))
@@ -478,7 +561,7 @@ final class TuningSweepTests: XCTestCase {
         }
         XCTAssertThrowsError(try settings(shapes: [shapes[0], shapes[0]]).validate(), "a repeated shape is refused")
         // an old settings file (no shapes, one tuning budget) keeps its run names
-        let old = PlannedRun(kind: .ngpt, context: 64, steps: 100, seed: 0, lr: 1e-3)
+        let old = PlannedRun(model: "ngpt", context: 64, steps: 100, seed: 0, lr: 1e-3)
         XCTAssertEqual(old.id, "ngpt-t64-n100-lr1.00e-03-seed0")
     }
 

@@ -328,7 +328,7 @@ final class FuzzTests: XCTestCase {
                 let s = try ComparisonSettings.read(from: url)
                 // What `ngpt compare` derives from it: the plan and each run's configuration.
                 guard s.contexts.count * s.allGPTBudgets.count * s.seeds <= 10_000 else { return }
-                for run in ComparisonPlanner.tuningRuns(s) + ComparisonPlanner.finalRuns(s, rates: LearningRates(s, gpt: 1e-3, ngpt: 2e-3)) {
+                for run in ComparisonPlanner.tuningRuns(s) + ComparisonPlanner.finalRuns(s, rates: LearningRates(s, byModel: ["gpt": 1e-3, "ngpt": 2e-3])) {
                     _ = run.tokens(s)
                     _ = run.configuration(s)
                 }

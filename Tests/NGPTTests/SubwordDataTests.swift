@@ -206,11 +206,11 @@ final class SubwordDataTests: XCTestCase {
         var s = ComparisonSettings(data: "/data", model: ModelConfig(kind: .gpt, width: 32, heads: 2, layers: 2, context: 64),
                                    contexts: [64], budgets: [100, 200], seeds: 2, lrGrid: [1e-3])
         s.gptBudgets = []
-        let rates = LearningRates(s, gpt: 1e-3, ngpt: 2e-3)
+        let rates = LearningRates(s, byModel: ["gpt": 1e-3, "ngpt": 2e-3])
         func context(bitsPerByte: Bool) -> ComparisonResults.Context {
             var byRun = [PlannedRun: RunResult]()
             for run in ComparisonPlanner.finalRuns(s, rates: rates) {
-                let loss = (run.kind == .gpt ? 4.0 : 3.5) - Double(run.steps) / 1000 + Double(run.seed) / 100
+                let loss = (run.model == "gpt" ? 4.0 : 3.5) - Double(run.steps) / 1000 + Double(run.seed) / 100
                 byRun[run] = RunResult(id: run.id, run: run, tokens: run.tokens(s),
                                        outcome: TrainedRun(status: .finished, finalValLoss: loss,
                                                            finalValBitsPerByte: bitsPerByte ? BitsPerByte.of(loss: loss, bytesPerToken: 3) : nil,
@@ -222,12 +222,12 @@ final class SubwordDataTests: XCTestCase {
         let b = c.budgets[0]
         XCTAssertEqual(try XCTUnwrap(b.ngptBitsPerByte?.mean), BitsPerByte.of(loss: b.ngpt!.mean, bytesPerToken: 3), accuracy: 1e-12)
         XCTAssertEqual(b.gptBitsPerByte?.values.count, 2)
-        let table = ComparisonReport.speedupTable(c)
+        let table = ComparisonReport.speedupTable(s, c)
         let column = try? XCTUnwrap(table.header.firstIndex(of: "nGPT bits/byte [seed range]"))
         XCTAssertEqual(table.rows[0][column ?? 0], ReportFormat.range(b.ngptBitsPerByte))
         XCTAssertTrue(table.rows.allSatisfy { $0.count == table.header.count })
         // runs without bits per byte (written before they were recorded) keep the old table
-        let old = ComparisonReport.speedupTable(context(bitsPerByte: false))
+        let old = ComparisonReport.speedupTable(s, context(bitsPerByte: false))
         XCTAssertFalse(old.header.contains { $0.contains("bits/byte") })
         XCTAssertEqual(old.header.count, table.header.count - 2)
     }

@@ -9,6 +9,7 @@ public enum ExampleArchitectures {
 
 extension QKNormGPT: RegisteredArchitecture {
     public static let registeredName = "qknorm-gpt"
+    public static let displayName = "QK-norm GPT"
     public static let summary = "GPT with per-head q/k RMS normalisation and a learnable gain (Examples/QKNormGPT.swift)"
     public static let baseKind = ModelKind.gpt
     public init(config: ModelConfig, options: NoArchitectureOptions) throws { self.init(config: config) }

@@ -3,8 +3,8 @@ import NGPT
 import XCTest
 
 /// `ngpt-examples`: the library's command line with the examples registered. A QK-norm GPT
-/// trains, samples, resumes and joins an ablation with child processes and with `--plan` /
-/// `--collect`, like the library's own models.
+/// trains, samples, resumes, joins a comparison of three models and an ablation with child
+/// processes and with `--plan` / `--collect`, like the library's own models.
 final class CommandLineTests: XCTestCase {
     var dir: URL!
     var data: URL!
@@ -126,5 +126,79 @@ final class CommandLineTests: XCTestCase {
         let a = try Data(contentsOf: out.appendingPathComponent("report.md")), b = try Data(contentsOf: planned.appendingPathComponent("report.md"))
         XCTAssertEqual(String(decoding: a, as: UTF8.self).replacingOccurrences(of: out.path, with: "X"),
                        String(decoding: b, as: UTF8.self).replacingOccurrences(of: planned.path, with: "X"), "the same numbers either way")
+    }
+
+    /// Runs every line of `PLAN/plan/commands.txt` with the shell; returns how many there were.
+    func runPlanLines(_ study: URL) throws -> Int {
+        let lines = try String(contentsOf: study.appendingPathComponent("plan/commands.txt"), encoding: .utf8).split(separator: "\n")
+        for line in lines {
+            let shell = Process()
+            shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+            shell.arguments = ["-c", String(line)]
+            try shell.run()
+            shell.waitUntilExit()
+            XCTAssertEqual(shell.terminationStatus, 0, String(line))
+        }
+        return lines.count
+    }
+
+    /// GPT, QK-norm GPT and nGPT in one comparison: every model tuned on its own, results and
+    /// report keyed by model, the same numbers with child processes and with --plan/--collect.
+    func testCompareThreeModels() throws {
+        let out = dir.appendingPathComponent("compare")
+        let args = ["compare", "--data", data.path, "--out", out.path, "--models", "gpt,qknorm-gpt,ngpt", "--batch", "2", "--budgets", "4,8",
+                    "--gpt-budgets", "16", "--seeds", "2", "--eval-batches", "1", "--eval-points", "1", "--extrapolate", "none",
+                    "--lr-grid", "2e-3,8e-3", "--grid-extensions", "1"] + shape
+        let r = try run(args + ["--jobs", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("Context 16, QK-norm GPT against GPT: ") && r.stdout.contains("Context 16, nGPT against GPT: "), r.stdout)
+        let runs = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("runs").path)
+        for model in ["gpt", "qknorm-gpt", "ngpt"] {
+            XCTAssertEqual(runs.filter { $0.hasPrefix(model + "-t16-n8-") }.count, 2, "\(model): both seeds at 8 steps")
+            XCTAssertTrue(runs.contains { $0.hasPrefix("tune-\(model)-") }, "\(model) is tuned on its own")
+        }
+        XCTAssertEqual(runs.filter { $0.contains("-n16-") && !$0.hasPrefix("tune-") }.map { String($0.prefix(4)) }, ["gpt-", "gpt-"], "only the baseline trains at its extra budget")
+        let qkRun = try XCTUnwrap(runs.first { $0.hasPrefix("qknorm-gpt-t16-n8-") })
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("runs/\(qkRun)/config.json"))) as! [String: Any]
+        XCTAssertEqual(config["architecture"] as? String, "qknorm-gpt")
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("results.json"))) as! [String: Any]
+        XCTAssertEqual((results["rates"] as? [String: Double]).map { Set($0.keys) }, ["gpt", "qknorm-gpt", "ngpt"])
+        let budget = try XCTUnwrap(((results["contexts"] as? [[String: Any]])?.first?["budgets"] as? [[String: Any]])?.last)
+        let models = try XCTUnwrap(budget["models"] as? [[String: Any]])
+        XCTAssertEqual(models.compactMap { $0["model"] as? String }, ["gpt", "qknorm-gpt", "ngpt"])
+        XCTAssertNil(models[0]["lossGap"], "the baseline is not measured against itself")
+        for m in models.dropFirst() { XCTAssertNotNil(m["lossGap"], "\(m["model"] ?? "") has its loss gap against GPT") }
+        let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+        XCTAssertTrue(md.hasPrefix("# GPT vs QK-norm GPT vs nGPT"), String(md.prefix(80)))
+        XCTAssertTrue(md.contains("GPT − QK-norm GPT at equal tokens") && md.contains("GPT − nGPT at equal tokens"), md)
+
+        // the same comparison by --plan, running its lines, and --collect
+        let planned = dir.appendingPathComponent("planned")
+        var planArgs = args
+        planArgs[planArgs.firstIndex(of: out.path)!] = planned.path
+        for _ in 0..<6 {
+            let plan = try run(planArgs + ["--plan", "--no-estimate"])
+            XCTAssertEqual(plan.status, 0, plan.stderr)
+            if try runPlanLines(planned) == 0 { break }
+        }
+        let collected = try run(["compare", "--collect", "--out", planned.path])
+        XCTAssertEqual(collected.status, 0, collected.stderr)
+        func numbers(_ d: URL) throws -> String {
+            // the report without the seconds a run took
+            let md = try String(contentsOf: d.appendingPathComponent("report.md"), encoding: .utf8).replacingOccurrences(of: d.path, with: "X")
+            return md.split(separator: "\n").filter { !$0.contains("s/run") && !$0.hasPrefix("| ") }.joined(separator: "\n")
+        }
+        XCTAssertEqual(try numbers(out), try numbers(planned), "the same answer either way")
+        let a = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("results.json"))) as! [String: Any]
+        let b = try JSONSerialization.jsonObject(with: Data(contentsOf: planned.appendingPathComponent("results.json"))) as! [String: Any]
+        XCTAssertEqual(a["rates"] as? [String: Double], b["rates"] as? [String: Double])
+        func losses(_ r: [String: Any]) -> [String] {
+            ((r["contexts"] as? [[String: Any]])?.first?["budgets"] as? [[String: Any]] ?? []).flatMap { b in
+                (b["models"] as? [[String: Any]] ?? []).map { "\($0["model"] ?? "") \(($0["loss"] as? [String: Any])?["mean"] ?? "")" }
+            }
+        }
+        XCTAssertEqual(losses(a), losses(b))
+        XCTAssertEqual(losses(a).count, 6)
+
     }
 }

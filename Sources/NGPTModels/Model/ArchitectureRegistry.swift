@@ -22,6 +22,8 @@ public protocol RegisteredArchitecture: Architecture {
     static var registeredName: String { get }
     /// One line for `ngpt info` and `--help`.
     static var summary: String { get }
+    /// How reports name it ("GPT", "nGPT"); ``registeredName`` unless the architecture says.
+    static var displayName: String { get }
     /// The library model whose configuration (defaults, switches, recipe) the architecture starts
     /// from; its ``ModelConfig/kind``.
     static var baseKind: ModelKind { get }
@@ -41,6 +43,8 @@ extension RegisteredArchitecture where Options == NoArchitectureOptions {
 }
 
 extension RegisteredArchitecture {
+    public static var displayName: String { registeredName }
+
     /// The options as files record them: nil for ``NoArchitectureOptions``.
     public var encodedOptions: String? {
         guard Options.self != NoArchitectureOptions.self else { return nil }
@@ -52,6 +56,7 @@ extension RegisteredArchitecture {
 
 extension GPTArchitecture: RegisteredArchitecture {
     public static let registeredName = "gpt"
+    public static let displayName = "GPT"
     public static let summary = "the baseline GPT: pre-RMSNorm blocks, softmax scale 1/√dk (--gpt-qk-norm: with q/k RMS normalisation)"
     public static let baseKind = ModelKind.gpt
     public init(config: ModelConfig, options: NoArchitectureOptions) throws { self.init(config: config) }
@@ -59,6 +64,7 @@ extension GPTArchitecture: RegisteredArchitecture {
 
 extension NGPTArchitecture: RegisteredArchitecture {
     public static let registeredName = "ngpt"
+    public static let displayName = "nGPT"
     public static let summary = "the normalized Transformer, with the paper's ablations as switches"
     public static let baseKind = ModelKind.ngpt
     public init(config: ModelConfig, options: NoArchitectureOptions) throws { self.init(config: config) }
@@ -81,6 +87,8 @@ public enum ArchitectureRegistry {
         public var name: String
         public var summary: String
         public var baseKind: ModelKind
+        /// How reports name it (``RegisteredArchitecture/displayName``).
+        public var displayName: String
         let make: @Sendable (ModelConfig, String?) throws -> any Architecture
     }
 
@@ -92,7 +100,7 @@ public enum ArchitectureRegistry {
     }()
 
     private static func entry<A: RegisteredArchitecture>(_ type: A.Type) -> Entry {
-        Entry(name: A.registeredName, summary: A.summary, baseKind: A.baseKind) { config, options in
+        Entry(name: A.registeredName, summary: A.summary, baseKind: A.baseKind, displayName: A.displayName) { config, options in
             let decoded: A.Options
             if let options {
                 do { decoded = try JSONDecoder().decode(A.Options.self, from: Data(options.utf8)) } catch {

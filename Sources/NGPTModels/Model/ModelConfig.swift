@@ -7,6 +7,9 @@ public enum ModelKind: String, Codable, Sendable, CaseIterable {
     /// The normalized Transformer: hidden states and weight vectors on the unit sphere,
     /// normalised LERP residuals with eigen learning rates α, softmax scale √dk (docs/model.md §4).
     case ngpt
+
+    /// Whether the model has nGPT's scalers (α, s_qk, s_uv, s_z) and their switches.
+    public var hasScalers: Bool { self == .ngpt }
 }
 
 /// The shape and every switch of a GPT or nGPT model. Defaults are those of docs/model.md.
@@ -93,6 +96,21 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         weightNormalization = try c.decodeIfPresent(Bool.self, forKey: .weightNormalization) ?? true
         residualNormalization = try c.decodeIfPresent(Bool.self, forKey: .residualNormalization) ?? true
         gptQKNormalization = try c.decodeIfPresent(Bool.self, forKey: .gptQKNormalization) ?? false
+    }
+
+    /// This shape as a model of `kind`: an nGPT keeps every switch, a GPT keeps only its own
+    /// (q/k normalisation) with nGPT's scalers and switches at their defaults, so that a GPT run
+    /// of a study is the same configuration whatever nGPT switches the study carries.
+    public func asKind(_ kind: ModelKind) -> ModelConfig {
+        switch kind {
+        case .ngpt:
+            var c = self
+            c.kind = .ngpt
+            return c
+        case .gpt:
+            return ModelConfig(kind: .gpt, vocabularySize: vocabularySize, width: width, heads: heads, layers: layers,
+                               context: context, gptQKNormalization: gptQKNormalization)
+        }
     }
 
     /// This configuration at another shape. The scalers' `s_scale` defaults depend on the width

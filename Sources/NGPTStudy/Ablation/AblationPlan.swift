@@ -71,7 +71,8 @@ public struct AblationStudy: Sendable {
         v.rate != .model && settings.retune ? v.name : AblationVariant.referenceName(of: v.kind)
     }
 
-    /// The kind of a rate owner.
+    /// The kind of a rate owner: a row's, or a model's by its name (`gpt`, `ngpt`, the names of
+    /// the reference rows of settings written before rows had kinds).
     private func kind(ofOwner owner: String) -> ModelKind {
         variant(owner)?.kind ?? ModelKind(rawValue: owner) ?? .ngpt
     }
@@ -98,7 +99,7 @@ public struct AblationStudy: Sendable {
     /// chosen on its selection half are never scored on the text that chose them).
     public func defaultRun(_ kind: ModelKind, seed: Int, lr: Double) -> RunConfiguration {
         let s = settings
-        var run = RunConfiguration.study(kind, shape: s.model, context: s.model.context, steps: s.budget, batchSize: s.batchSize,
+        var run = RunConfiguration.study(StudyModel(kind.rawValue), shape: s.model, context: s.model.context, steps: s.budget, batchSize: s.batchSize,
                                          seed: seed, learningRate: lr, evalPoints: s.evalPoints,
                                          evalBatches: s.evalBatches, data: s.data)
         run.training.validationPart = .report
@@ -236,12 +237,12 @@ public struct AblationStudy: Sendable {
             } catch {
                 throw TrainingError.invalidOption("row \(v.name): \(error)")
             }
-            if !v.fixedAtTrainedValue.isEmpty && v.kind != .ngpt {
+            if !v.fixedAtTrainedValue.isEmpty && !v.kind.hasScalers {
                 throw TrainingError.invalidOption("row \(v.name) fixes nGPT's scalers but is a \(v.kind.rawValue) row")
             }
         }
         if try rows().contains(where: { !$0.fixedAtTrainedValue.isEmpty }) && settings.trainedValues == nil
-            && variant(AblationVariant.referenceName)?.kind != .ngpt {
+            && variant(AblationVariant.referenceName)?.kind.hasScalers != true {
             throw TrainingError.invalidOption("the scale-matched rows take their values from row \(AblationVariant.referenceName), which is not default nGPT here; give --trained-values")
         }
     }

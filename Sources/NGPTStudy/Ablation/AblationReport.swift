@@ -63,7 +63,7 @@ public enum AblationReport {
             let row = r.rows.first { $0.name == AblationVariant.referenceName(of: kind) }
             let lr = s.givenRate(kind) ?? row?.learningRate
             let source = s.givenRate(kind) != nil ? s.lrSource : (row?.rateSource ?? "tuned in this study")
-            return "\(kind == .gpt ? "GPT" : "nGPT") \(lr.map(AblationStudy.rate) ?? "not chosen yet") (\(source))"
+            return "\(StudyModel(kind.rawValue).label) \(lr.map(AblationStudy.rate) ?? "not chosen yet") (\(source))"
         }
         var text = "Learning rates: \(model(.ngpt)); \(model(.gpt)). Every row trains at its model's rate with its model's recipe unless it changes them"
         text += s.retune

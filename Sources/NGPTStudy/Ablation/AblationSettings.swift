@@ -100,7 +100,7 @@ public struct AblationSettings: Codable, Sendable, Equatable {
     }
 
     /// The given rate of `kind`, or nil when the study tunes it.
-    public func givenRate(_ kind: ModelKind) -> Double? { kind == .gpt ? lrGPT : lrNGPT }
+    public func givenRate(_ kind: ModelKind) -> Double? { ["gpt": lrGPT, "ngpt": lrNGPT][kind.rawValue] ?? nil }
 
     /// The tuning seeds.
     public var tuningSeedList: [Int] { Array(tuningSeed..<(tuningSeed + max(1, tuningSeeds))) }

@@ -2,26 +2,33 @@ import Foundation
 import NGPTNumerics
 import NGPTModels
 
-/// What `ngpt compare` measures: the shape, the grid of contexts × budgets × seeds, the learning
-/// rates to try, and how each run is trained and evaluated.
+/// What `ngpt compare` measures: the models, the shape, the grid of contexts × budgets × seeds,
+/// the learning rates to try, and how each run is trained and evaluated.
+///
+/// The models are ``modelList``: GPT and nGPT unless ``models`` names others. The first is the
+/// baseline: it also trains at ``gptBudgets``, and every other model's speedup and loss gap are
+/// measured against its curve.
 public struct ComparisonSettings: Codable, Sendable, Equatable {
     /// The data directory (absolute path).
     public var data: String
-    /// The model shape; `kind` and `context` are set per run. nGPT ablation switches apply to
-    /// the nGPT runs.
+    /// The model shape; each model takes it as its architecture's base kind
+    /// (``/NGPTModels/ModelConfig/asKind(_:)``) and `context` is set per run. nGPT ablation
+    /// switches apply to the models built on nGPT.
     public var model: ModelConfig
     public var contexts: [Int]
-    /// Optimiser steps per run of both models, ascending; each run has its own full cosine
+    /// Optimiser steps per run of every model, ascending; each run has its own full cosine
     /// schedule.
     public var budgets: [Int]
-    /// Budgets only GPT trains at, beyond nGPT's largest, so that GPT's loss curve reaches
-    /// nGPT's final losses (the speedup is then a number rather than a bound).
+    /// Budgets only the baseline (the first model, GPT by default) trains at, beyond the largest
+    /// of ``budgets``, so that its loss curve reaches the other models' final losses (the speedup
+    /// is then a number rather than a bound).
     public var gptBudgets: [Int]
     /// Seeds `0..<seeds` for every final run.
     public var seeds: Int
     /// Learning rates tried for each model at `tuneBudget`.
     public var lrGrid: [Double]
-    /// Fixed learning rates that skip tuning.
+    /// Fixed learning rates of the models named `gpt` and `ngpt` that skip their tuning
+    /// (``fixedRates`` gives any model's).
     public var lrGPT: Double?
     public var lrNGPT: Double?
     public var tuneBudget: Int
@@ -57,6 +64,12 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
     public var gridExtensions: Int
     /// How the rate at an untuned budget follows from the tuned ones.
     public var rateRule: RateRule
+    /// The models compared, the baseline first; nil: GPT and nGPT (``StudyModel/pair``, every
+    /// comparison written before models had names).
+    public var models: [StudyModel]?
+    /// Fixed learning rates by model name, which skip that model's tuning (beside ``lrGPT`` and
+    /// ``lrNGPT``); nil: none.
+    public var fixedRates: [String: Double]?
 
     /// GPT's extra budgets by default: 2× and 4× nGPT's largest.
     public static func defaultGPTBudgets(_ budgets: [Int]) -> [Int] {
@@ -70,7 +83,8 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
                 constantTokensPerStep: Bool = true, evalBatches: Int = 10, evalPoints: Int = 10,
                 extrapolation: [Int] = [2, 4], extrapolationWindows: ExtrapolationWindows = .shared,
                 precision: ParameterPrecision = .fp32, threadsPerRun: Int = 1, shapes: [ModelShape]? = nil,
-                tuneBudgets: [Int]? = nil, tuningSeeds: Int = 1, gridExtensions: Int = 0, rateRule: RateRule = .logLog) {
+                tuneBudgets: [Int]? = nil, tuningSeeds: Int = 1, gridExtensions: Int = 0, rateRule: RateRule = .logLog,
+                models: [StudyModel]? = nil, fixedRates: [String: Double]? = nil) {
         self.data = data
         self.model = model
         self.contexts = contexts
@@ -96,6 +110,8 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
         self.tuningSeeds = tuningSeeds
         self.gridExtensions = gridExtensions
         self.rateRule = rateRule
+        self.models = models
+        self.fixedRates = fixedRates
     }
 
     /// Decodes a `settings.json`. Comparisons written before GPT's extra budgets, per-context
@@ -123,7 +139,9 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
                   tuneBudgets: try c.decodeIfPresent([Int].self, forKey: .tuneBudgets),
                   tuningSeeds: try c.decodeIfPresent(Int.self, forKey: .tuningSeeds) ?? 1,
                   gridExtensions: try c.decodeIfPresent(Int.self, forKey: .gridExtensions) ?? 0,
-                  rateRule: try c.decodeIfPresent(RateRule.self, forKey: .rateRule) ?? .logLog)
+                  rateRule: try c.decodeIfPresent(RateRule.self, forKey: .rateRule) ?? .logLog,
+                  models: try c.decodeIfPresent([StudyModel].self, forKey: .models),
+                  fixedRates: try c.decodeIfPresent([String: Double].self, forKey: .fixedRates))
         // an old file's budgets were written sorted; a hand-edited one is checked by validate()
     }
 
@@ -136,11 +154,28 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
     /// Training tokens per optimiser step at context `t`.
     public func tokensPerStep(at t: Int) -> Int { batchSize(at: t) * t }
 
-    /// Every budget GPT trains at: the common ones and its extra ones.
+    /// Every budget the baseline trains at: the common ones and its extra ones.
     public var allGPTBudgets: [Int] { Array(Set(budgets + gptBudgets)).sorted() }
 
-    /// Every budget `kind` trains at.
-    public func budgets(of kind: ModelKind) -> [Int] { kind == .gpt ? allGPTBudgets : budgets }
+    /// The models compared, the baseline first: ``models``, or GPT and nGPT.
+    public var modelList: [StudyModel] { models ?? StudyModel.pair }
+
+    /// The model every other one is measured against (the first).
+    public var baseline: StudyModel { modelList[0] }
+
+    /// The models measured against the baseline.
+    public var comparedModels: [StudyModel] { Array(modelList.dropFirst()) }
+
+    /// The model called `name` (a model of that architecture if the list has none).
+    public func studyModel(named name: String) -> StudyModel { modelList.first { $0.name == name } ?? StudyModel(name) }
+
+    /// The rate given for model `name` (``fixedRates``, ``lrGPT``, ``lrNGPT``), which skips its tuning.
+    public func fixedRate(_ name: String) -> Double? {
+        fixedRates?[name] ?? ["gpt": lrGPT, "ngpt": lrNGPT][name] ?? nil
+    }
+
+    /// Every budget model `name` trains at.
+    public func budgets(of name: String) -> [Int] { name == baseline.name ? allGPTBudgets : budgets }
 
     /// The shapes the study trains: ``shapes``, or the one shape of ``model``.
     public var shapeList: [ModelShape?] { shapes ?? [nil] }
@@ -153,9 +188,9 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
         return model.resized(width: shape.width, layers: shape.layers, heads: shape.heads)
     }
 
-    /// The budgets `kind` is tuned at (``TuningProcedure/budgets``), ascending.
-    public func tuningBudgets(of kind: ModelKind) -> [Int] {
-        let own = budgets(of: kind)
+    /// The budgets model `name` is tuned at (``TuningProcedure/budgets``), ascending.
+    public func tuningBudgets(of name: String) -> [Int] {
+        let own = budgets(of: name)
         guard let list = tuneBudgets else { return Array(Set([own.first, own.last].compactMap { $0 })).sorted() }
         return own.filter(list.contains)
     }
@@ -190,18 +225,28 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
                 if let stray = list.first(where: { !allGPTBudgets.contains($0) }) {
                     throw fail("--tune-budgets \(stray) is not one of the budgets (\(allGPTBudgets.map(String.init).joined(separator: ","))): a rate is tuned at a budget the models train at")
                 }
-                for kind in ModelKind.allCases where needsTuning(kind) && tuningBudgets(of: kind).isEmpty {
-                    throw fail("--tune-budgets \(list.map(String.init).joined(separator: ",")) holds none of \(kind.rawValue)'s budgets (\(budgets(of: kind).map(String.init).joined(separator: ",")))")
+                for m in modelList where needsTuning(m.name) && tuningBudgets(of: m.name).isEmpty {
+                    throw fail("--tune-budgets \(list.map(String.init).joined(separator: ",")) holds none of \(m.name)'s budgets (\(budgets(of: m.name).map(String.init).joined(separator: ",")))")
                 }
             }
         }
-        if tuning != .shared && (needsTuning(.gpt) || needsTuning(.ngpt)) {
+        if tuning != .shared && modelList.contains(where: { needsTuning($0.name) }) {
             guard tuningSeed >= seeds else {
                 throw fail("the tuning runs' seed (\(tuningSeed)) is one of the final runs' seeds 0..<\(seeds); use fewer --seeds")
             }
         }
-        guard (lrGPT != nil && lrNGPT != nil) || !lrGrid.isEmpty else { throw fail("--lr-grid is empty: give learning rates to try, or --lr-gpt and --lr-ngpt") }
-        guard (lrGrid + [lrGPT, lrNGPT].compactMap { $0 }).allSatisfy({ $0 > 0 && $0.isFinite }) else { throw fail("learning rates must be positive") }
+        guard modelList.allSatisfy({ fixedRate($0.name) != nil }) || !lrGrid.isEmpty else {
+            throw fail("--lr-grid is empty: give learning rates to try, or every model's rate (--lr-gpt and --lr-ngpt, or --lr NAME=RATE)")
+        }
+        guard (lrGrid + [lrGPT, lrNGPT].compactMap { $0 } + (fixedRates ?? [:]).values).allSatisfy({ $0 > 0 && $0.isFinite }) else { throw fail("learning rates must be positive") }
+        guard modelList.count >= 2 else { throw fail("--models needs at least two models (the first is the baseline the others are measured against)") }
+        guard Set(modelList.map(\.name)).count == modelList.count else {
+            throw fail("--models has repeated names: \(modelList.map(\.name).joined(separator: ",")); name a second model of one architecture NAME=ARCHITECTURE")
+        }
+        for m in modelList { if let problem = m.nameProblem { throw fail(problem) } }
+        if let stray = fixedRates?.keys.sorted().first(where: { name in !modelList.contains { $0.name == name } }) {
+            throw fail("--lr \(stray)=… names no model of the comparison (\(modelList.map(\.name).joined(separator: ",")))")
+        }
         guard batchSize >= 1, evalBatches >= 1, evalPoints >= 0, threadsPerRun >= 1 else {
             throw fail("--batch, --eval-batches and --threads-per-run must be at least 1")
         }
@@ -226,10 +271,16 @@ public struct ComparisonSettings: Codable, Sendable, Equatable {
                 try c.validate()
             }
         }
+        // every model's architecture is known to this program and takes its options
+        var first = model(for: shapeList[0])
+        first.context = contexts[0]
+        for m in modelList {
+            do { _ = try m.build(first) } catch let e as ArchitectureError { throw fail("model \(m.name): \(e.message)") }
+        }
     }
 
-    /// Whether tuning runs are needed for `kind` (no fixed rate given).
-    public func needsTuning(_ kind: ModelKind) -> Bool { (kind == .gpt ? lrGPT : lrNGPT) == nil }
+    /// Whether tuning runs are needed for model `name` (no fixed rate given).
+    public func needsTuning(_ name: String) -> Bool { fixedRate(name) == nil }
 }
 
 /// How a comparison chooses each model's learning rate.
@@ -305,7 +356,8 @@ public struct PlannedRun: Codable, Sendable, Equatable, Hashable {
     /// A tuning run chooses a learning rate; a final run is reported.
     public enum Purpose: String, Codable, Sendable { case tuning, final }
 
-    public var kind: ModelKind
+    /// The name of the model (``StudyModel/name``).
+    public var model: String
     public var context: Int
     public var steps: Int
     public var seed: Int
@@ -314,9 +366,9 @@ public struct PlannedRun: Codable, Sendable, Equatable, Hashable {
     /// The shape of a size study's run; nil: the comparison's one shape.
     public var shape: ModelShape?
 
-    public init(kind: ModelKind, context: Int, steps: Int, seed: Int, lr: Double, purpose: Purpose = .final, shape: ModelShape? = nil) {
+    public init(model: String, context: Int, steps: Int, seed: Int, lr: Double, purpose: Purpose = .final, shape: ModelShape? = nil) {
         self.shape = shape
-        self.kind = kind
+        self.model = model
         self.context = context
         self.steps = steps
         self.seed = seed
@@ -324,33 +376,49 @@ public struct PlannedRun: Codable, Sendable, Equatable, Hashable {
         self.purpose = purpose
     }
 
+    private enum CodingKeys: String, CodingKey { case model, context, steps, seed, lr, purpose, shape, kind }
+
+    /// Decodes a run; one written before models had names has its model's kind (`gpt`, `ngpt`)
+    /// under `kind`, which is the name of that model.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(kind: try c.decode(ModelKind.self, forKey: .kind), context: try c.decode(Int.self, forKey: .context),
+        let model = try c.decodeIfPresent(String.self, forKey: .model) ?? c.decode(String.self, forKey: .kind)
+        self.init(model: model, context: try c.decode(Int.self, forKey: .context),
                   steps: try c.decode(Int.self, forKey: .steps), seed: try c.decode(Int.self, forKey: .seed),
                   lr: try c.decode(Double.self, forKey: .lr), purpose: try c.decodeIfPresent(Purpose.self, forKey: .purpose) ?? .final,
                   shape: try c.decodeIfPresent(ModelShape.self, forKey: .shape))
     }
 
-    /// `gpt-t256-n500-lr2e-03-seed0`; tuning runs start with `tune-`, a size study's runs with
-    /// their shape (`d128-l4-h8-gpt-…`).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model, forKey: .model)
+        try c.encode(context, forKey: .context)
+        try c.encode(steps, forKey: .steps)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(lr, forKey: .lr)
+        try c.encode(purpose, forKey: .purpose)
+        try c.encodeIfPresent(shape, forKey: .shape)
+    }
+
+    /// `gpt-t256-n500-lr2e-03-seed0` (the model's name first); tuning runs start with `tune-`, a
+    /// size study's runs with their shape (`d128-l4-h8-gpt-…`).
     public var id: String {
         let lr = String(format: "%.2e", lr).replacingOccurrences(of: "+", with: "")
-        return (purpose == .tuning ? "tune-" : "") + (shape.map { $0.runPrefix + "-" } ?? "") + "\(kind.rawValue)-t\(context)-n\(steps)-lr\(lr)-seed\(seed)"
+        return (purpose == .tuning ? "tune-" : "") + (shape.map { $0.runPrefix + "-" } ?? "") + "\(model)-t\(context)-n\(steps)-lr\(lr)-seed\(seed)"
     }
 
     /// Training tokens of the whole run.
     public func tokens(_ s: ComparisonSettings) -> Int { steps * s.tokensPerStep(at: context) }
 
     /// The run as the library's own configuration (what `ngpt train --config` runs): the
-    /// comparison's shape at this context, the model's recipe with this run's steps, learning
-    /// rate and seed, the batch of this context, and the comparison's evaluation, storage and
-    /// extrapolation. Tuning runs (``TuningProcedure/separate``) are scored on the validation
+    /// comparison's shape at this context as the run's model (``StudyModel/config(_:)``: a model
+    /// built on GPT takes no nGPT switches), its architecture's recipe with this run's steps,
+    /// learning rate and seed, the batch of this context, and the comparison's evaluation, storage
+    /// and extrapolation. Tuning runs (``TuningProcedure/separate``) are scored on the validation
     /// file's selection half and skip the curve and the extrapolation; final runs are scored on
-    /// its report half. GPT takes no nGPT switches (it has no scalers), so its configuration is
-    /// that of a GPT run of the same shape, with q/k normalisation if the comparison asks for it.
+    /// its report half.
     public func configuration(_ s: ComparisonSettings) -> RunConfiguration {
-        var run = RunConfiguration.study(kind, shape: s.model(for: shape), context: context, steps: steps, batchSize: s.batchSize(at: context),
+        var run = RunConfiguration.study(s.studyModel(named: model), shape: s.model(for: shape), context: context, steps: steps, batchSize: s.batchSize(at: context),
                                          seed: seed, learningRate: lr, evalPoints: s.evalPoints, evalBatches: s.evalBatches, data: s.data)
         var o = run.training
         o.parameterPrecision = s.precision
@@ -376,16 +444,17 @@ public struct PlannedRun: Codable, Sendable, Equatable, Hashable {
 
 /// The learning rate each model trains with, at every shape, context and budget.
 public struct LearningRates: Sendable, Equatable {
-    /// Where a rate applies: a shape (nil: the comparison's one shape), a context and a model.
+    /// Where a rate applies: a shape (nil: the comparison's one shape), a context and a model
+    /// (its name).
     public struct Key: Hashable, Sendable {
         public var shape: ModelShape?
         public var context: Int
-        public var kind: ModelKind
+        public var model: String
 
-        public init(shape: ModelShape?, context: Int, kind: ModelKind) {
+        public init(shape: ModelShape?, context: Int, model: String) {
             self.shape = shape
             self.context = context
-            self.kind = kind
+            self.model = model
         }
     }
 
@@ -404,35 +473,41 @@ public struct LearningRates: Sendable, Equatable {
         self.rule = rule
     }
 
-    /// One rate per model and context, at every budget (the comparison's one shape).
-    public init(_ byContext: [Int: [ModelKind: Double]]) {
+    /// One rate per model (by name) and context, at every budget (the comparison's one shape).
+    public init(_ byContext: [Int: [String: Double]]) {
         var points = [Key: [Point]]()
         for (t, rates) in byContext {
-            for (kind, lr) in rates { points[Key(shape: nil, context: t, kind: kind)] = [Point(steps: 1, lr: lr)] }
+            for (model, lr) in rates { points[Key(shape: nil, context: t, model: model)] = [Point(steps: 1, lr: lr)] }
         }
         self.init(points: points)
     }
 
-    /// The same two rates at every shape, context and budget of `s`.
-    public init(_ s: ComparisonSettings, gpt: Double, ngpt: Double) {
+    /// Each model's rate (by name) at every shape, context and budget of `s`.
+    public init(_ s: ComparisonSettings, byModel rates: [String: Double]) {
         var points = [Key: [Point]]()
         for shape in s.shapeList {
             for t in s.contexts {
-                for kind in ModelKind.allCases { points[Key(shape: shape, context: t, kind: kind)] = [Point(steps: 1, lr: kind == .gpt ? gpt : ngpt)] }
+                for (model, lr) in rates { points[Key(shape: shape, context: t, model: model)] = [Point(steps: 1, lr: lr)] }
             }
         }
         self.init(points: points)
     }
 
-    /// The rate at the comparison's one shape (or the first budget's where rates follow the budget).
-    public func rate(_ kind: ModelKind, context: Int) -> Double {
-        points[Key(shape: nil, context: context, kind: kind)]?.first?.lr ?? .nan
+    /// The same rate for every model at every shape, context and budget of `s` (a placeholder for
+    /// rates not chosen yet: the runs' count and cost do not depend on it).
+    public init(_ s: ComparisonSettings, every lr: Double) {
+        self.init(s, byModel: Dictionary(uniqueKeysWithValues: s.modelList.map { ($0.name, lr) }))
     }
 
-    /// The rate `kind` trains with at `steps`: the rule applied to the rates chosen at other
-    /// budgets (a single chosen rate holds at every budget).
-    public func rate(_ kind: ModelKind, shape: ModelShape?, context: Int, steps: Int) -> Double {
-        guard let p = points[Key(shape: shape, context: context, kind: kind)], let first = p.first, let last = p.last else { return .nan }
+    /// The rate at the comparison's one shape (or the first budget's where rates follow the budget).
+    public func rate(_ model: String, context: Int) -> Double {
+        points[Key(shape: nil, context: context, model: model)]?.first?.lr ?? .nan
+    }
+
+    /// The rate model `model` trains with at `steps`: the rule applied to the rates chosen at
+    /// other budgets (a single chosen rate holds at every budget).
+    public func rate(_ model: String, shape: ModelShape?, context: Int, steps: Int) -> Double {
+        guard let p = points[Key(shape: shape, context: context, model: model)], let first = p.first, let last = p.last else { return .nan }
         if p.count == 1 || steps <= first.steps { return first.lr }
         if steps >= last.steps { return last.lr }
         let i = p.firstIndex { $0.steps >= steps }!
@@ -460,34 +535,33 @@ public enum ComparisonPlanner {
         if s.tuning == .budgets { return TuningSweep.cells(s).flatMap { $0.runs(grid: s.lrGrid, s) } }
         let contexts = s.tuning == .separate ? s.contexts : [s.contexts[0]]
         return contexts.flatMap { t in
-            ModelKind.allCases.filter(s.needsTuning).flatMap { kind in
+            s.modelList.map(\.name).filter(s.needsTuning).flatMap { model in
                 s.lrGrid.map {
                     s.tuning == .separate
-                        ? PlannedRun(kind: kind, context: t, steps: s.tuneBudget, seed: s.tuningSeed, lr: $0, purpose: .tuning)
-                        : PlannedRun(kind: kind, context: t, steps: s.tuneBudget, seed: 0, lr: $0)
+                        ? PlannedRun(model: model, context: t, steps: s.tuneBudget, seed: s.tuningSeed, lr: $0, purpose: .tuning)
+                        : PlannedRun(model: model, context: t, steps: s.tuneBudget, seed: 0, lr: $0)
                 }
             }
         }
     }
 
-    /// Separate full-schedule runs of both models for every shape, context, budget and seed, at
-    /// each model's rate for that budget, then GPT's runs at its extra budgets. Interleaved
-    /// GPT/nGPT so that an interrupted comparison has both models at the same budgets.
+    /// Separate full-schedule runs of every model for every shape, context, budget and seed, at
+    /// each model's rate for that budget, then the baseline's runs at its extra budgets.
+    /// Interleaved by model so that an interrupted comparison has every model at the same budgets.
     public static func finalRuns(_ s: ComparisonSettings, rates: LearningRates) -> [PlannedRun] {
         var runs = [PlannedRun]()
         for shape in s.shapeList {
             for t in s.contexts {
-                func run(_ kind: ModelKind, _ steps: Int, _ seed: Int) -> PlannedRun {
-                    PlannedRun(kind: kind, context: t, steps: steps, seed: seed, lr: rates.rate(kind, shape: shape, context: t, steps: steps), shape: shape)
+                func run(_ model: String, _ steps: Int, _ seed: Int) -> PlannedRun {
+                    PlannedRun(model: model, context: t, steps: steps, seed: seed, lr: rates.rate(model, shape: shape, context: t, steps: steps), shape: shape)
                 }
                 for steps in s.budgets {
                     for seed in 0..<s.seeds {
-                        runs.append(run(.gpt, steps, seed))
-                        runs.append(run(.ngpt, steps, seed))
+                        for m in s.modelList { runs.append(run(m.name, steps, seed)) }
                     }
                 }
                 for steps in s.gptBudgets {
-                    for seed in 0..<s.seeds { runs.append(run(.gpt, steps, seed)) }
+                    for seed in 0..<s.seeds { runs.append(run(s.baseline.name, steps, seed)) }
                 }
             }
         }

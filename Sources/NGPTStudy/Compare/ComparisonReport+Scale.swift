@@ -13,7 +13,8 @@ extension ComparisonReport {
         return "\(r) [\(String(format: "%.2f", i.low))–\(String(format: "%.2f", i.high))]"
     }
 
-    /// "+0.081 [+0.040, +0.122] (4.6 %)": GPT's loss minus nGPT's with its 95 % interval.
+    /// "+0.081 [+0.040, +0.122] (4.6 %)": the baseline's loss minus the model's with its 95 %
+    /// interval, and that as a share of the baseline's loss.
     static func gap(_ i: Interval?, relativeTo gpt: Double?) -> String {
         guard let i else { return "–" }
         var text = String(format: "%+.3f", i.mean)
@@ -22,29 +23,28 @@ extension ComparisonReport {
         return text
     }
 
-    /// Reading of an interval against "no effect" (0 for a difference, 1 for a ratio).
-    static func verdict(_ i: Interval?, none: Double) -> String {
-        guard let i, i.count > 1 else { return "" }
-        if i.contains(none) { return "no difference shown" }
-        return i.low > none ? "nGPT better" : "nGPT worse"
-    }
-
     /// Shapes of a size study, ascending in non-embedding parameters.
     static func sortedShapes(_ r: ComparisonResults) -> [ComparisonResults.Shape] {
         (r.shapes ?? []).sorted { $0.nonEmbeddingParameters < $1.nonEmbeddingParameters }
     }
 
-    /// Speedup against model size: a row per shape, a column per nGPT budget (first context).
+    /// Speedup against model size: a row per shape (and compared model), a column per common
+    /// budget (first context).
     static func sizeTable(_ r: ComparisonResults) -> (header: [String], rows: [[String]]) {
-        let budgets = r.settings.budgets
-        let header = ["shape (d×L×heads)", "non-embedding parameters", "tokens per parameter (largest nGPT budget)"]
-            + budgets.map { "speedup at \($0) steps [95 %]" } + budgets.map { "GPT − nGPT loss at \($0) steps [95 %]" }
-        let rows = sortedShapes(r).map { s -> [String] in
-            let c = s.contexts[0]
-            let largest = c.budgets.last?.tokens ?? 0
-            return [s.shape.description, parameters(s.nonEmbeddingParameters), String(format: "%.1f", Double(largest) / Double(max(1, s.nonEmbeddingParameters)))]
-                + budgets.map { n in c.budgets.first { $0.steps == n }.map { ratioWithInterval($0.speedupFit, $0.speedupInterval) } ?? "–" }
-                + budgets.map { n in c.budgets.first { $0.steps == n }.map { gap($0.lossGap, relativeTo: $0.gpt?.mean) } ?? "–" }
+        let budgets = r.settings.budgets, base = r.settings.baseline
+        let header = ["shape (d×L×heads)"] + (several(r) ? ["model"] : []) + ["non-embedding parameters", "tokens per parameter (largest common budget)"]
+            + budgets.map { "speedup at \($0) steps [95 %]" }
+            + budgets.map { "\(base.label) − \(several(r) ? "model" : r.settings.comparedModels[0].label) loss at \($0) steps [95 %]" }
+        let rows = sortedShapes(r).flatMap { s in
+            r.settings.comparedModels.map { m -> [String] in
+                let c = s.contexts[0]
+                let largest = c.budgets.last?.tokens ?? 0
+                func at(_ n: Int) -> ComparisonResults.Budget? { c.budgets.first { $0.steps == n } }
+                return [s.shape.description] + (several(r) ? [m.label] : [])
+                    + [parameters(s.nonEmbeddingParameters), String(format: "%.1f", Double(largest) / Double(max(1, s.nonEmbeddingParameters)))]
+                    + budgets.map { n in at(n)?[model: m.name].map { ratioWithInterval($0.speedupFit, $0.speedupInterval) } ?? "–" }
+                    + budgets.map { n in at(n).map { b in b[model: m.name].map { gap($0.lossGap, relativeTo: b[model: base.name]?.loss?.mean) } ?? "–" } ?? "–" }
+            }
         }
         return (header, rows)
     }
@@ -53,36 +53,39 @@ extension ComparisonReport {
         n >= 1_000_000 ? String(format: "%.2f M", Double(n) / 1e6) : String(format: "%.0f k", Double(n) / 1e3)
     }
 
-    /// The size figures: speedup against non-embedding parameters (a line per budget, 95 %
-    /// band) and final loss against parameters (both models, a line per budget).
+    /// The size figures: each compared model's speedup against non-embedding parameters (a
+    /// line per budget, 95 % band) and final loss against parameters (every model, a line per
+    /// budget).
     static func sizeFigures(_ r: ComparisonResults, into page: inout HTMLReport) {
         let shapes = sortedShapes(r)
         guard shapes.count > 1 else { return }
-        var speed = SVGChart(title: "Token speedup of nGPT over GPT against model size", xLabel: "non-embedding parameters (log)",
-                             yLabel: "tokens GPT needs ÷ nGPT's tokens", xScale: .log)
+        let base = r.settings.baseline, compared = several(r) ? "each model" : r.settings.comparedModels[0].label
+        var speed = SVGChart(title: "Token speedup of \(compared) over \(base.label) against model size", xLabel: "non-embedding parameters (log)",
+                             yLabel: "tokens \(base.label) needs ÷ \(several(r) ? "the model" : compared)'s tokens", xScale: .log)
         var loss = SVGChart(title: "Final loss against model size", xLabel: "non-embedding parameters (log)",
                             yLabel: "final validation loss (nats/token)", xScale: .log)
         for (i, n) in r.settings.budgets.enumerated() {
             let colour = SVGChart.palette[(i + 2) % SVGChart.palette.count]
-            var pts = [(x: Double, y: Double)](), band = [(x: Double, low: Double, high: Double)]()
-            var gptPts = [(x: Double, y: Double)](), ngptPts = [(x: Double, y: Double)]()
-            for s in shapes {
-                let x = Double(s.nonEmbeddingParameters)
-                guard let b = s.contexts[0].budgets.first(where: { $0.steps == n }) else { continue }
-                if let sp = b.speedupFit {
+            func at(_ s: ComparisonResults.Shape) -> ComparisonResults.Budget? { s.contexts[0].budgets.first { $0.steps == n } }
+            for (j, m) in r.settings.comparedModels.enumerated() {
+                var pts = [(x: Double, y: Double)](), band = [(x: Double, low: Double, high: Double)]()
+                for s in shapes {
+                    guard let e = at(s)?[model: m.name], let sp = e.speedupFit else { continue }
+                    let x = Double(s.nonEmbeddingParameters)
                     pts.append((x, sp.value))
-                    if let ci = b.speedupInterval { band.append((x, ci.low, ci.high)) }
+                    if let ci = e.speedupInterval { band.append((x, ci.low, ci.high)) }
                 }
-                if let g = b.gpt { gptPts.append((x, g.mean)) }
-                if let m = b.ngpt { ngptPts.append((x, m.mean)) }
+                speed.series.append(.init(name: (several(r) ? "\(m.label) " : "") + "\(n) steps (band: 95 % interval)", points: pts, band: band,
+                                          color: colour, dashed: j > 0, markers: true))
             }
-            speed.series.append(.init(name: "\(n) steps (band: 95 % interval)", points: pts, band: band, color: colour, markers: true))
-            loss.series.append(.init(name: "GPT \(n) steps", points: gptPts, color: colour, dashed: true, markers: true))
-            loss.series.append(.init(name: "nGPT \(n) steps", points: ngptPts, color: colour, markers: true))
+            for m in r.settings.modelList {
+                let pts = shapes.compactMap { s in at(s)?[model: m.name]?.loss.map { (x: Double(s.nonEmbeddingParameters), y: $0.mean) } }
+                loss.series.append(.init(name: "\(m.label) \(n) steps", points: pts, color: colour, dashed: m == base, markers: true))
+            }
         }
         speed.series.append(.init(name: "no speedup", points: shapes.map { (Double($0.nonEmbeddingParameters), 1) }, color: "#7f7f7f", dashed: true))
-        page.figure(speed, caption: "Speedup from GPT's power-law fit, mean over seeds; the band is the 95 % t interval over seeds on the log scale (missing where a seed's speedup is only a bound). Tokens per step are the same for every shape, so a budget is the same number of tokens at every size and tokens per parameter fall as the model grows.")
-        page.figure(loss, caption: "Mean over seeds (GPT dashed). Each shape has its own tuned rates.")
+        page.figure(speed, caption: "Speedup from \(base.label)'s power-law fit, mean over seeds; the band is the 95 % t interval over seeds on the log scale (missing where a seed's speedup is only a bound). Tokens per step are the same for every shape, so a budget is the same number of tokens at every size and tokens per parameter fall as the model grows.")
+        page.figure(loss, caption: "Mean over seeds (\(base.label) dashed). Each shape has its own tuned rates.")
     }
 
     /// Each model's tuning loss against learning rate at every tuned budget, per shape and context.
@@ -99,10 +102,10 @@ extension ComparisonReport {
                 let pts = zip(o.grid, o.losses).compactMap { lr, l in l.flatMap { $0.isFinite ? (x: lr, y: $0) : nil } }
                 guard !pts.isEmpty else { continue }
                 let shade = SVGChart.palette[(2 + (steps.firstIndex(of: o.steps) ?? 0)) % SVGChart.palette.count]
-                chart.series.append(.init(name: "\(o.kind.rawValue) \(o.steps) steps" + (o.atEdge ? " (best at grid edge)" : ""), points: pts,
-                                          color: shade, dashed: o.kind == .gpt, markers: true))
+                chart.series.append(.init(name: "\(o.model) \(o.steps) steps" + (o.atEdge ? " (best at grid edge)" : ""), points: pts,
+                                          color: shade, dashed: o.model == r.settings.baseline.name, markers: true))
             }
-            page.figure(chart, caption: "Mean over \(r.settings.tuningSeedList.count) tuning seed(s) per rate (GPT dashed, a colour per tuned budget); diverged rates are left out. A flat curve means the comparison does not hinge on the exact rate.")
+            page.figure(chart, caption: "Mean over \(r.settings.tuningSeedList.count) tuning seed(s) per rate (\(r.settings.baseline.label) dashed, a colour per tuned budget); diverged rates are left out. A flat curve means the comparison does not hinge on the exact rate.")
         }
     }
 
@@ -112,11 +115,12 @@ extension ComparisonReport {
         for (_, shape, contexts) in shapeBlocks(r) {
             let name = shape?.description ?? ""
             for c in contexts {
-                for b in c.budgets + c.gptBeyond {
-                    rows.append((r.shapes == nil ? [] : [name]) + [String(c.context), String(b.steps), b.lrGPT.map(rate) ?? "–", b.lrNGPT.map(rate) ?? "(GPT only)"])
+                for b in c.budgets + c.baselineBeyond {
+                    rows.append((r.shapes == nil ? [] : [name]) + [String(c.context), String(b.steps)]
+                                + r.settings.modelList.map { m in b[model: m.name].map { $0.lr.map(rate) ?? "–" } ?? "(\(r.settings.baseline.label) only)" })
                 }
             }
         }
-        return ((r.shapes == nil ? [] : ["shape"]) + ["context", "budget (steps)", "GPT rate", "nGPT rate"], rows)
+        return ((r.shapes == nil ? [] : ["shape"]) + ["context", "budget (steps)"] + r.settings.modelList.map { "\($0.label) rate" }, rows)
     }
 }

@@ -47,10 +47,13 @@ public struct RunResult: Codable, Sendable, Equatable {
     }
 }
 
-/// Everything `ngpt compare` reports: `results.json`.
+/// Everything `ngpt compare` reports: `results.json`. Numbers are keyed by model name
+/// (``StudyModel/name``); every model but the baseline (the first) has its speedup and loss gap
+/// against the baseline.
 public struct ComparisonResults: Codable, Sendable {
     public struct Tuning: Codable, Sendable {
-        public var kind: ModelKind
+        /// The model's name.
+        public var model: String
         public var context: Int
         public var lr: Double
         /// The mean over the tuning seeds (one seed before ``TuningProcedure/budgets``).
@@ -66,42 +69,55 @@ public struct ComparisonResults: Codable, Sendable {
         public var chosen: Bool?
     }
 
-    public struct Budget: Codable, Sendable {
-        public var steps: Int
-        public var tokens: Int
-        public var gpt: SeedSummary?
-        public var ngpt: SeedSummary?
-        public var gptSeconds: SeedSummary?
-        public var ngptSeconds: SeedSummary?
-        /// Tokens GPT needs for nGPT's mean final loss (GPT's mean curve over all its budgets)
-        /// ÷ nGPT's tokens.
+    /// One model's numbers at one budget.
+    public struct ModelBudget: Codable, Sendable {
+        /// The model's name.
+        public var model: String
+        /// The final validation losses over seeds.
+        public var loss: SeedSummary?
+        /// Seconds per run over seeds.
+        public var seconds: SeedSummary?
+        /// The final validation losses in bits per byte of text (``TrainedRun/comparableBitsPerByte``),
+        /// when the runs recorded them.
+        public var bitsPerByte: SeedSummary?
+        /// The learning rate of this budget's runs.
+        public var lr: Double?
+        /// Against the baseline (nil for the baseline itself): tokens the baseline needs for this
+        /// model's mean final loss (the baseline's mean curve over all its budgets) ÷ this model's
+        /// tokens, in a straight line in log tokens.
         public var speedup: Speedup.Ratio?
-        /// The same per seed (nGPT seed s against GPT seed s's curve).
-        public var speedupBySeed: [Speedup.Ratio]
-        /// Seconds GPT needs for nGPT's mean final loss ÷ nGPT's mean seconds.
+        /// The same per seed (seed s against the baseline's seed s curve).
+        public var speedupBySeed: [Speedup.Ratio]?
+        /// Seconds the baseline needs for this model's mean final loss ÷ this model's mean seconds.
         public var wallClockSpeedup: Speedup.Ratio?
         /// Why the speedup is only a bound (or missing), and what to add to make it a number.
         public var note: String?
-        /// The learning rates of this budget's runs.
-        public var lrGPT: Double?
-        public var lrNGPT: Double?
-        /// GPT's loss minus nGPT's at this budget (equal tokens, no interpolation): the mean of
-        /// the per-seed differences (same seed, same data order) with its 95 % t interval.
+        /// The baseline's loss minus this model's at this budget (equal tokens, no
+        /// interpolation): the mean of the per-seed differences (same seed, same data order)
+        /// with its 95 % t interval.
         public var lossGap: Interval?
-        /// The token speedup with GPT's loss against tokens fitted by a power law
+        /// The token speedup with the baseline's loss against tokens fitted by a power law
         /// `a + b·t^(−c)` per seed (``Speedup/crossingByFit(of:curve:)``; linear in log tokens
-        /// where no fit exists), never beyond GPT's measured budgets. This is the reported speedup;
-        /// ``speedup`` keeps the straight line in log tokens beside it.
+        /// where no fit exists), never beyond the baseline's measured budgets. This is the
+        /// reported speedup; ``speedup`` keeps the straight line in log tokens beside it.
         public var speedupFit: Speedup.Ratio?
-        /// Per seed: nGPT seed s against the fit of GPT seed s.
+        /// Per seed: seed s against the fit of the baseline's seed s.
         public var speedupFitBySeed: [Speedup.Ratio]?
         /// The 95 % t interval of the per-seed fitted speedups, on the log scale (nil if a seed's
         /// speedup is only a bound, or fewer than two seeds).
         public var speedupInterval: Interval?
-        /// The final validation losses in bits per byte of text (``TrainedRun/comparableBitsPerByte``),
-        /// when the runs recorded them.
-        public var gptBitsPerByte: SeedSummary?
-        public var ngptBitsPerByte: SeedSummary?
+
+        public init(model: String) { self.model = model }
+    }
+
+    /// One budget: every model that trains at it, the baseline first.
+    public struct Budget: Codable, Sendable {
+        public var steps: Int
+        public var tokens: Int
+        public var models: [ModelBudget]
+
+        /// The numbers of the model called `name` at this budget.
+        public subscript(model name: String) -> ModelBudget? { models.first { $0.model == name } }
     }
 
     public struct Extrapolation: Codable, Sendable {
@@ -114,7 +130,8 @@ public struct ComparisonResults: Codable, Sendable {
             /// Its seed range.
             public var seeds: SeedSummary?
         }
-        public var kind: ModelKind
+        /// The model's name.
+        public var model: String
         public var steps: Int
         public var points: [Point]
         /// Mean over seeds of the loss by position in the longest windows (bins of `positionBin`
@@ -129,26 +146,25 @@ public struct ComparisonResults: Codable, Sendable {
         public var context: Int
         /// Sequences per batch at this context.
         public var batchSize: Int
-        public var lrGPT: Double
-        public var lrNGPT: Double
+        /// Each model's rate at the first budget, by name.
+        public var rates: [String: Double]
         /// Models whose rate at this context is the smallest or largest of the grid.
-        public var lrAtGridEdge: [ModelKind]
-        /// nGPT's budgets (both models trained), with the speedups.
+        public var lrAtGridEdge: [String]
+        /// The budgets every model trains at, with the speedups.
         public var budgets: [Budget]
-        /// GPT's extra budgets beyond nGPT's largest (GPT only).
-        public var gptBeyond: [Budget]
+        /// The baseline's extra budgets beyond the others' largest (the baseline only).
+        public var baselineBeyond: [Budget]
         public var extrapolation: [Extrapolation]
     }
 
     public var settings: ComparisonSettings
     public var tuning: [Tuning]
-    /// The first context's rates (every context's are in ``contexts``).
-    public var lrGPT: Double
-    public var lrNGPT: Double
+    /// The first context's rates at the first budget, by model (every context's are in ``contexts``).
+    public var rates: [String: Double]
     public var lrSource: String
     /// Models whose tuned rate is the smallest or largest of the grid at some context: the true
-    /// optimum may lie outside it, and the comparison may favour the other model.
-    public var lrAtGridEdge: [ModelKind]
+    /// optimum may lie outside it, and the comparison may favour another model.
+    public var lrAtGridEdge: [String]
     public var contexts: [Context]
     public var runs: [RunResult]
     public var missingRuns: [String]
@@ -176,29 +192,29 @@ public struct ComparisonResults: Codable, Sendable {
             guard let (rates, outcomes) = TuningSweep.chosenRates(s, runsDirectory: runsDirectory) else { return nil }
             let rows = outcomes.flatMap { o in
                 o.grid.indices.map { i in
-                    Tuning(kind: o.kind, context: o.context, lr: o.grid[i], valLoss: o.losses[i], status: o.losses[i] == nil ? .incomplete : o.losses[i]!.isFinite ? .finished : .failed,
+                    Tuning(model: o.model, context: o.context, lr: o.grid[i], valLoss: o.losses[i], status: o.losses[i] == nil ? .incomplete : o.losses[i]!.isFinite ? .finished : .failed,
                            shape: o.shape, steps: o.steps, seedLosses: o.seedLosses[i], chosen: o.best == o.grid[i])
                 }
             }
             return (rates, rows)
         }
         var tuning = [Tuning]()
-        var byContext = [Int: [ModelKind: Double]]()
+        var byContext = [Int: [String: Double]]()
         let runs = ComparisonPlanner.tuningRuns(s)
         for t in s.contexts {
             // shared tuning chose once, at the first context, for all
             let tunedAt = s.tuning == .separate ? t : s.contexts[0]
-            for kind in ModelKind.allCases {
-                if let fixed = kind == .gpt ? s.lrGPT : s.lrNGPT { byContext[t, default: [:]][kind] = fixed; continue }
+            for model in s.modelList.map(\.name) {
+                if let fixed = s.fixedRate(model) { byContext[t, default: [:]][model] = fixed; continue }
                 var best: (lr: Double, loss: Double)?
-                for run in runs where run.kind == kind && run.context == tunedAt {
+                for run in runs where run.model == model && run.context == tunedAt {
                     let r = RunResult.read(run, directory: runsDirectory.appendingPathComponent(run.id), settings: s)
-                    if t == tunedAt { tuning.append(Tuning(kind: kind, context: t, lr: run.lr, valLoss: r.finalValLoss, status: r.status)) }
+                    if t == tunedAt { tuning.append(Tuning(model: model, context: t, lr: run.lr, valLoss: r.finalValLoss, status: r.status)) }
                     guard let loss = r.comparableLoss else { return nil }
                     if best == nil || loss < best!.loss { best = (run.lr, loss) }
                 }
                 guard let best, best.loss.isFinite else { return nil }
-                byContext[t, default: [:]][kind] = best.lr
+                byContext[t, default: [:]][model] = best.lr
             }
         }
         return (LearningRates(byContext), tuning)
@@ -219,19 +235,18 @@ public struct ComparisonResults: Codable, Sendable {
         let contexts = byShape[0]
         let missing = results.filter { $0.status == .incomplete }.map(\.id)
         let source: String
-        switch (s.lrGPT != nil && s.lrNGPT != nil, s.tuning) {
+        switch (s.modelList.allSatisfy { s.fixedRate($0.name) != nil }, s.tuning) {
         case (true, _): source = "given"
         case (false, .separate): source = "tuned at every context: \(s.tuneBudget) steps, seed \(s.tuningSeed), scored on the first half of the validation text; reported losses come from its second half"
         case (false, .shared): source = "tuned at \(s.tuneBudget) steps, seed 0, context \(s.contexts[0]), on the reported validation windows (the winning tuning run is also a final run)"
         case (false, .budgets):
             let seeds = s.tuningSeedList.count == 1 ? "seed \(s.tuningSeed)" : "the mean of seeds \(s.tuningSeedList.first!)–\(s.tuningSeedList.last!)"
-            let at = ModelKind.allCases.filter(s.needsTuning).map { "\($0.rawValue) at \(s.tuningBudgets(of: $0).map(String.init).joined(separator: " and ")) steps" }.joined(separator: ", ")
+            let at = s.modelList.filter { s.needsTuning($0.name) }.map { "\($0.name) at \(s.tuningBudgets(of: $0.name).map(String.init).joined(separator: " and ")) steps" }.joined(separator: ", ")
             let rule = s.rateRule == .logLog ? "interpolated linearly in log rate against log steps between the tuned budgets (the nearest tuned budget's rate outside them)" : "the rate of the nearest tuned budget (in log steps)"
             source = "tuned \(s.shapes == nil ? "" : "for every shape, ")at every context (\(at)); \(seeds), scored on the first half of the validation text; a best rate on the grid's edge grows the grid (up to \(s.gridExtensions) point(s) each way); the rate at every other budget is \(rule); reported losses come from the second half"
         }
-        let edges = ModelKind.allCases.filter { kind in byShape.joined().contains { $0.lrAtGridEdge.contains(kind) } }
-        return ComparisonResults(settings: s, tuning: tuning, lrGPT: contexts[0].lrGPT,
-                                 lrNGPT: contexts[0].lrNGPT, lrSource: source, lrAtGridEdge: edges,
+        let edges = s.modelList.map(\.name).filter { name in byShape.joined().contains { $0.lrAtGridEdge.contains(name) } }
+        return ComparisonResults(settings: s, tuning: tuning, rates: contexts[0].rates, lrSource: source, lrAtGridEdge: edges,
                                  contexts: contexts, runs: results, missingRuns: missing,
                                  shapes: s.shapes.map { shapes in zip(shapes, byShape).map { Shape(shape: $0, nonEmbeddingParameters: $0.nonEmbeddingParameters, contexts: $1) } },
                                  sweeps: sweeps,
@@ -241,71 +256,73 @@ public struct ComparisonResults: Codable, Sendable {
     /// The numbers of one context.
     static func context(_ t: Int, _ s: ComparisonSettings, rates: LearningRates, byRun: [PlannedRun: RunResult],
                         shape: ModelShape? = nil, sweeps: [TuningSweep.Outcome]? = nil) -> Context {
-        func rate(_ kind: ModelKind, _ steps: Int) -> Double { rates.rate(kind, shape: shape, context: t, steps: steps) }
-        let lr = (gpt: rate(.gpt, s.budgets[0]), ngpt: rate(.ngpt, s.budgets[0]))
+        func rate(_ model: String, _ steps: Int) -> Double { rates.rate(model, shape: shape, context: t, steps: steps) }
+        let baseline = s.baseline.name
         let perStep = s.tokensPerStep(at: t)
-        func results(_ kind: ModelKind, _ steps: Int) -> [RunResult] {
-            (0..<s.seeds).compactMap { byRun[PlannedRun(kind: kind, context: t, steps: steps, seed: $0, lr: rate(kind, steps), shape: shape)] }
+        func results(_ model: String, _ steps: Int) -> [RunResult] {
+            (0..<s.seeds).compactMap { byRun[PlannedRun(model: model, context: t, steps: steps, seed: $0, lr: rate(model, steps), shape: shape)] }
         }
-        func gptCurve(seed: Int?) -> [(cost: Double, loss: Double)] {
+        func baselineCurve(seed: Int?) -> [(cost: Double, loss: Double)] {
             s.allGPTBudgets.compactMap { n in
-                let losses = results(.gpt, n).filter { seed == nil || $0.run.seed == seed }.compactMap(\.comparableLoss)
+                let losses = results(baseline, n).filter { seed == nil || $0.run.seed == seed }.compactMap(\.comparableLoss)
                 guard let m = SeedSummary(losses) else { return nil }
                 return (Double(n * perStep), m.mean)
             }
         }
-        let curve = gptCurve(seed: nil)
-        let gptTime: [(cost: Double, loss: Double)] = s.allGPTBudgets.compactMap { n in
-            let rs = results(.gpt, n)
+        let curve = baselineCurve(seed: nil)
+        let baselineTime: [(cost: Double, loss: Double)] = s.allGPTBudgets.compactMap { n in
+            let rs = results(baseline, n)
             guard let sec = SeedSummary(rs.compactMap(\.seconds)), let l = SeedSummary(rs.compactMap(\.comparableLoss)) else { return nil }
             return (sec.mean, l.mean)
         }
-        func budget(_ n: Int, withNGPT: Bool) -> Budget {
-            let tokens = n * perStep
-            let g = results(.gpt, n), m = withNGPT ? results(.ngpt, n) : []
-            let ngpt = SeedSummary(m.compactMap(\.comparableLoss))
-            var b = Budget(steps: n, tokens: tokens, gpt: SeedSummary(g.compactMap(\.comparableLoss)), ngpt: ngpt,
-                           gptSeconds: SeedSummary(g.compactMap(\.seconds)), ngptSeconds: SeedSummary(m.compactMap(\.seconds)),
-                           speedup: nil, speedupBySeed: [], wallClockSpeedup: nil, note: nil,
-                           lrGPT: rate(.gpt, n), lrNGPT: withNGPT ? rate(.ngpt, n) : nil)
-            b.gptBitsPerByte = SeedSummary(g.compactMap(\.comparableBitsPerByte))
-            b.ngptBitsPerByte = SeedSummary(m.compactMap(\.comparableBitsPerByte))
-            guard withNGPT else { return b }
-            guard let ngpt else {
-                b.note = "nGPT's runs at this budget are not finished"
-                return b
+        func bySeed(_ rs: [RunResult]) -> [Int: Double] {
+            Dictionary(rs.compactMap { r in r.comparableLoss.map { (r.run.seed, $0) } }, uniquingKeysWith: { a, _ in a })
+        }
+        func entry(_ model: String, _ n: Int) -> ModelBudget {
+            let rs = results(model, n)
+            var e = ModelBudget(model: model)
+            e.loss = SeedSummary(rs.compactMap(\.comparableLoss))
+            e.seconds = SeedSummary(rs.compactMap(\.seconds))
+            e.bitsPerByte = SeedSummary(rs.compactMap(\.comparableBitsPerByte))
+            e.lr = rate(model, n)
+            guard model != baseline else { return e }
+            let tokens = Double(n * perStep)
+            e.speedupBySeed = []
+            guard let loss = e.loss else {
+                e.note = "\(s.studyModel(named: model).label)'s runs at this budget are not finished"
+                return e
             }
-            b.speedup = Speedup.ratio(ngptLoss: ngpt.mean, ngptCost: Double(tokens), gptCurve: curve)
-            b.speedupBySeed = m.compactMap { r in
-                r.comparableLoss.flatMap { Speedup.ratio(ngptLoss: $0, ngptCost: Double(tokens), gptCurve: gptCurve(seed: r.run.seed)) }
+            e.speedup = Speedup.ratio(ngptLoss: loss.mean, ngptCost: tokens, gptCurve: curve)
+            e.speedupBySeed = rs.compactMap { r in
+                r.comparableLoss.flatMap { Speedup.ratio(ngptLoss: $0, ngptCost: tokens, gptCurve: baselineCurve(seed: r.run.seed)) }
             }
-            func bySeed(_ rs: [RunResult]) -> [Int: Double] {
-                Dictionary(rs.compactMap { r in r.comparableLoss.map { (r.run.seed, $0) } }, uniquingKeysWith: { a, _ in a })
+            e.lossGap = Interval.pairedDifference(bySeed(results(baseline, n)), bySeed(rs))
+            e.speedupFit = Speedup.ratioByFit(ngptLoss: loss.mean, ngptCost: tokens, gptCurve: curve)
+            let fitted = rs.compactMap { r in
+                r.comparableLoss.flatMap { Speedup.ratioByFit(ngptLoss: $0, ngptCost: tokens, gptCurve: baselineCurve(seed: r.run.seed)) }
             }
-            b.lossGap = Interval.pairedDifference(bySeed(g), bySeed(m))
-            b.speedupFit = Speedup.ratioByFit(ngptLoss: ngpt.mean, ngptCost: Double(tokens), gptCurve: curve)
-            let fitted = m.compactMap { r in
-                r.comparableLoss.flatMap { Speedup.ratioByFit(ngptLoss: $0, ngptCost: Double(tokens), gptCurve: gptCurve(seed: r.run.seed)) }
+            e.speedupFitBySeed = fitted
+            if fitted.count == rs.count, fitted.allSatisfy({ $0.bound == .exact }) { e.speedupInterval = Interval.t95Ratio(fitted.map(\.value)) }
+            if let sec = e.seconds {
+                e.wallClockSpeedup = Speedup.ratio(ngptLoss: loss.mean, ngptCost: sec.mean, gptCurve: baselineTime)
             }
-            b.speedupFitBySeed = fitted
-            if fitted.count == m.count, fitted.allSatisfy({ $0.bound == .exact }) { b.speedupInterval = Interval.t95Ratio(fitted.map(\.value)) }
-            if let sec = b.ngptSeconds {
-                b.wallClockSpeedup = Speedup.ratio(ngptLoss: ngpt.mean, ngptCost: sec.mean, gptCurve: gptTime)
-            }
-            b.note = note(b, s)
-            return b
+            e.note = note(e, s)
+            return e
+        }
+        func budget(_ n: Int, models: [StudyModel]) -> Budget {
+            Budget(steps: n, tokens: n * perStep, models: models.map { entry($0.name, n) })
         }
         var extrapolation = [Extrapolation]()
-        for kind in ModelKind.allCases {
-            for n in kind == .gpt ? s.allGPTBudgets : s.budgets {
-                let rs = results(kind, n)
+        for model in s.modelList.map(\.name) {
+            for n in s.budgets(of: model) {
+                let rs = results(model, n)
                 var points = [Extrapolation.Point]()
                 for m in [1] + s.extrapolation {
                     let values = rs.compactMap { r in r.contexts.first { $0.context == m * t }?.loss }
                     if let v = SeedSummary(values) { points.append(.init(multiple: m, context: m * t, loss: v.mean, seeds: v)) }
                 }
                 guard !points.isEmpty else { continue }
-                var e = Extrapolation(kind: kind, steps: n, points: points)
+                var e = Extrapolation(model: model, steps: n, points: points)
                 let curves = rs.compactMap(\.positionLoss)
                 if let first = curves.first, curves.allSatisfy({ $0.count == first.count }) {
                     e.positionLoss = (0..<first.count).map { i in curves.reduce(0) { $0 + $1[i] } / Double(curves.count) }
@@ -314,30 +331,31 @@ public struct ComparisonResults: Codable, Sendable {
                 extrapolation.append(e)
             }
         }
-        let edges = ModelKind.allCases.filter { kind in
-            if let sweeps { return sweeps.contains { $0.kind == kind && $0.shape == shape && $0.context == t && $0.atEdge } }
-            guard s.needsTuning(kind), s.lrGrid.count > 1 else { return false }
-            let r = kind == .gpt ? lr.gpt : lr.ngpt
+        let first = Dictionary(uniqueKeysWithValues: s.modelList.map { ($0.name, rate($0.name, s.budgets[0])) })
+        let edges = s.modelList.map(\.name).filter { model in
+            if let sweeps { return sweeps.contains { $0.model == model && $0.shape == shape && $0.context == t && $0.atEdge } }
+            guard s.needsTuning(model), s.lrGrid.count > 1, let r = first[model] else { return false }
             return r == s.lrGrid.min() || r == s.lrGrid.max()
         }
-        return Context(context: t, batchSize: s.batchSize(at: t), lrGPT: lr.gpt, lrNGPT: lr.ngpt, lrAtGridEdge: edges,
-                       budgets: s.budgets.map { budget($0, withNGPT: true) },
-                       gptBeyond: s.gptBudgets.map { budget($0, withNGPT: false) }, extrapolation: extrapolation)
+        return Context(context: t, batchSize: s.batchSize(at: t), rates: first, lrAtGridEdge: edges,
+                       budgets: s.budgets.map { budget($0, models: s.modelList) },
+                       baselineBeyond: s.gptBudgets.map { budget($0, models: [s.baseline]) }, extrapolation: extrapolation)
     }
 
-    /// Why `b`'s speedup is a bound or missing, and which budget would make it a number.
-    static func note(_ b: Budget, _ s: ComparisonSettings) -> String? {
-        guard let r = b.speedup else {
-            return b.ngpt.map { $0.mean.isFinite ? "GPT has no finished runs to compare with" : "nGPT diverged at this budget" }
+    /// Why `e`'s speedup is a bound or missing, and which budget would make it a number.
+    static func note(_ e: ModelBudget, _ s: ComparisonSettings) -> String? {
+        let base = s.baseline.label, label = s.studyModel(named: e.model).label
+        guard let r = e.speedup else {
+            return e.loss.map { $0.mean.isFinite ? "\(base) has no finished runs to compare with" : "\(label) diverged at this budget" }
         }
         let largest = s.allGPTBudgets.max() ?? 0, smallest = s.allGPTBudgets.min() ?? 0
         switch r.bound {
         case .exact: return nil
         case .moreThan:
             let add = largest <= Int.max / 4 ? ", e.g. --gpt-budgets " + (s.gptBudgets + [4 * largest]).map(String.init).joined(separator: ",") : ""
-            return "GPT's largest budget (\(largest) steps) does not reach nGPT's loss; add a larger GPT budget\(add)"
+            return "\(base)'s largest budget (\(largest) steps) does not reach \(label)'s loss; add a larger \(base) budget\(add)"
         case .atMost:
-            return "GPT's smallest budget (\(smallest) steps) already reaches nGPT's loss; add a smaller budget, e.g. --budgets \(([max(1, smallest / 2)] + s.budgets).map(String.init).joined(separator: ","))"
+            return "\(base)'s smallest budget (\(smallest) steps) already reaches \(label)'s loss; add a smaller budget, e.g. --budgets \(([max(1, smallest / 2)] + s.budgets).map(String.init).joined(separator: ","))"
         }
     }
 }

@@ -14,24 +14,26 @@ public enum TuningSweep {
     public struct Cell: Hashable, Sendable {
         public var shape: ModelShape?
         public var context: Int
-        public var kind: ModelKind
+        /// The model's name.
+        public var model: String
         public var steps: Int
 
         /// The tuning runs of `grid`: every rate with every tuning seed.
         public func runs(grid: [Double], _ s: ComparisonSettings) -> [PlannedRun] {
             grid.flatMap { lr in
-                s.tuningSeedList.map { PlannedRun(kind: kind, context: context, steps: steps, seed: $0, lr: lr, purpose: .tuning, shape: shape) }
+                s.tuningSeedList.map { PlannedRun(model: model, context: context, steps: steps, seed: $0, lr: lr, purpose: .tuning, shape: shape) }
             }
         }
 
-        var key: LearningRates.Key { LearningRates.Key(shape: shape, context: context, kind: kind) }
+        var key: LearningRates.Key { LearningRates.Key(shape: shape, context: context, model: model) }
     }
 
     /// Where a cell's sweep stands.
     public struct Outcome: Codable, Sendable {
         public var shape: ModelShape?
         public var context: Int
-        public var kind: ModelKind
+        /// The model's name.
+        public var model: String
         public var steps: Int
         /// The rates tried, ascending (the grid with its extensions).
         public var grid: [Double]
@@ -55,8 +57,8 @@ public enum TuningSweep {
     public static func cells(_ s: ComparisonSettings) -> [Cell] {
         s.shapeList.flatMap { shape in
             s.contexts.flatMap { t in
-                ModelKind.allCases.filter(s.needsTuning).flatMap { kind in
-                    s.tuningBudgets(of: kind).map { Cell(shape: shape, context: t, kind: kind, steps: $0) }
+                s.modelList.map(\.name).filter(s.needsTuning).flatMap { model in
+                    s.tuningBudgets(of: model).map { Cell(shape: shape, context: t, model: model, steps: $0) }
                 }
             }
         }
@@ -74,7 +76,7 @@ public enum TuningSweep {
 
     /// The runs of the current grids of `outcomes`.
     public static func runs(of outcomes: [Outcome], _ s: ComparisonSettings) -> [PlannedRun] {
-        outcomes.flatMap { o in Cell(shape: o.shape, context: o.context, kind: o.kind, steps: o.steps).runs(grid: o.grid, s) }
+        outcomes.flatMap { o in Cell(shape: o.shape, context: o.context, model: o.model, steps: o.steps).runs(grid: o.grid, s) }
     }
 
     /// Whether every cell's sweep is complete.
@@ -88,7 +90,7 @@ public enum TuningSweep {
                 TrainedRun.read(runsDirectory.appendingPathComponent(run.id), steps: run.steps, context: run.context).comparableLoss
             }
         }
-        return Outcome(shape: cell.shape, context: cell.context, kind: cell.kind, steps: cell.steps, grid: g.grid, losses: g.losses,
+        return Outcome(shape: cell.shape, context: cell.context, model: cell.model, steps: cell.steps, grid: g.grid, losses: g.losses,
                        seedLosses: g.seedLosses, extendedBelow: g.extendedBelow, extendedAbove: g.extendedAbove, best: g.best,
                        complete: g.complete, atEdge: g.atEdge)
     }
@@ -97,20 +99,20 @@ public enum TuningSweep {
     static func rounded(_ lr: Double) -> Double { RateGrid.rounded(lr) }
 
     /// The rates chosen at every tuned budget, once every sweep is complete (nil while a run is
-    /// unfinished, or when every rate of a cell diverged); fixed rates (`--lr-gpt`/`--lr-ngpt`)
-    /// hold at every budget.
+    /// unfinished, or when every rate of a cell diverged); fixed rates (`--lr-gpt`/`--lr-ngpt`,
+    /// `--lr NAME=RATE`) hold at every budget.
     public static func chosenRates(_ s: ComparisonSettings, runsDirectory: URL) -> (rates: LearningRates, outcomes: [Outcome])? {
         let all = outcomes(s, runsDirectory: runsDirectory)
         guard all.allSatisfy({ $0.complete && $0.best != nil }) else { return nil }
         var points = [LearningRates.Key: [LearningRates.Point]]()
         for o in all {
-            points[LearningRates.Key(shape: o.shape, context: o.context, kind: o.kind), default: []].append(.init(steps: o.steps, lr: o.best!))
+            points[LearningRates.Key(shape: o.shape, context: o.context, model: o.model), default: []].append(.init(steps: o.steps, lr: o.best!))
         }
         for shape in s.shapeList {
             for t in s.contexts {
-                for kind in ModelKind.allCases {
-                    if let fixed = kind == .gpt ? s.lrGPT : s.lrNGPT {
-                        points[LearningRates.Key(shape: shape, context: t, kind: kind)] = [.init(steps: 1, lr: fixed)]
+                for m in s.modelList {
+                    if let fixed = s.fixedRate(m.name) {
+                        points[LearningRates.Key(shape: shape, context: t, model: m.name)] = [.init(steps: 1, lr: fixed)]
                     }
                 }
             }

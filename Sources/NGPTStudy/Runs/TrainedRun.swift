@@ -81,28 +81,6 @@ public struct ScheduledRun: Sendable, Equatable {
     }
 }
 
-extension RunConfiguration {
-    /// A study's run of `kind` at the shape of `shape`: nGPT keeps the shape's switches, GPT only
-    /// its shape (and its q/k switch); the model's recipe with this run's steps, batch, seed and
-    /// rate; `evalPoints` evaluations along the run and four checkpoints.
-    static func study(_ kind: ModelKind, shape: ModelConfig, context: Int, steps: Int, batchSize: Int, seed: Int,
-                      learningRate: Double, evalPoints: Int, evalBatches: Int, data: String) -> RunConfiguration {
-        var c = shape
-        c.kind = kind
-        c.context = context
-        if kind == .gpt {
-            c = ModelConfig(kind: .gpt, vocabularySize: c.vocabularySize, width: c.width, heads: c.heads, layers: c.layers,
-                            context: context, gptQKNormalization: shape.gptQKNormalization)
-        }
-        var o = TrainingOptions(recipe: c.architecture().recipe, steps: steps, batchSize: batchSize, seed: UInt64(seed))
-        o.learningRate = learningRate
-        o.evalEvery = evalPoints > 0 ? max(1, steps / evalPoints) : 0
-        o.evalBatches = evalBatches
-        o.checkpointEvery = max(1, steps / 4)
-        return RunConfiguration(model: c, training: o, data: data)
-    }
-}
-
 /// What a finished (or failed, or unfinished) run left in its directory, read back from its
 /// `status.json` and `metrics.jsonl`.
 public struct TrainedRun: Codable, Sendable, Equatable {
