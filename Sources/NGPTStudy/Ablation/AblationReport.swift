@@ -125,7 +125,7 @@ public enum AblationReport {
 
     /// The change of every row against default nGPT with its interval and the paper's value,
     /// the axis cut where a few rows lie far beyond the rest.
-    public static func changeChart(_ r: AblationResults) -> SVGRangeChart {
+    package static func changeChart(_ r: AblationResults) -> SVGRangeChart {
         let rows = r.rows.filter { $0.name != AblationVariant.referenceName }.map { row in
             SVGRangeChart.Row(label: row.name, value: row.changePercent ?? .nan, low: row.changeInterval?.low ?? .nan,
                               high: row.changeInterval?.high ?? .nan, color: color(row), mark: paperValue(row.paper))

@@ -5,19 +5,19 @@ import NGPTModels
 /// A line chart rendered as self-contained SVG: labelled axes (linear or log), ticks, a legend,
 /// lines with optional markers and shaded bands (e.g. the range over seeds). The title and the
 /// axis labels are `<text>` elements of class `chart-title`, `x-label` and `y-label`.
-public struct SVGChart: Sendable {
-    public enum Scale: Sendable { case linear, log }
+package struct SVGChart: Sendable {
+    package enum Scale: Sendable { case linear, log }
 
-    public struct Series: Sendable {
-        public var name: String
-        public var points: [(x: Double, y: Double)]
+    package struct Series: Sendable {
+        package var name: String
+        package var points: [(x: Double, y: Double)]
         /// Shaded band: (x, low, high) per point.
-        public var band: [(x: Double, low: Double, high: Double)]
-        public var color: String
-        public var dashed: Bool
-        public var markers: Bool
+        package var band: [(x: Double, low: Double, high: Double)]
+        package var color: String
+        package var dashed: Bool
+        package var markers: Bool
 
-        public init(name: String, points: [(x: Double, y: Double)], band: [(x: Double, low: Double, high: Double)] = [],
+        package init(name: String, points: [(x: Double, y: Double)], band: [(x: Double, low: Double, high: Double)] = [],
                     color: String, dashed: Bool = false, markers: Bool = false) {
             self.name = name
             self.points = points
@@ -28,18 +28,18 @@ public struct SVGChart: Sendable {
         }
     }
 
-    public var title: String
-    public var xLabel: String
-    public var yLabel: String
-    public var xScale: Scale
-    public var yScale: Scale
-    public var series: [Series]
-    public var width: Double = 640
-    public var height: Double = 400
+    package var title: String
+    package var xLabel: String
+    package var yLabel: String
+    package var xScale: Scale
+    package var yScale: Scale
+    package var series: [Series]
+    package var width: Double = 640
+    package var height: Double = 400
     /// Ticks of a linear x axis only at whole numbers (layers, steps).
-    public var integerXTicks = false
+    package var integerXTicks = false
 
-    public init(title: String, xLabel: String, yLabel: String, xScale: Scale = .linear, yScale: Scale = .linear, series: [Series] = []) {
+    package init(title: String, xLabel: String, yLabel: String, xScale: Scale = .linear, yScale: Scale = .linear, series: [Series] = []) {
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
@@ -49,18 +49,18 @@ public struct SVGChart: Sendable {
     }
 
     /// Colours used for GPT and nGPT throughout the reports.
-    public static let gptColor = "#d62728"
-    public static let ngptColor = "#1f77b4"
+    package static let gptColor = "#d62728"
+    package static let ngptColor = "#1f77b4"
 
     /// The colour of a model's lines in every report, by architecture name: GPT red, nGPT blue,
     /// any other the next free colour of the palette.
     static func color(forModel name: String) -> String? {
         ["gpt": gptColor, "ngpt": ngptColor][name]
     }
-    public static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    package static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
     /// The SVG document.
-    public func render() -> String {
+    package func render() -> String {
         let left = 72.0, right = 16.0, top = 34.0, bottom = 52.0
         let longest = Double(series.map(\.name.count).max() ?? 0) * 6.6 + 44
         let legendColumns = max(1, min(3, Int((width - left - right) / longest)))
@@ -204,7 +204,7 @@ extension SVGChart.Series {
     /// A histogram as a step line: `counts` in equal bins over `[lower, upper]`, each drawn as a
     /// flat segment across its bin at height `count / (total · binWidth)` (a density, so
     /// histograms of different sample sizes overlay), or the raw count when `density` is false.
-    public static func histogram(name: String, lower: Double, upper: Double, counts: [Int], color: String,
+    package static func histogram(name: String, lower: Double, upper: Double, counts: [Int], color: String,
                                  density: Bool = true, dashed: Bool = false) -> SVGChart.Series {
         let width = (upper - lower) / Double(max(counts.count, 1))
         let total = Double(max(counts.reduce(0, +), 1))
@@ -223,7 +223,7 @@ private func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
 
 extension HTMLReport {
     /// Escapes text for HTML and SVG.
-    public static func escape(_ s: String) -> String {
+    package static func escape(_ s: String) -> String {
     s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
         .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
@@ -231,27 +231,27 @@ extension HTMLReport {
 
 /// A self-contained HTML page (no external resources): headings, paragraphs, tables and inline
 /// SVG figures.
-public struct HTMLReport: Sendable {
-    public var title: String
+package struct HTMLReport: Sendable {
+    package var title: String
     private var body = ""
 
-    public init(title: String) { self.title = title }
+    package init(title: String) { self.title = title }
 
-    public mutating func heading(_ text: String, level: Int = 2) { body += "<h\(level)>\(HTMLReport.escape(text))</h\(level)>\n" }
-    public mutating func paragraph(_ text: String) { body += "<p>\(HTMLReport.escape(text))</p>\n" }
-    public mutating func raw(_ html: String) { body += html }
-    public mutating func figure(_ chart: SVGChart, caption: String? = nil) {
+    package mutating func heading(_ text: String, level: Int = 2) { body += "<h\(level)>\(HTMLReport.escape(text))</h\(level)>\n" }
+    package mutating func paragraph(_ text: String) { body += "<p>\(HTMLReport.escape(text))</p>\n" }
+    package mutating func raw(_ html: String) { body += html }
+    package mutating func figure(_ chart: SVGChart, caption: String? = nil) {
         body += "<figure>\n" + chart.render()
         if let caption { body += "<figcaption>\(HTMLReport.escape(caption))</figcaption>\n" }
         body += "</figure>\n"
     }
-    public mutating func table(header: [String], rows: [[String]]) {
+    package mutating func table(header: [String], rows: [[String]]) {
         body += "<table>\n<tr>" + header.map { "<th>\(HTMLReport.escape($0))</th>" }.joined() + "</tr>\n"
         for r in rows { body += "<tr>" + r.map { "<td>\(HTMLReport.escape($0))</td>" }.joined() + "</tr>\n" }
         body += "</table>\n"
     }
 
-    public func render() -> String {
+    package func render() -> String {
         """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>\(HTMLReport.escape(title))</title>

@@ -6,17 +6,17 @@ import Foundation
 /// are listed with "no value" instead of a dot. With a ``limit``, the axis stops at ±limit: a
 /// value beyond it is drawn as an arrow at the edge with the value printed beside it, so one
 /// far-off row does not squeeze the others.
-public struct SVGRangeChart: Sendable {
-    public struct Row: Sendable {
-        public var label: String
-        public var value: Double
-        public var low: Double
-        public var high: Double
-        public var color: String
+package struct SVGRangeChart: Sendable {
+    package struct Row: Sendable {
+        package var label: String
+        package var value: Double
+        package var low: Double
+        package var high: Double
+        package var color: String
         /// A second value drawn as a hollow diamond (nil: none).
-        public var mark: Double?
+        package var mark: Double?
 
-        public init(label: String, value: Double, low: Double, high: Double, color: String, mark: Double? = nil) {
+        package init(label: String, value: Double, low: Double, high: Double, color: String, mark: Double? = nil) {
             self.label = label
             self.value = value
             self.low = low
@@ -26,24 +26,24 @@ public struct SVGRangeChart: Sendable {
         }
     }
 
-    public var title: String
-    public var xLabel: String
+    package var title: String
+    package var xLabel: String
     /// What the rows are (the vertical axis's label).
-    public var yLabel: String
-    public var rows: [Row]
-    public var reference: Double = 0
-    public var width: Double = 760
+    package var yLabel: String
+    package var rows: [Row]
+    package var reference: Double = 0
+    package var width: Double = 760
     /// Where the axis is cut (values beyond ±limit are drawn clipped, their value printed).
-    public var limit: Double?
+    package var limit: Double?
 
-    public init(title: String, xLabel: String, yLabel: String, rows: [Row]) {
+    package init(title: String, xLabel: String, yLabel: String, rows: [Row]) {
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
         self.rows = rows
     }
 
-    public func render() -> String {
+    package func render() -> String {
         let left = 30 + Double(rows.map(\.label.count).max() ?? 0) * 6.6 + 12, right = 24.0, top = 34.0, rowHeight = 20.0
         let plotW = width - left - right, plotH = rowHeight * Double(max(rows.count, 1)), height = top + plotH + 52
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
@@ -98,7 +98,7 @@ public struct SVGRangeChart: Sendable {
 extension SVGRangeChart {
     /// A cut for `extents` (each row's largest |value|) that keeps most rows readable: about
     /// 1.5× the 80th percentile, rounded up to 1, 2 or 5 × 10^k; nil when no row lies far beyond it.
-    public static func limit(forExtents extents: [Double]) -> Double? {
+    package static func limit(forExtents extents: [Double]) -> Double? {
         let e = extents.filter(\.isFinite).map(abs).sorted()
         guard e.count >= 3, let largest = e.last, largest > 0 else { return nil }
         let q = max(e[Int(0.8 * Double(e.count - 1))] * 1.5, 1e-9)
@@ -110,7 +110,7 @@ extension SVGRangeChart {
 
 extension HTMLReport {
     /// Adds a range chart as a figure.
-    public mutating func figure(_ chart: SVGRangeChart, caption: String? = nil) {
+    package mutating func figure(_ chart: SVGRangeChart, caption: String? = nil) {
         raw("<figure>\n" + chart.render() + (caption.map { "<figcaption>\(HTMLReport.escape($0))</figcaption>\n" } ?? "") + "</figure>\n")
     }
 }
