@@ -7,7 +7,7 @@ CORPUS_DIR := data/kjv
 TARGET_CPU ?= native
 RELEASE_ENV := NGPT_TARGET_CPU=$(TARGET_CPU)
 
-.PHONY: setup deps build release test test-examples bench info clean corpus demo demo-bf16 contexts ablate ablate-wide scale long scale-plan bpe check-report docs
+.PHONY: setup deps build release test test-examples bench info clean corpus demo demo-bf16 contexts ablate ablate-wide scale long scale-plan bpe three check-report docs
 
 ## setup: install the system packages if missing, build the release binary
 setup: deps release corpus
@@ -46,6 +46,18 @@ demo: corpus release
 	$$bin compare --data $(CORPUS_DIR) --out $(DEMO_OUT) \
 	  --dim 64 --layers 2 --heads 4 --context 128 --batch 16 \
 	  --budgets 125,250,500 --gpt-budgets 2x --seeds 3 --lr-grid 2e-3,4e-3,8e-3,1.6e-2,3.2e-2 --jobs 2 $(DEMO_FLAGS)
+
+## three: GPT, GPT with q/k RMS normalisation (Examples/QKNormGPT.swift) and nGPT in one comparison at
+## the demo's shape and budgets, run by ngpt-examples (the command line with the examples registered)
+THREE_OUT ?= reports/three
+three: corpus release
+	cd Examples && $(RELEASE_ENV) $(SWIFT) build -c release --product ngpt-examples
+	@bin=$$($(SWIFT) build -c release --show-bin-path)/ngpt; \
+	ex=$$(cd Examples && $(SWIFT) build -c release --show-bin-path)/ngpt-examples; \
+	[ -f $(CORPUS_DIR)/train.bin ] || $$bin prepare $(CORPUS_DIR)/kjv.txt --out $(CORPUS_DIR) --split tail; \
+	$$ex compare --data $(CORPUS_DIR) --out $(THREE_OUT) --models gpt,qknorm-gpt,ngpt \
+	  --dim 64 --layers 2 --heads 4 --context 128 --batch 16 \
+	  --budgets 125,250,500 --gpt-budgets 2x --seeds 3 --lr-grid 2e-3,4e-3,8e-3,1.6e-2,3.2e-2 --jobs 2 $(THREE_FLAGS)
 
 ## ablate: the paper's ablation tables (Tables 4-6), scale-matched rows and rows beyond the paper at
 ## the demo's shape: 39 rows, 250 steps, 5 seeds; both models' rates and the rows that change the

@@ -209,7 +209,7 @@ struct Compare: ParsableCommand {
         default: tuneList = try parseList(tuneBudgets, "--tune-budgets")
         }
         if tuneBudget != nil && tuneBudgets != "ends" { throw TrainingError.invalidOption("give --tune-budget (one budget) or --tune-budgets, not both") }
-        let modelList = try models.map(StudyModel.parseList)
+        let modelList = try models.map(parseModels)
         var fixed: [String: Double]?
         if let lr {
             fixed = [:]
@@ -316,6 +316,22 @@ struct Compare: ParsableCommand {
             print("Run them (e.g. `sbatch \(dir.path)/slurm.sh`), then run this same command again with --plan for the final runs.")
         } else {
             print("Run them, then `ngpt compare --collect --out \(report.path)` builds the report.")
+        }
+    }
+
+    /// `--models`: a comma-separated list of `ARCHITECTURE` or `NAME=ARCHITECTURE` items, each an
+    /// architecture this program knows.
+    private func parseModels(_ text: String) throws -> [StudyModel] {
+        let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        return try items.map { item in
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard !item.isEmpty, parts.allSatisfy({ !$0.isEmpty }) else {
+                throw TrainingError.invalidOption("--models: '\(ErrorText.cut(item))' is not ARCHITECTURE or NAME=ARCHITECTURE (e.g. gpt,qknorm-gpt,ngpt)")
+            }
+            let m = parts.count == 2 ? StudyModel(parts[1], name: parts[0]) : StudyModel(parts[0])
+            if let problem = m.nameProblem { throw TrainingError.invalidOption("--models: \(problem)") }
+            _ = try m.entry()
+            return m
         }
     }
 }

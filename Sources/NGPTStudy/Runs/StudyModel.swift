@@ -70,25 +70,10 @@ public struct StudyModel: Codable, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Why this model cannot be in a study, or nil: a name that is not lower case, digits and `-`.
-    var nameProblem: String? {
+    package var nameProblem: String? {
         let ok = !name.isEmpty && name.count <= 64 && name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
             && !name.hasPrefix("tune-") && !name.hasPrefix("-")
         return ok ? nil : "the model name '\(ErrorText.cut(name))' is not lower case letters, digits and '-' (up to 64, not starting with 'tune-')"
-    }
-
-    /// Parses `--models`: a comma-separated list of `ARCHITECTURE` or `NAME=ARCHITECTURE` items.
-    public static func parseList(_ text: String) throws -> [StudyModel] {
-        let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        return try items.map { item in
-            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            guard !item.isEmpty, parts.allSatisfy({ !$0.isEmpty }) else {
-                throw TrainingError.invalidOption("--models: '\(ErrorText.cut(item))' is not ARCHITECTURE or NAME=ARCHITECTURE (e.g. gpt,qknorm-gpt,ngpt)")
-            }
-            let m = parts.count == 2 ? StudyModel(parts[1], name: parts[0]) : StudyModel(parts[0])
-            if let problem = m.nameProblem { throw TrainingError.invalidOption("--models: \(problem)") }
-            _ = try m.entry()
-            return m
-        }
     }
 }
 
