@@ -23,10 +23,11 @@ struct Compare: ParsableCommand {
         --shapes 64x2,128x4 makes a size study: every shape (width x layers, heads from
         --head-width, or width x layers x heads) is tuned and trained on its own at the same tokens
         per step, and the report adds speedup and loss against non-embedding parameters.
-        --models gpt,qknorm-gpt,ngpt compares any number of models (architectures this program
-        knows, `ngpt info` lists them; NAME=ARCHITECTURE names a model): the first is the baseline,
-        which also trains at --gpt-budgets, and every other model is measured against it. Each
-        model is tuned on its own (--lr NAME=RATE fixes one).
+        --models gpt,qknorm-gpt,ngpt compares any number of models: architectures
+        this program knows (`ngpt info` lists them), or NAME=ARCHITECTURE. The
+        first is the baseline, which also trains at --gpt-budgets; every other
+        model is measured against it. Each model is tuned on its own
+        (--lr NAME=RATE fixes one).
         Speedups come from a power-law fit of GPT's loss against tokens (the straight line in log
         tokens beside it); the loss gap at equal tokens and 95 % t intervals over paired seeds are
         reported with them.
