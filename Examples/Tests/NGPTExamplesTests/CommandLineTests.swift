@@ -110,16 +110,7 @@ final class CommandLineTests: XCTestCase {
         for _ in 0..<3 {
             let plan = try run(planArgs + ["--plan"])
             XCTAssertEqual(plan.status, 0, plan.stderr)
-            let lines = try String(contentsOf: planned.appendingPathComponent("plan/commands.txt"), encoding: .utf8).split(separator: "\n")
-            for line in lines {
-                let shell = Process()
-                shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-                shell.arguments = ["-c", String(line)]
-                try shell.run()
-                shell.waitUntilExit()
-                XCTAssertEqual(shell.terminationStatus, 0, String(line))
-            }
-            if lines.isEmpty { break }
+            if try runPlanLines(planned) == 0 { break }
         }
         let collected = try run(["ablate", "--collect", "--out", planned.path])
         XCTAssertEqual(collected.status, 0, collected.stderr)
