@@ -50,6 +50,7 @@ struct Compare: ParsableCommand {
     @Option(help: "nGPT's learning rate (skips its tuning).") var lrNgpt: Double?
     @Option(help: "The models compared, the baseline first: architectures this program knows, or NAME=ARCHITECTURE (default gpt,ngpt).") var models: String?
     @Option(help: "Fixed learning rates by model name, e.g. qknorm-gpt=4e-3,ngpt=3e-2 (those models skip tuning).") var lr: String?
+    @Option(name: .customLong("model-options"), help: ArgumentHelp("A model's architecture options as JSON, NAME=JSON (repeat for several models).", valueName: "name=json")) var modelOptions: [String] = []
     @Option(help: "Model shapes of a size study: WIDTHxLAYERS (heads from --head-width) or WIDTHxLAYERSxHEADS, e.g. 64x2,128x4,256x4.") var shapes: String?
     @Option(help: "Head width of --shapes given as WIDTHxLAYERS (default 32; or give --heads for the same number of heads at every shape).") var headWidth: Int?
     @Option(help: "Tune at one budget only (the procedure of earlier versions): steps of the tuning runs.") var tuneBudget: Int?
@@ -210,7 +211,15 @@ struct Compare: ParsableCommand {
         default: tuneList = try parseList(tuneBudgets, "--tune-budgets")
         }
         if tuneBudget != nil && tuneBudgets != "ends" { throw TrainingError.invalidOption("give --tune-budget (one budget) or --tune-budgets, not both") }
-        let modelList = try models.map(parseModels)
+        var modelList = try models.map(parseModels)
+        for item in modelOptions {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let i = modelList?.firstIndex(where: { $0.name == parts[0] }) else {
+                throw TrainingError.invalidOption("--model-options '\(ErrorText.cut(item))' is not NAME=JSON for a model of --models (\((modelList ?? StudyModel.pair).map(\.name).joined(separator: ",")))")
+            }
+            guard modelList?[i].options == nil else { throw TrainingError.invalidOption("--model-options gives model \(parts[0]) twice") }
+            modelList?[i].options = parts[1]
+        }
         var fixed: [String: Double]?
         if let lr {
             fixed = [:]

@@ -192,4 +192,23 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(losses(a).count, 6)
 
     }
+
+    /// A model with architecture options: planned runs carry them, and options the architecture
+    /// cannot read are refused naming the model.
+    func testACompareModelTakesItsOptions() throws {
+        let out = dir.appendingPathComponent("options")
+        let alpha = #"{"mode":"scalar","initValue":0.05,"scale":0.25,"absolute":true}"#
+        let args = ["compare", "--data", data.path, "--out", out.path, "--models", "ngpt,split=ngpt-split-scalers", "--budgets", "4",
+                    "--seeds", "1", "--batch", "2", "--eval-batches", "1", "--extrapolate", "none", "--lr-grid", "2e-3,8e-3"] + shape
+        let r = try run(args + ["--model-options", "split={\"alphaA\":\(alpha)}", "--plan", "--no-estimate"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let runs = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("runs").path)
+        let split = try XCTUnwrap(runs.first { $0.hasPrefix("tune-split-") })
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("runs/\(split)/run.json"))) as! [String: Any]
+        XCTAssertEqual(config["architecture"] as? String, "ngpt-split-scalers")
+        XCTAssertTrue((config["architectureOptions"] as? String ?? "").contains("\"alphaA\""), "\(config)")
+        let bad = try run(args.map { $0 == out.path ? out.path + "-bad" : $0 } + ["--model-options", "split={\"alphaA\":3}"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("model split: the options of architecture ngpt-split-scalers are unreadable"), bad.stderr)
+    }
 }
