@@ -181,10 +181,14 @@ public final class Trainer {
         let multiples = [1] + options.extrapolation.sorted()
         var totals = [Double](repeating: 0, count: multiples.count)
         var byPosition = [Double](repeating: 0, count: span)
-        for batch in set {
-            for (i, m) in multiples.enumerated() {
-                let slices = longest / m
-                let loss = try model.forward(tokens: batch.inputs, targets: batch.targets, batch: batch.batchSize * slices, sequence: m * t)
+        // one multiple at a time over every batch: the model keeps the activations of one batch
+        // shape, so this builds three shapes' buffers instead of three per batch (the sums are
+        // the same, batch by batch in the same order)
+        let batches = set.map { ($0.inputs, $0.targets, $0.batchSize) }
+        for (i, m) in multiples.enumerated() {
+            let slices = longest / m
+            for (inputs, targets, windows) in batches {
+                let loss = try model.forward(tokens: inputs, targets: targets, batch: windows * slices, sequence: m * t)
                 totals[i] += Double(loss)
                 if m == longest {
                     let losses = model.positionLosses.scalars
