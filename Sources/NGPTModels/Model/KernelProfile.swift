@@ -1,7 +1,7 @@
 import Dispatch
 
 /// Seconds and calls per kernel name, in the order first seen: the breakdown behind
-/// ``ModelBenchmark/kernelTimings(_:batch:repeats:)`` (`ngpt bench --kernels`). Attached to a
+/// `ModelBenchmark.kernelTimings` (`ngpt bench --kernels`). Attached to a
 /// ``Pass`` only while a model is profiled.
 final class KernelProfile {
     private(set) var names: [String] = []

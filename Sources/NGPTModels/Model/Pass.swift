@@ -40,7 +40,7 @@ public final class Pass {
     let offsets: [Int]
     let params: FloatPointer, grads: FloatPointer
     let rope: RoPETable
-    /// Time per kernel while the model is profiled (``ModelBenchmark/kernelTimings(_:batch:repeats:)``).
+    /// Time per kernel while the model is profiled (`ModelBenchmark.kernelTimings`, `ngpt bench --kernels`).
     var profile: KernelProfile?
     /// Called with a broken contract before the kernel would run; the kernel then does not run.
     /// The default stops the program (a block's mistake, not an input's); the contract tests

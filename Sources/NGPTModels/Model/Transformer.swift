@@ -43,7 +43,7 @@ public final class Transformer {
 
     private var graph: Graph?
     private(set) var rope: RoPETable
-    /// When set, every kernel's time is added to it (``ModelBenchmark/kernelTimings(_:batch:repeats:)``).
+    /// When set, every kernel's time is added to it (`ModelBenchmark.kernelTimings`, `ngpt bench --kernels`).
     var profile: KernelProfile?
 
     /// The library's architecture for `config` (``ModelConfig/architecture()``), initialised

@@ -75,7 +75,7 @@ public struct BenchmarkResult: Codable, Sendable {
     }
 
     /// One line of JSON, keys in the order above.
-    public var jsonLine: String {
+    package var jsonLine: String {
         func number(_ x: Double, _ digits: Int = 6) -> String {
             guard x.isFinite else { return "null" }
             if digits == 0 { return "\(Int(x.rounded()))" }
@@ -250,14 +250,14 @@ public enum ModelBenchmark {
 
 /// One kernel's time in a training step of a shape: the best of a few runs per call, and how
 /// many calls a step makes.
-public struct KernelTiming: Sendable {
-    public var name: String
-    public var secondsPerCall: Double
-    public var callsPerStep: Int
-    public var secondsPerStep: Double { secondsPerCall * Double(callsPerStep) }
+package struct KernelTiming: Sendable {
+    package var name: String
+    package var secondsPerCall: Double
+    package var callsPerStep: Int
+    package var secondsPerStep: Double { secondsPerCall * Double(callsPerStep) }
 
     /// One line of JSON: `kernel`, `calls_per_step`, `ms_per_call`, `ms_per_step`.
-    public var jsonLine: String {
+    package var jsonLine: String {
         func ms(_ s: Double) -> Double { (s * 1e6).rounded() / 1e3 }
         return "{\"kernel\": \"\(name)\", \"calls_per_step\": \(callsPerStep), \"ms_per_call\": \(ms(secondsPerCall)), \"ms_per_step\": \(ms(secondsPerStep))}"
     }
@@ -269,7 +269,7 @@ extension ModelBenchmark {
     /// head call (linear maps by shape), the embedding and cross-entropy, then the gradient
     /// norm, AdamW, zeroing and the update hook, each timed alone. A breakdown of where a
     /// step's time goes; the sum is close to a step, a little above it (timer overhead).
-    public static func kernelTimings(_ config: ModelConfig, batch b: Int, repeats: Int = 5) throws -> [KernelTiming] {
+    package static func kernelTimings(_ config: ModelConfig, batch b: Int, repeats: Int = 5) throws -> [KernelTiming] {
         try config.validate()
         let model = try Transformer(config: config, seed: 1)
         let runner = try TrainingStepRunner(model: model, batch: b)
