@@ -7,14 +7,14 @@ package func swigluForward(_ out: FloatPointer, _ uv: ConstFloatPointer, _ scale
         for r in rows {
             let row = uv + r * 2 * f, o = out + r * f
             @inline(__always) func lanes(_ j: Int, _ k: Int) {
-                var u = load(row + j, k), v = load(row + f + j, k)
+                var u = load(row + j, k, as: Vec16.self), v = load(row + f + j, k, as: Vec16.self)
                 if let scale {
-                    u *= load(scale + j, k) * multiplier
-                    v *= load(scale + f + j, k) * multiplier
+                    u *= load(scale + j, k, as: Vec16.self) * multiplier
+                    v *= load(scale + f + j, k, as: Vec16.self) * multiplier
                 }
                 store(u * v * sigmoid(v), o + j, k)
             }
-            vectorLoop(f, lanes)
+            vectorLoop(f, width: 16, lanes)
         }
     }
 }
@@ -36,34 +36,35 @@ package func swigluBackward(_ duv: FloatPointer, _ dscale: FloatPointer?, _ dout
         for r in 0..<n {
             let row = uv + r * 2 * f, g = dout + r * f, d = duv + r * 2 * f, h = recomputed.map { $0 + r * f }
             var j = columns.lowerBound
-            while j + 8 <= columns.upperBound {
-                swigluBackwardLanes(j, 8, d, dscale, h, g, row, sc, scaled, m, f, overwrite)
-                j += 8
+            while j + 16 <= columns.upperBound {
+                swigluBackwardLanes(j, 16, d, dscale, h, g, row, sc, scaled, m, f, overwrite, as: Vec16.self)
+                j += 16
             }
             if j < columns.upperBound {
-                swigluBackwardLanes(j, columns.upperBound - j, d, dscale, h, g, row, sc, scaled, m, f, overwrite)
+                swigluBackwardLanes(j, columns.upperBound - j, d, dscale, h, g, row, sc, scaled, m, f, overwrite, as: Vec16.self)
             }
         }
     }
 }
 
 /// Lanes j..<j+count of one row of ``swigluBackward`` (u at j, ν at f + j).
-@inline(__always) private func swigluBackwardLanes(
+@inline(__always) private func swigluBackwardLanes<V: FloatLanes>(
     _ j: Int, _ k: Int, _ d: FloatPointer, _ dscale: FloatPointer?, _ h: FloatPointer?, _ g: ConstFloatPointer,
-    _ row: ConstFloatPointer, _ scale: ConstFloatPointer, _ scaled: Bool, _ m: Float, _ f: Int, _ overwrite: Bool
+    _ row: ConstFloatPointer, _ scale: ConstFloatPointer, _ scaled: Bool, _ m: Float, _ f: Int, _ overwrite: Bool,
+    as type: V.Type
 ) {
-    let one = Vec(repeating: 1)
-    let su = scaled ? load(scale + j, k) * m : one, sv = scaled ? load(scale + f + j, k) * m : one
-    let (ru, rv, gj) = (load(row + j, k), load(row + f + j, k), load(g + j, k))
+    let one = V(repeating: 1)
+    let su = scaled ? load(scale + j, k, as: type) * m : one, sv = scaled ? load(scale + f + j, k, as: type) * m : one
+    let (ru, rv, gj) = (load(row + j, k, as: type), load(row + f + j, k, as: type), load(g + j, k, as: type))
     let u = ru * su, v = rv * sv
     let sig = sigmoid(v)
     if let h { store(u * v * sig, h + j, k) }
     let du = gj * v * sig
     let dv = gj * u * sig * (1 + v * (1 - sig))
-    store(overwrite ? du * su : load(d + j, k) + du * su, d + j, k)
-    store(overwrite ? dv * sv : load(d + f + j, k) + dv * sv, d + f + j, k)
+    store(overwrite ? du * su : load(d + j, k, as: type) + du * su, d + j, k)
+    store(overwrite ? dv * sv : load(d + f + j, k, as: type) + dv * sv, d + f + j, k)
     if let dscale {
-        store(load(dscale + j, k) + du * ru * m, dscale + j, k)
-        store(load(dscale + f + j, k) + dv * rv * m, dscale + f + j, k)
+        store(load(dscale + j, k, as: type) + du * ru * m, dscale + j, k)
+        store(load(dscale + f + j, k, as: type) + dv * rv * m, dscale + f + j, k)
     }
 }
