@@ -134,7 +134,9 @@ struct Compare: ParsableCommand {
     }
 
     /// Tuning at several budgets: the sweeps' current grids are run, then grown where a best rate
-    /// lies on an edge, until every sweep is complete (or a run did not finish).
+    /// lies on an edge, until every sweep is complete (or a run did not finish). The final runs
+    /// of a model whose sweeps are complete run beside a later round's tuning runs (they need
+    /// nothing more), so that no job waits idle while another model's grid grows.
     private func tuneByBudget(_ settings: ComparisonSettings, _ executor: RunExecutor, _ runs: URL) throws {
         var expected = Set<String>()
         func expect(_ planned: [PlannedRun]) {
@@ -150,7 +152,9 @@ struct Compare: ParsableCommand {
         while true {
             let current = TuningSweep.runs(of: outcomes, settings)
             expect(current)
-            executor.execute(current.map { $0.scheduled(settings) }, phase: round == 0 ? "learning-rate tuning" : "learning-rate tuning, grid grown (round \(round + 1))")
+            let ready = ComparisonPlanner.finalRuns(settings, rates: TuningSweep.readyRates(settings, outcomes: outcomes)).filter { !$0.lr.isNaN }
+            executor.execute((current + ready).map { $0.scheduled(settings) },
+                             phase: round == 0 ? "learning-rate tuning" : "learning-rate tuning, grid grown (round \(round + 1))" + (ready.isEmpty ? "" : ", with the final runs of the models already tuned"))
             outcomes = TuningSweep.outcomes(settings, runsDirectory: runs)
             if outcomes.allSatisfy(\.complete) { break }
             // the same runs again: some did not finish, and running them again would not help

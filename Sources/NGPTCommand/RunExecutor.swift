@@ -32,11 +32,7 @@ final class RunExecutor: @unchecked Sendable {
         TrainedRun.read(directory(run), steps: run.configuration.training.steps, context: run.configuration.model.context)
     }
 
-    /// Work of a run, for the ETA: tokens, with attention's extra cost at long contexts.
-    private func cost(_ run: ScheduledRun) -> Double {
-        let m = run.configuration.model, o = run.configuration.training
-        return Double(o.steps * o.batchSize * m.context) * (1 + Double(m.context) / Double(8 * m.width))
-    }
+    private func cost(_ run: ScheduledRun) -> Double { run.work }
 
     /// Adds runs to the progress accounting (so the ETA covers the whole plan).
     func expect(_ runs: [ScheduledRun]) {
@@ -69,7 +65,7 @@ final class RunExecutor: @unchecked Sendable {
     /// SIGINT, SIGTERM or SIGHUP stops every running child and then the study
     /// (``StudyInterruption``); no run starts after it.
     func execute(_ runs: [ScheduledRun], phase: String) {
-        let pending = runs.filter { result($0).status != .finished }
+        let pending = ScheduledRun.startingOrder(runs.filter { result($0).status != .finished })
         if pending.isEmpty { return }
         printError("[\(label)] \(phase): \(pending.count) run(s) to do (\(runs.count - pending.count) already finished), \(jobs) at a time")
         let slots = DispatchSemaphore(value: jobs)

@@ -96,6 +96,26 @@ final class ComparisonPlanTests: XCTestCase {
         XCTAssertEqual(run.configuration(fixed).training.batchSize, 16, "--fixed-batch keeps the batch")
     }
 
+    func testLongestRunsStartFirst() {
+        let s = settings()
+        let rates = LearningRates([64: ["gpt": 4e-3, "ngpt": 1.6e-2], 128: ["gpt": 1e-3, "ngpt": 4e-3]])
+        let final = ComparisonPlanner.finalRuns(s, rates: rates).map { $0.scheduled(s) }
+        let order = ScheduledRun.startingOrder(final)
+        XCTAssertEqual(Set(order.map(\.id)), Set(final.map(\.id)))
+        XCTAssertEqual(order.count, final.count)
+        let work = order.map(\.work)
+        XCTAssertEqual(work, work.sorted(by: >), "the most work first")
+        XCTAssertEqual(order.first?.configuration.training.steps, 1600, "GPT's longest budget starts first")
+        XCTAssertEqual(order.last?.configuration.training.steps, 100)
+        // equal work keeps the plan's order (seeds in order)
+        let equal = order.filter { $0.work == order.last!.work }.map(\.id)
+        XCTAssertEqual(equal, final.filter { $0.work == order.last!.work }.map(\.id))
+        // a longer context costs more than its tokens alone (attention)
+        let short = final.first { $0.configuration.model.context == 64 && $0.configuration.training.steps == 400 }!
+        let long = final.first { $0.configuration.model.context == 128 && $0.configuration.training.steps == 400 && $0.id.hasPrefix("gpt") }!
+        XCTAssertGreaterThan(long.work, short.work)
+    }
+
     func testSettingsThatCannotBeMetAreRefused() {
         var s = settings()
         s.gptBudgets = [300]
@@ -522,6 +542,26 @@ final class TuningSweepTests: XCTestCase {
         let finals = ComparisonPlanner.finalRuns(s, rates: rates)
         XCTAssertEqual(Set(finals.filter { $0.model == "gpt" && $0.steps == 800 }.map(\.lr)), [5e-4], "GPT's long runs train at the rate tuned for them")
         XCTAssertEqual(Set(finals.filter { $0.model == "gpt" && $0.steps == 100 }.map(\.lr)), [2e-3])
+    }
+
+    func testAModelWhoseSweepsAreDoneHasItsFinalRunsBeforeTheOthers() throws {
+        let s = settings(extensions: 2)
+        // GPT's best is interior (2e-3), nGPT's always the largest rate tried: its grid grows
+        let loss: (PlannedRun) -> Double = { run in run.model == "gpt" ? 2 + pow(log(run.lr / 2e-3), 2) : 3 - run.lr * 100 }
+        XCTAssertGreaterThan(try finishCurrent(s, loss), 0)
+        let outcomes = TuningSweep.outcomes(s, runsDirectory: dir)
+        XCTAssertTrue(outcomes.filter { $0.model == "gpt" }.allSatisfy(\.complete))
+        XCTAssertFalse(outcomes.filter { $0.model == "ngpt" }.allSatisfy(\.complete))
+        XCTAssertNil(TuningSweep.chosenRates(s, runsDirectory: dir), "not every rate is chosen yet")
+        let ready = TuningSweep.readyRates(s, outcomes: outcomes)
+        let finals = ComparisonPlanner.finalRuns(s, rates: ready)
+        XCTAssertTrue(finals.filter { $0.model == "ngpt" }.allSatisfy { $0.lr.isNaN }, "nGPT's rates are not chosen")
+        XCTAssertTrue(finals.filter { $0.model == "gpt" }.allSatisfy { $0.lr == 2e-3 })
+        // once every sweep is done, the final runs started early are the plan's own
+        while try finishCurrent(s, loss) > 0 {}
+        let (rates, _) = try XCTUnwrap(TuningSweep.chosenRates(s, runsDirectory: dir))
+        let all = Set(ComparisonPlanner.finalRuns(s, rates: rates).map(\.id))
+        XCTAssertTrue(Set(finals.filter { !$0.lr.isNaN }.map(\.id)).isSubset(of: all))
     }
 
     func testSeveralTuningSeedsAreAveraged() throws {

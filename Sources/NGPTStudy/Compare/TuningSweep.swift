@@ -104,9 +104,19 @@ public enum TuningSweep {
     public static func chosenRates(_ s: ComparisonSettings, runsDirectory: URL) -> (rates: LearningRates, outcomes: [Outcome])? {
         let all = outcomes(s, runsDirectory: runsDirectory)
         guard all.allSatisfy({ $0.complete && $0.best != nil }) else { return nil }
+        return (readyRates(s, outcomes: all), all)
+    }
+
+    /// The rates chosen so far: those of every shape, context and model whose cells (all its
+    /// tuned budgets) are complete with a best rate, and the fixed rates. The others have no
+    /// rate (``LearningRates/rate(_:shape:context:steps:)`` is NaN), so their final runs can be
+    /// told apart: a model whose sweeps are done can train while another's grid still grows.
+    public static func readyRates(_ s: ComparisonSettings, outcomes all: [Outcome]) -> LearningRates {
         var points = [LearningRates.Key: [LearningRates.Point]]()
+        let pending = Set(all.filter { !$0.complete || $0.best == nil }.map { LearningRates.Key(shape: $0.shape, context: $0.context, model: $0.model) })
         for o in all {
-            points[LearningRates.Key(shape: o.shape, context: o.context, model: o.model), default: []].append(.init(steps: o.steps, lr: o.best!))
+            let key = LearningRates.Key(shape: o.shape, context: o.context, model: o.model)
+            if !pending.contains(key) { points[key, default: []].append(.init(steps: o.steps, lr: o.best!)) }
         }
         for shape in s.shapeList {
             for t in s.contexts {
@@ -117,6 +127,6 @@ public enum TuningSweep {
                 }
             }
         }
-        return (LearningRates(points: points, rule: s.rateRule), all)
+        return LearningRates(points: points, rule: s.rateRule)
     }
 }

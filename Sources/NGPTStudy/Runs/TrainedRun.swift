@@ -208,3 +208,24 @@ public struct SeedSummary: Codable, Sendable, Equatable {
         max = values.max()!
     }
 }
+
+extension ScheduledRun {
+    /// The run's work, for a study's ETA and the order of its runs: its training steps' FLOP
+    /// (the model's FLOP per token, attention's included) and its evaluations' forward passes (a
+    /// third of a training step's FLOP per token).
+    package var work: Double {
+        let m = configuration.model, o = configuration.training
+        let evaluations = o.evalEvery > 0 ? o.steps / o.evalEvery + 1 : 1
+        let tokens = Double(o.steps * o.batchSize * m.context) + Double(evaluations * o.evalBatches * o.batchSize * m.context) / 3
+        return tokens * ModelBenchmark.flopPerToken(m)
+    }
+
+    /// The order in which a study starts `runs`: the most ``work`` first (stable among equals),
+    /// so that with several jobs the last runs of a phase are short ones and no job idles long
+    /// while another finishes. A run's result does not depend on when it runs.
+    package static func startingOrder(_ runs: [ScheduledRun]) -> [ScheduledRun] {
+        runs.enumerated().sorted { a, b in
+            a.element.work != b.element.work ? a.element.work > b.element.work : a.offset < b.offset
+        }.map(\.element)
+    }
+}
