@@ -214,10 +214,8 @@ public struct NGPTBlock: TransformerBlock {
         let dSuv = dScalers.part(3 * d, effSuv.count)
         pass.zero(dScalers)
         // out = Norm(Norm(xMid) + α_M ⊙ (Norm(h_M) − Norm(xMid))), or xMid + α_M ⊙ (Norm(h_M) − xMid)
-        pass.zero(dXMid)
-        pass.zero(dBranch)
         pass.lerpResidualBackward(dx: dXMid, dh: dBranch, dAlpha: dAlphaM, dOut: dOut, out: out, x: xMid, alpha: effAlphaM,
-                                  saved: lerpM, scratch: lerpScratch, normalize: normalizeResidual)
+                                  saved: lerpM, scratch: lerpScratch, normalize: normalizeResidual, overwriteDx: true, overwriteDh: true)
         // h_M = h·mlp_c_projᵀ; h is not kept per layer: swiglu's backward recomputes it
         pass.linearInputGradient(dx: dh, dOut: dBranch, weight: mlpProj, overwrite: true)
         // h = u ⊙ SiLU(ν), u, ν = uv ⊙ s_uv·√d
@@ -227,9 +225,8 @@ public struct NGPTBlock: TransformerBlock {
         // uv = xMid·c_fcᵀ
         pass.linearBackward(dx: dXMid, dOut: duv, x: xMid, weight: fc)
         // xMid = Norm(Norm(x) + α_A ⊙ (Norm(h_A) − Norm(x))), or x + α_A ⊙ (Norm(h_A) − x)
-        pass.zero(dBranch)
         pass.lerpResidualBackward(dx: dx, dh: dBranch, dAlpha: dAlphaA, dOut: dXMid, out: xMid, x: x, alpha: effAlphaA,
-                                  saved: lerpA, scratch: lerpScratch, normalize: normalizeResidual)
+                                  saved: lerpA, scratch: lerpScratch, normalize: normalizeResidual, overwriteDh: true)
         // h_A = attY·att_c_projᵀ
         pass.linearBackward(dx: dAttY, dOut: dBranch, x: attY, weight: attProj, overwrite: true)
         // attY = Attention(q, k, v)

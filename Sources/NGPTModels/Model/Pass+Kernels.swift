@@ -101,9 +101,11 @@ extension Pass {
     }
 
     /// Backward of ``lerpResidual(_:_:_:alpha:saved:normalize:)`` (with the same `normalize`):
-    /// dx += ∂/∂x, dh += ∂/∂h, dAlpha += ∂/∂α. `scratch` holds N floats.
+    /// dx += ∂/∂x, dh += ∂/∂h (written instead with `overwriteDx`, `overwriteDh`: no zeroing
+    /// before), dAlpha += ∂/∂α. `scratch` holds N floats.
     public func lerpResidualBackward(dx: Slot, dh: Slot, dAlpha: Slot, dOut: Slot, out: Slot, x: Slot,
-                                     alpha: Slot, saved s: LerpSaved, scratch: Slot, normalize: Bool = true) {
+                                     alpha: Slot, saved s: LerpSaved, scratch: Slot, normalize: Bool = true,
+                                     overwriteDx: Bool = false, overwriteDh: Bool = false) {
         let c = alpha.count
         let m: StaticString = "lerpResidualBackward"
         guard training(m), fitsRows(dx, width: c, m, "dx"), fitsRows(dh, width: c, m, "dh"),
@@ -113,7 +115,7 @@ extension Pass {
         timed("lerp residual backward") {
             NGPTNumerics.lerpResidualBackward(p(dx), p(dh), p(dAlpha), p(dOut), p(out), p(x), p(s.rnormX), p(s.hUnit),
                                               p(s.rnormH), p(s.rnormZ), p(alpha), p(scratch), rows: rows, width: c,
-                                              normalize: normalize)
+                                              normalize: normalize, overwriteDx: overwriteDx, overwriteDh: overwriteDh)
         }
     }
 

@@ -180,14 +180,16 @@ package func lerpResidualForward(_ out: FloatPointer, _ rnormX: FloatPointer, _ 
 /// Without `normalize` (`out = x + α⊙(b − x)`) the two projections drop out: dz = dout,
 /// dx += (1−α)⊙dout, dα += dout⊙(b − x); the same loops run with rnormX = rnormZ = 1 and
 /// out·dout = a·da = 0 (`out` is then only multiplied by 0).
-/// `scratch` holds N floats (out·dout per row). dx, dh run in parallel over rows; dα sums rows
-/// in order, in parallel over its columns.
+/// `scratch` holds N floats (out·dout per row). With `overwriteDx`/`overwriteDh` that gradient is
+/// written instead of accumulated (no zeroing pass before). dx, dh run in parallel over rows; dα sums rows in
+/// order, in parallel over its columns.
 package func lerpResidualBackward(_ dx: FloatPointer, _ dh: FloatPointer, _ dalpha: FloatPointer,
                           _ dout: ConstFloatPointer, _ out: ConstFloatPointer,
                           _ x: ConstFloatPointer, _ rnormX: ConstFloatPointer,
                           _ hUnit: ConstFloatPointer, _ rnormH: ConstFloatPointer,
                           _ rnormZ: ConstFloatPointer, _ alpha: ConstFloatPointer,
-                          _ scratch: FloatPointer, rows n: Int, width c: Int, normalize: Bool = true) {
+                          _ scratch: FloatPointer, rows n: Int, width c: Int, normalize: Bool = true,
+                          overwriteDx: Bool = false, overwriteDh: Bool = false) {
     let outDotDout = scratch
     Threads.parallelRanges(n, minimum: minimumRows(width: c)) { rows in
         for r in rows {
@@ -209,8 +211,9 @@ package func lerpResidualBackward(_ dx: FloatPointer, _ dh: FloatPointer, _ dalp
             @inline(__always) func lanes2(_ j: Int, _ k: Int) {
                 let dz = (load(g + j, k) - load(o + j, k) * og) * rz
                 let db = load(alpha + j, k) * dz, da = dz - db
-                store(load(dhr + j, k) + (db - load(b + j, k) * bdbSum) * rh, dhr + j, k)
-                store(load(dxr + j, k) + (da - load(xr + j, k) * rx * adaSum) * rx, dxr + j, k)
+                let gh = (db - load(b + j, k) * bdbSum) * rh, gx = (da - load(xr + j, k) * rx * adaSum) * rx
+                store(overwriteDh ? gh : load(dhr + j, k) + gh, dhr + j, k)
+                store(overwriteDx ? gx : load(dxr + j, k) + gx, dxr + j, k)
             }
             vectorLoop(c, lanes2)
         }
