@@ -1,10 +1,13 @@
 // Training-step, forward and sampling speed of GPT and nGPT at the shapes of docs/performance.md:
 // bench-s (d 256, 4 layers, 4 heads, context 256, batch 8) and bench-m (d 512, 8 layers, 8 heads,
-// context 512, batch 4), vocabulary 256, 2 threads.
+// context 512, batch 4) on 2 threads, and the demo's shape (d 64, 2 layers, 4 heads, context 128,
+// batch 16) on one thread, as `ngpt compare` runs it; vocabulary 256.
 //
 // A training step is what `ngpt bench` times (ModelBenchmark in the library): zero the gradients,
 // forward and backward one batch, the gradient norm, AdamW with clipping and, for nGPT, the weight
-// renormalisation. Every iteration records tokens per second in a custom metric; the malloc
+// renormalisation. Every iteration records tokens per second in a custom metric, and a training
+// step also its MFU (the step's GFLOP/s over the machine's own SGEMM peak at the model's largest
+// product on the same threads, measured in the benchmark's setup), in thousandths; the malloc
 // counters (MallocInterposer) show whether a step allocates.
 import Benchmark
 import Foundation
@@ -21,6 +24,9 @@ let benchmarks: @Sendable () -> Void = {
 /// Tokens processed per second by one timed iteration; larger is better.
 let tokensPerSecond = BenchmarkMetric.custom("tokens/s", polarity: .prefersLarger, useScalingFactor: false)
 
+/// The step's GFLOP/s over the SGEMM peak, in thousandths (MFU 0.85 is 850); larger is better.
+let mfu = BenchmarkMetric.custom("MFU ‰", polarity: .prefersLarger, useScalingFactor: false)
+
 let threads = 2
 
 struct Shape: Sendable {
@@ -28,35 +34,45 @@ struct Shape: Sendable {
     var config: @Sendable (ModelKind) -> ModelConfig
     var batch: Int
     var iterations: Int
+    var threads = 2
 }
 
 let shapes = [
     Shape(name: "bench-s", config: { BenchmarkSettings.small($0) }, batch: 8, iterations: 20),
     Shape(name: "bench-m", config: { BenchmarkSettings.medium($0) }, batch: 4, iterations: 6),
+    Shape(name: "demo", config: { ModelConfig(kind: $0, vocabularySize: 256, width: 64, heads: 4, layers: 2, context: 128) },
+          batch: 16, iterations: 60, threads: 1),
 ]
 
 func registerModelBenchmarks() {
     // No resident-memory metric: its sampling thread allocates while the step runs, and the
     // malloc count would then include it (`ngpt bench` reports the peak resident memory).
-    let metrics: [BenchmarkMetric] = [.wallClock, tokensPerSecond, .mallocCountTotal]
     for shape in shapes {
         for kind in ModelKind.allCases {
-            let configuration = Benchmark.Configuration(
-                metrics: metrics, units: [tokensPerSecond: .count], warmupIterations: 2,
-                maxDuration: .seconds(60), maxIterations: shape.iterations)
             let passes: [(String, @Sendable (TrainingStepRunner) throws -> Void)] = [
                 ("Train step", { try $0.step() }), ("Forward", { try $0.forward() }),
             ]
             for (name, pass) in passes {
-                Benchmark("\(name) \(shape.name) \(kind.rawValue)", configuration: configuration) { (benchmark: Benchmark, runner: TrainingStepRunner) in
-                    let tokens = runner.batch * runner.model.config.context
-                    record(tokens, in: benchmark) {
+                let training = name == "Train step"
+                let configuration = Benchmark.Configuration(
+                    metrics: [.wallClock, tokensPerSecond] + (training ? [mfu] : []) + [.mallocCountTotal],
+                    units: [tokensPerSecond: .count, mfu: .count], warmupIterations: 2,
+                    maxDuration: .seconds(60), maxIterations: shape.iterations)
+                Benchmark("\(name) \(shape.name) \(kind.rawValue)", configuration: configuration) { (benchmark: Benchmark, state: StepState) in
+                    let runner = state.runner, tokens = runner.batch * runner.model.config.context
+                    let perSecond = record(tokens, in: benchmark) {
                         // A failing step (a non-finite loss, say) stops the run rather than being timed.
                         do { try pass(runner) } catch { fatalError("\(name) \(shape.name) \(kind.rawValue): \(error)") }
                     }
+                    if training {
+                        let gflops = Double(perSecond) * ModelBenchmark.flopPerToken(runner.model.config) / 1e9
+                        benchmark.measurement(mfu, Int((1000 * gflops / state.peakGflops).rounded()))
+                    }
                 } setup: {
-                    Threads.set(threads)
-                    return try validatedRunner(shape, kind)
+                    Threads.set(shape.threads)
+                    let runner = try validatedRunner(shape, kind)
+                    let product = ModelBenchmark.largestProduct(runner.model.config, rows: shape.batch * runner.model.config.context)
+                    return StepState(runner: runner, peakGflops: ModelBenchmark.gemmGigaflops(m: product.m, n: product.n, k: product.k))
                 }
             }
         }
@@ -83,12 +99,20 @@ func registerModelBenchmarks() {
     }
 }
 
-/// Times `body` and records its rate as tokens per second.
-@inline(__always)
-func record(_ tokens: Int, in benchmark: Benchmark, _ body: () -> Void) {
+/// A checked step runner and the SGEMM peak (GFLOP/s) its MFU is measured against.
+struct StepState {
+    var runner: TrainingStepRunner
+    var peakGflops: Double
+}
+
+/// Times `body` and records its rate as tokens per second (and returns it).
+@inline(__always) @discardableResult
+func record(_ tokens: Int, in benchmark: Benchmark, _ body: () -> Void) -> Int {
     let start = ContinuousClock.now
     body()
-    benchmark.measurement(tokensPerSecond, rate(tokens, since: start))
+    let perSecond = rate(tokens, since: start)
+    benchmark.measurement(tokensPerSecond, perSecond)
+    return perSecond
 }
 
 func rate(_ tokens: Int, since start: ContinuousClock.Instant) -> Int {
