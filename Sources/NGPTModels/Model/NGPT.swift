@@ -267,9 +267,8 @@ public struct ScaledLogitsHead: ModelHead {
     }
 
     public func backward(_ dLogits: Slot, _ dx: Slot, _ x: Slot, _ pass: Pass) {
-        pass.zero(dRaw)
         pass.zero(dSz)
-        pass.scaleColumnsBackward(dx: dRaw, dScale: dSz, dOut: dLogits, x: raw, scale: effSz)
+        pass.scaleColumnsBackward(dx: dRaw, dScale: dSz, dOut: dLogits, x: raw, scale: effSz, overwrite: true)
         pass.scalerBackward(dEffective: dSz, sz)
         pass.linearBackward(dx: dx, dOut: dRaw, x: x, weight: lmHead)
     }

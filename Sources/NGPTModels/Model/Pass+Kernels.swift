@@ -276,13 +276,15 @@ extension Pass {
         }
     }
 
-    /// Backward of ``scaleColumns(_:_:scale:)``: dx += dOut⊙scale, dScale += Σ_rows dOut⊙x.
-    public func scaleColumnsBackward(dx: Slot, dScale: Slot, dOut: Slot, x: Slot, scale: Slot) {
+    /// Backward of ``scaleColumns(_:_:scale:)``: dx += dOut⊙scale (written instead when
+    /// `overwrite`: no zeroing before), dScale += Σ_rows dOut⊙x.
+    public func scaleColumnsBackward(dx: Slot, dScale: Slot, dOut: Slot, x: Slot, scale: Slot, overwrite: Bool = false) {
         let v = scale.count, m: StaticString = "scaleColumnsBackward"
         guard training(m), fitsRows(dx, width: v, m, "dx"), fits(dScale, v, m, "dScale", "scale's count"),
               fitsRows(dOut, width: v, m, "dOut"), fitsRows(x, width: v, m, "x") else { return }
         timed("logit scale backward") {
-            NGPTNumerics.scaleColumnsBackward(p(dx), p(dScale), p(dOut), p(x), p(scale), rows: rows, columns: v)
+            NGPTNumerics.scaleColumnsBackward(p(dx), p(dScale), p(dOut), p(x), p(scale), rows: rows, columns: v,
+                                              overwrite: overwrite)
         }
     }
 }

@@ -14,17 +14,19 @@ package func scaleColumnsForward(_ out: FloatPointer, _ inp: ConstFloatPointer, 
     }
 }
 
-/// Backward of `out = inp ⊙ scale`: dinp += dout⊙scale, dscale += Σ_rows dout⊙inp.
-/// Runs in parallel over blocks of columns, each summing rows in order.
+/// Backward of `out = inp ⊙ scale`: dinp += dout⊙scale (written instead with `overwrite`),
+/// dscale += Σ_rows dout⊙inp. Runs in parallel over blocks of columns, each summing rows in order.
 package func scaleColumnsBackward(_ dinp: FloatPointer, _ dscale: FloatPointer, _ dout: ConstFloatPointer,
-                          _ inp: ConstFloatPointer, _ scale: ConstFloatPointer, rows n: Int, columns v: Int) {
+                          _ inp: ConstFloatPointer, _ scale: ConstFloatPointer, rows n: Int, columns v: Int,
+                          overwrite: Bool = false) {
     Threads.parallelRanges(v, minimum: max(16, 8192 / max(1, n)), alignment: 16) { columns in
         let (j0, w) = (columns.lowerBound, columns.count)
         for r in 0..<n {
             let g = dout + r * v + j0, x = inp + r * v + j0, dx = dinp + r * v + j0
             @inline(__always) func lanes(_ j: Int, _ k: Int) {
                 let gj = load(g + j, k)
-                store(load(dx + j, k) + gj * load(scale + j0 + j, k), dx + j, k)
+                let d = gj * load(scale + j0 + j, k)
+                store(overwrite ? d : load(dx + j, k) + d, dx + j, k)
                 store(load(dscale + j0 + j, k) + gj * load(x + j, k), dscale + j0 + j, k)
             }
             vectorLoop(w, lanes)
