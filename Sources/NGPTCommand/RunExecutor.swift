@@ -32,13 +32,11 @@ final class RunExecutor: @unchecked Sendable {
         TrainedRun.read(directory(run), steps: run.configuration.training.steps, context: run.configuration.model.context)
     }
 
-    private func cost(_ run: ScheduledRun) -> Double { run.work }
-
     /// Adds runs to the progress accounting (so the ETA covers the whole plan).
     func expect(_ runs: [ScheduledRun]) {
         let pending = runs.filter { result($0).status != .finished }
         total += pending.count
-        totalCost += pending.reduce(0) { $0 + cost($1) }
+        totalCost += pending.reduce(0) { $0 + $1.work }
     }
 
     /// The `ngpt train` arguments that perform `run` from its configuration file (written by
@@ -115,7 +113,7 @@ final class RunExecutor: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         finished += 1
-        doneCost += cost(run)
+        doneCost += run.work
         let elapsed = Date().timeIntervalSince(start)
         let eta = doneCost > 0 ? elapsed / doneCost * (totalCost - doneCost) : .nan
         let outcome: String

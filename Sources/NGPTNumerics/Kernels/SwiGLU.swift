@@ -37,23 +37,22 @@ package func swigluBackward(_ duv: FloatPointer, _ dscale: FloatPointer?, _ dout
             let row = uv + r * 2 * f, g = dout + r * f, d = duv + r * 2 * f, h = recomputed.map { $0 + r * f }
             var j = columns.lowerBound
             while j + 16 <= columns.upperBound {
-                swigluBackwardLanes(j, 16, d, dscale, h, g, row, sc, scaled, m, f, overwrite, as: Vec16.self)
+                swigluBackwardLanes(j, 16, d, dscale, h, g, row, sc, scaled, m, f, overwrite)
                 j += 16
             }
             if j < columns.upperBound {
-                swigluBackwardLanes(j, columns.upperBound - j, d, dscale, h, g, row, sc, scaled, m, f, overwrite, as: Vec16.self)
+                swigluBackwardLanes(j, columns.upperBound - j, d, dscale, h, g, row, sc, scaled, m, f, overwrite)
             }
         }
     }
 }
 
-/// Lanes j..<j+count of one row of ``swigluBackward`` (u at j, ν at f + j).
-@inline(__always) private func swigluBackwardLanes<V: FloatLanes>(
+/// Lanes j..<j+count (at most 16) of one row of ``swigluBackward`` (u at j, ν at f + j).
+@inline(__always) private func swigluBackwardLanes(
     _ j: Int, _ k: Int, _ d: FloatPointer, _ dscale: FloatPointer?, _ h: FloatPointer?, _ g: ConstFloatPointer,
-    _ row: ConstFloatPointer, _ scale: ConstFloatPointer, _ scaled: Bool, _ m: Float, _ f: Int, _ overwrite: Bool,
-    as type: V.Type
+    _ row: ConstFloatPointer, _ scale: ConstFloatPointer, _ scaled: Bool, _ m: Float, _ f: Int, _ overwrite: Bool
 ) {
-    let one = V(repeating: 1)
+    let type = Vec16.self, one = Vec16(repeating: 1)
     let su = scaled ? load(scale + j, k, as: type) * m : one, sv = scaled ? load(scale + f + j, k, as: type) * m : one
     let (ru, rv, gj) = (load(row + j, k, as: type), load(row + f + j, k, as: type), load(g + j, k, as: type))
     let u = ru * su, v = rv * sv

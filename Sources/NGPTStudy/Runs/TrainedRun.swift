@@ -224,8 +224,8 @@ extension ScheduledRun {
     /// so that with several jobs the last runs of a phase are short ones and no job idles long
     /// while another finishes. A run's result does not depend on when it runs.
     package static func startingOrder(_ runs: [ScheduledRun]) -> [ScheduledRun] {
-        runs.enumerated().sorted { a, b in
-            a.element.work != b.element.work ? a.element.work > b.element.work : a.offset < b.offset
-        }.map(\.element)
+        runs.enumerated().map { (work: $0.element.work, offset: $0.offset) }
+            .sorted { a, b in a.work != b.work ? a.work > b.work : a.offset < b.offset }
+            .map { runs[$0.offset] }
     }
 }
