@@ -8,7 +8,11 @@ import PackageDescription
 // docs/performance.md). `make release` sets it to `native`. The default build runs on any x86-64
 // or arm64, and a package that depends on this one by URL never sees the flag.
 let targetCPU = ProcessInfo.processInfo.environment["NGPT_TARGET_CPU"].flatMap { $0.isEmpty ? nil : $0 }
-let kernelSettings: [SwiftSetting] = targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
+// A CPU named here must have fused multiply-add (x86-64 since Haswell, 2013): attention's own
+// products (Sources/NGPTNumerics/Kernels/CausalProducts.swift) are compiled in with it.
+let kernelSettings: [SwiftSetting] = targetCPU.map {
+    [.unsafeFlags(["-target-cpu", $0]), .define("NGPT_FUSED_MULTIPLY_ADD")]
+} ?? []
 
 // The library is layered; each target uses only those below it, so the compiler keeps the layers:
 //   _COpenBLAS    OpenBLAS (cblas) + LAPACKE behind one shim header; no API, imported by one file

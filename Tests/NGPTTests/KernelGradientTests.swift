@@ -53,21 +53,26 @@ final class KernelGradientTests: XCTestCase {
                     ropeBackward(p[0], table, rows: n, sequence: t, heads: h, rowStride: 3 * c, blocks: 2) }[0]] })
     }
 
-    func attentionCase(scale: Float, seed: UInt64) {
+    func attentionCase(scale: Float, seed: UInt64, products: AttentionProducts) {
         var g = GradientCheck(seed: seed)
         let qkv = g.normal(n * 3 * c)
-        g.check("attention scale \(scale)", inputs: [qkv], names: ["qkv"], accumulating: [0],
+        g.check("attention scale \(scale) \(products)", inputs: [qkv], names: ["qkv"], accumulating: [0],
                 forward: { x in withPointers([x[0], zeros(n * c), zeros(b * h * t * t)]) { p in
-                    attentionForward(p[1], p[2], p[0], batch: b, sequence: t, width: c, heads: h, scale: scale) }[1] },
+                    attentionForward(p[1], p[2], p[0], batch: b, sequence: t, width: c, heads: h, scale: scale,
+                                     products: products) }[1] },
                 backward: { x, w in
                     let fwd = withPointers([x[0], zeros(n * c), zeros(b * h * t * t)]) { p in
-                        attentionForward(p[1], p[2], p[0], batch: b, sequence: t, width: c, heads: h, scale: scale) }
+                        attentionForward(p[1], p[2], p[0], batch: b, sequence: t, width: c, heads: h, scale: scale,
+                                         products: products) }
                     return [withPointers([x[0], fwd[2], w, gradientStart(n * 3 * c), zeros(b * h * t * t)]) { p in
-                        attentionBackward(p[3], p[4], p[2], p[0], p[1], batch: b, sequence: t, width: c, heads: h, scale: scale) }[3]] })
+                        attentionBackward(p[3], p[4], p[2], p[0], p[1], batch: b, sequence: t, width: c, heads: h, scale: scale,
+                                          products: products) }[3]] })
     }
 
-    func testAttentionGPTScale() { attentionCase(scale: 1 / Float(c / h).squareRoot(), seed: 5) }
-    func testAttentionNGPTScale() { attentionCase(scale: Float(c / h).squareRoot(), seed: 6) }
+    func testAttentionGPTScale() { attentionCase(scale: 1 / Float(c / h).squareRoot(), seed: 5, products: .blas) }
+    func testAttentionNGPTScale() { attentionCase(scale: Float(c / h).squareRoot(), seed: 6, products: .blas) }
+    func testCausalProductsAttentionGPTScale() { attentionCase(scale: 1 / Float(c / h).squareRoot(), seed: 5, products: .causal) }
+    func testCausalProductsAttentionNGPTScale() { attentionCase(scale: Float(c / h).squareRoot(), seed: 6, products: .causal) }
 
     func testAttentionIsParallelInvariant() {
         var g = GradientCheck(seed: 7)

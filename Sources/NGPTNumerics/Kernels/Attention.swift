@@ -20,75 +20,172 @@ package func attentionScoresCount(sequence t: Int) -> Int {
     return total
 }
 
+/// Which code multiplies inside attention's causal blocks.
+package enum AttentionProducts: Sendable {
+    /// OpenBLAS, over each block's whole rectangle.
+    case blas
+    /// ``causalScores``, ``causalWeightedSum`` and ``causalTransposedSum``: only the keys each
+    /// group of four rows meets.
+    case causal
+
+    /// Heads of at most 32 floats use the library's own products where they are compiled in
+    /// (``causalProductsAvailable``): there OpenBLAS's small products run at under half its peak
+    /// (with OpenBLAS's AVX-512 kernels the results are also the same to the bit). Wider heads
+    /// keep BLAS, which is efficient at their widths: the own products gained under a tenth of
+    /// attention's time with heads of 64, and would change the last bits there.
+    package static func `default`(headWidth dk: Int) -> AttentionProducts {
+        causalProductsAvailable && dk <= 32 ? .causal : .blas
+    }
+
+    /// Floats past each row's last key that must hold zeros for the products to read: the causal
+    /// products read up to three (their groups of four rows share keys); BLAS reads the whole
+    /// block row.
+    func zeroPadding(rowEnd e: Int, length: Int) -> Int {
+        self == .causal ? min(e - length, causalTileRows - 1) : e - length
+    }
+}
+
 /// Causal multi-head attention over a fused (N, 3C) buffer holding q | k | v per row.
 ///
-/// For each sequence b and head h (run side by side, BLAS single-threaded inside):
+/// For each sequence b and head h (run side by side, single-threaded inside):
 /// S = scale·Q·Kᵀ, P = softmax over j ≤ t, Y = P·V, computed block by block below the diagonal.
 /// `probs` (B, H, packed) keeps P for backward (``attentionScoresCount(sequence:)`` floats per
-/// sequence and head); `out` (N, C) receives the merged heads.
+/// sequence and head; entries past a row's last key are not all written); `out` (N, C) receives
+/// the merged heads.
 package func attentionForward(_ out: FloatPointer, _ probs: FloatPointer, _ qkv: ConstFloatPointer,
-                      batch b: Int, sequence t: Int, width c: Int, heads h: Int, scale: Float) {
+                              batch b: Int, sequence t: Int, width c: Int, heads h: Int, scale: Float,
+                              products: AttentionProducts? = nil) {
     let dk = c / h, perItem = attentionScoresCount(sequence: t)
+    let products = products ?? .default(headWidth: dk)
     Threads.parallelFor(b * h) { item in
         let bi = item / h, hi = item % h
         let q = qkv + bi * t * 3 * c + hi * dk, k = q + c, v = q + 2 * c
         let y = out + bi * t * c + hi * dk
-        var s = probs + item * perItem
-        for i0 in stride(from: 0, to: t, by: attentionBlock) {
-            let rows = min(attentionBlock, t - i0), e = i0 + rows
-            let block = MatrixLayout(rows: rows, columns: e)
-            GEMM.multiply(q + i0 * 3 * c, MatrixLayout(rows: rows, columns: dk, leadingDimension: 3 * c), .none,
-                          k, MatrixLayout(rows: e, columns: dk, leadingDimension: 3 * c), .transposed,
-                          s, block, alpha: scale)
-            for r in 0..<rows {
-                let row = s + r * e, length = i0 + r + 1
-                _ = softmax(row, row, count: length)
-                (row + length).update(repeating: 0, count: e - length)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: products == .causal ? dk * t : 0) { kt in
+            if products == .causal { transposeRows(kt.baseAddress!, k, ldb: 3 * c, count: t, width: dk) }
+            var s = probs + item * perItem
+            for i0 in stride(from: 0, to: t, by: attentionBlock) {
+                let rows = min(attentionBlock, t - i0), e = i0 + rows
+                let block = MatrixLayout(rows: rows, columns: e)
+                let values = MatrixLayout(rows: e, columns: dk, leadingDimension: 3 * c)
+                switch products {
+                case .causal:
+                    causalScores(s, q + i0 * 3 * c, lda: 3 * c, kt.baseAddress!, ldbt: t, first: i0, rows: rows,
+                                 width: dk, alpha: scale)
+                case .blas:
+                    GEMM.multiply(q + i0 * 3 * c, MatrixLayout(rows: rows, columns: dk, leadingDimension: 3 * c), .none,
+                                  k, values, .transposed, s, block, alpha: scale)
+                }
+                for r in 0..<rows {
+                    let row = s + r * e, length = i0 + r + 1
+                    _ = softmax(row, row, count: length, room: e)
+                    (row + length).update(repeating: 0, count: products.zeroPadding(rowEnd: e, length: length))
+                }
+                switch products {
+                case .causal:
+                    causalWeightedSum(y + i0 * c, ldy: c, s, v, ldv: 3 * c, first: i0, rows: rows, width: dk, accumulate: false)
+                case .blas:
+                    GEMM.multiply(s, block, .none, v, values, .none,
+                                  y + i0 * c, MatrixLayout(rows: rows, columns: dk, leadingDimension: c))
+                }
+                s += rows * e
             }
-            GEMM.multiply(s, block, .none, v, MatrixLayout(rows: e, columns: dk, leadingDimension: 3 * c), .none,
-                          y + i0 * c, MatrixLayout(rows: rows, columns: dk, leadingDimension: c))
-            s += rows * e
         }
     }
 }
 
 /// Backward of `Y = softmax(scale·Q·Kᵀ + mask)·V`, per sequence, head and causal block:
 /// dP = dY·Vᵀ, dV += Pᵀ·dY, dS = P⊙(dP − rowsum(P⊙dP))·scale, dQ += dS·K, dK += dSᵀ·Q.
-/// `scratch` is as large as `probs`.
+/// `scratch` is as large as `probs`; `products` must be what the forward used.
 package func attentionBackward(_ dqkv: FloatPointer, _ scratch: FloatPointer, _ dout: ConstFloatPointer,
-                       _ qkv: ConstFloatPointer, _ probs: ConstFloatPointer,
-                       batch b: Int, sequence t: Int, width c: Int, heads h: Int, scale: Float) {
+                               _ qkv: ConstFloatPointer, _ probs: ConstFloatPointer,
+                               batch b: Int, sequence t: Int, width c: Int, heads h: Int, scale: Float,
+                               products: AttentionProducts? = nil) {
     let dk = c / h, perItem = attentionScoresCount(sequence: t)
+    let products = products ?? .default(headWidth: dk)
     Threads.parallelFor(b * h) { item in
         let bi = item / h, hi = item % h
         let q = qkv + bi * t * 3 * c + hi * dk, k = q + c, v = q + 2 * c
         let dq = dqkv + bi * t * 3 * c + hi * dk, dkey = dq + c, dv = dq + 2 * c
         let dy = dout + bi * t * c + hi * dk
-        var p = probs + item * perItem, ds = scratch + item * perItem
-        for i0 in stride(from: 0, to: t, by: attentionBlock) {
-            let rows = min(attentionBlock, t - i0), e = i0 + rows
-            let block = MatrixLayout(rows: rows, columns: e)
-            let keys = MatrixLayout(rows: e, columns: dk, leadingDimension: 3 * c)
-            let blockRows = MatrixLayout(rows: rows, columns: dk, leadingDimension: 3 * c)
-            let dyBlock = MatrixLayout(rows: rows, columns: dk, leadingDimension: c)
-            GEMM.multiply(dy + i0 * c, dyBlock, .none, v, keys, .transposed, ds, block)
-            GEMM.multiply(p, block, .transposed, dy + i0 * c, dyBlock, .none, dv, keys, beta: 1)
-            for r in 0..<rows {
-                let pr = p + r * e, dr = ds + r * e, length = i0 + r + 1
-                let s = dot(pr, dr, length)
-                @inline(__always) func lanes(_ j: Int, _ n: Int) {
-                    store(load(pr + j, n) * (load(dr + j, n) - s) * scale, dr + j, n)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: products == .causal ? dk * t : 0) { vt in
+            if products == .causal { transposeRows(vt.baseAddress!, v, ldb: 3 * c, count: t, width: dk) }
+            var p = probs + item * perItem, ds = scratch + item * perItem
+            for i0 in stride(from: 0, to: t, by: attentionBlock) {
+                let rows = min(attentionBlock, t - i0), e = i0 + rows
+                let block = MatrixLayout(rows: rows, columns: e)
+                let keys = MatrixLayout(rows: e, columns: dk, leadingDimension: 3 * c)
+                let blockRows = MatrixLayout(rows: rows, columns: dk, leadingDimension: 3 * c)
+                let dyBlock = MatrixLayout(rows: rows, columns: dk, leadingDimension: c)
+                switch products {
+                case .causal:
+                    causalScores(ds, dy + i0 * c, lda: c, vt.baseAddress!, ldbt: t, first: i0, rows: rows, width: dk, alpha: 1)
+                    causalTransposedSum(dv, ldy: 3 * c, p, dy + i0 * c, ldx: c, first: i0, rows: rows, width: dk)
+                case .blas:
+                    GEMM.multiply(dy + i0 * c, dyBlock, .none, v, keys, .transposed, ds, block)
+                    GEMM.multiply(p, block, .transposed, dy + i0 * c, dyBlock, .none, dv, keys, beta: 1)
                 }
-                vectorLoop(length, lanes)
-                (dr + length).update(repeating: 0, count: e - length)
+                for r in 0..<rows {
+                    let length = i0 + r + 1
+                    softmaxBackward(ds + r * e, p + r * e, count: length, room: e, scale: scale)
+                    (ds + r * e + length).update(repeating: 0, count: products.zeroPadding(rowEnd: e, length: length))
+                }
+                switch products {
+                case .causal:
+                    causalWeightedSum(dq + i0 * 3 * c, ldy: 3 * c, ds, k, ldv: 3 * c, first: i0, rows: rows, width: dk,
+                                      accumulate: true)
+                    causalTransposedSum(dkey, ldy: 3 * c, ds, q + i0 * 3 * c, ldx: 3 * c, first: i0, rows: rows, width: dk)
+                case .blas:
+                    GEMM.multiply(ds, block, .none, k, keys, .none, dq + i0 * 3 * c, blockRows, beta: 1)
+                    GEMM.multiply(ds, block, .transposed, q + i0 * 3 * c, blockRows, .none, dkey, keys, beta: 1)
+                }
+                p += rows * e
+                ds += rows * e
             }
-            GEMM.multiply(ds, block, .none, k, keys, .none, dq + i0 * 3 * c, blockRows, beta: 1)
-            GEMM.multiply(ds, block, .transposed, q + i0 * 3 * c, blockRows, .none, dkey, keys, beta: 1)
-            p += rows * e
-            ds += rows * e
         }
     }
 }
+
+/// dS = P⊙(dP − Σ P⊙dP)·scale over one row's `count` keys, in place of dP (`ds`). `room` ≥
+/// `count` floats of both rows may be read: the last vector reads whole and masks the lanes
+/// past `count` (so they may hold anything), which gives the same sums and values as shorter
+/// loads.
+@inline(__always) private func softmaxBackward(_ ds: FloatPointer, _ p: ConstFloatPointer, count n: Int, room: Int,
+                                               scale: Float) {
+    var s0 = Vec(), s1 = Vec()   // the sum in ``dot``'s order
+    var j = 0
+    while j + 16 <= n {
+        s0 += load(p + j) * load(ds + j)
+        s1 += load(p + j + 8) * load(ds + j + 8)
+        j += 16
+    }
+    if j + 8 <= n {
+        s0 += load(p + j) * load(ds + j)
+        j += 8
+    }
+    if j < n { s1 += tail(p + j, n - j, room - j) * tail(ds + j, n - j, room - j) }
+    let s = (s0 + s1).sum()
+    var j2 = 0
+    while j2 < n {   // lanes past `count` in the last vector get values no product reads
+        let k = room - j2 >= Vec.scalarCount ? Vec.scalarCount : n - j2
+        store(load(p + j2, k) * (load(ds + j2, k) - s) * scale, ds + j2, k)
+        j2 += Vec.scalarCount
+    }
+}
+
+/// Lanes `0..<count` (< 8) from `p`, zeros after: one whole load masked where `room` ≥ 8 floats
+/// may be read, lane by lane where not.
+@inline(__always) func tail(_ p: ConstFloatPointer, _ count: Int, _ room: Int, padding: Float = 0) -> Vec {
+    guard room >= Vec.scalarCount else { return load(p, count, padding: padding) }
+    return select(lessMask(laneIndices, Vec(repeating: Float(count))), load(p), Vec(repeating: padding))
+}
+
+@inline(__always) func tail(_ p: FloatPointer, _ count: Int, _ room: Int, padding: Float = 0) -> Vec {
+    tail(ConstFloatPointer(p), count, room, padding: padding)
+}
+
+/// 0, 1, …, 7.
+private let laneIndices = Vec(0, 1, 2, 3, 4, 5, 6, 7)
 
 /// Attention of one new position against a key/value cache (decoding): for each head,
 /// scores_j = scale·q_h·k_j,h for the `length` cached positions j (the new one included), then

@@ -69,28 +69,54 @@ package func crossEntropyBackward(_ probs: FloatPointer, _ targets: UnsafePointe
 }
 
 /// out[0..<count] = softmax(inp[0..<count]); `out` may be `inp`. Returns the row's maximum and
-/// Σ e^(inp − max), from which logsumexp = max + log(sum).
-@inline(__always) package func softmax(_ out: FloatPointer, _ inp: ConstFloatPointer, count n: Int) -> (max: Float, sum: Float) {
+/// Σ e^(inp − max), from which logsumexp = max + log(sum). Where `room` > `count` floats of both
+/// rows may be read and written, the last vector is read whole with its extra lanes masked, and
+/// zeros are written to them: the same values as shorter loads and stores, in fewer instructions.
+@inline(__always) package func softmax(_ out: FloatPointer, _ inp: ConstFloatPointer, count n: Int,
+                                       room: Int? = nil) -> (max: Float, sum: Float) {
     // Lanes past the end are padded with −1e30 (not −∞, which `exp` does not take): e^(−1e30 − max) = 0.
-    let padding: Float = -1e30
+    let padding: Float = -1e30, room = room ?? n
+    let whole = n / Vec.scalarCount * Vec.scalarCount, rest = n - whole
+    @inline(__always) func put(_ v: Vec, _ p: FloatPointer) {
+        if room - whole >= Vec.scalarCount { store(v, p) } else { store(v, p, rest) }
+    }
     var m = Vec(repeating: padding)
-    @inline(__always) func lanes(_ j: Int, _ k: Int) {
-        let x = load(inp + j, k, padding: padding)
+    for j in stride(from: 0, to: whole, by: Vec.scalarCount) {
+        let x = load(inp + j)
         m = select(lessMask(m, x), x, m)
     }
-    vectorLoop(n, lanes)
+    if rest > 0 {
+        let x = tail(inp + whole, rest, room - whole, padding: padding)
+        m = select(lessMask(m, x), x, m)
+    }
     let mx = m.max()
-    var s = Vec()
-    @inline(__always) func lanes2(_ j: Int, _ k: Int) {
-        let e = exp(load(inp + j, k, padding: padding) - mx)
+    // Sixteen exponentials at a time, summed into the eight lanes as two eight-lane vectors
+    // would be (the same sum; `exp` costs most here).
+    var s = Vec(), j = 0
+    while j + 16 <= whole {
+        let e = exp(load(inp + j, as: Vec16.self) - mx)
+        s += e.lowHalf
+        s += e.highHalf
+        store(e, out + j)
+        j += 16
+    }
+    if j < whole {
+        let e = exp(load(inp + j) - mx)
         s += e
-        store(e, out + j, k)
+        store(e, out + j)
     }
-    vectorLoop(n, lanes2)
+    if rest > 0 {
+        let e = exp(tail(inp + whole, rest, room - whole, padding: padding) - mx)
+        s += e
+        put(e, out + whole)
+    }
     let sum = s.sum(), inv = 1 / sum
-    @inline(__always) func lanes3(_ j: Int, _ k: Int) {
-        store(load(out + j, k) * inv, out + j, k)
+    j = 0
+    while j + 16 <= whole {
+        store(load(out + j, as: Vec16.self) * inv, out + j)
+        j += 16
     }
-    vectorLoop(n, lanes3)
+    if j < whole { store(load(out + j) * inv, out + j) }
+    if rest > 0 { put(load(out + whole, rest) * inv, out + whole) }
     return (mx, sum)
 }

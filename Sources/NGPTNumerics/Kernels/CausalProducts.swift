@@ -1,0 +1,197 @@
+// The matrix products inside one causal block of attention, computed here instead of by BLAS.
+//
+// A block holds rows i0..<i0+rows of one (sequence, head); row r meets keys 0..<i0+r+1. BLAS
+// multiplies the block's whole (rows × e) rectangle, e = i0 + rows; these products stop at each
+// group of rows' last key, so at T = 128 they do a little more than half the work, and they
+// write their result directly (no clearing pass for β = 0, no packing of operands of 16 floats).
+//
+// Every output is a single sum taken in the order of its inner index, with fused multiply-adds
+// from zero, then scaled or added to the destination. That is the order of OpenBLAS's AVX-512
+// kernels (SkylakeX, Cooperlake): with those, training gives the same weights to the bit either
+// way. Its AVX2 kernels (Haswell, which its Zen target shares) order these small products
+// differently, so there the last bits differ from BLAS's (docs/performance.md). Terms the mask
+// sets to zero are skipped; adding them (0·x to a sum) would not change it.
+//
+// They need the CPU's fused multiply-add: they are used when the library is compiled for the
+// machine (`NGPT_TARGET_CPU`, which `make release` sets) or for arm64. The portable x86-64
+// build, which would emulate each fused multiply-add in a library call, keeps BLAS
+// (``causalProductsAvailable``).
+
+/// Whether attention uses the products below (else OpenBLAS for the whole block).
+#if NGPT_FUSED_MULTIPLY_ADD || arch(arm64)
+package let causalProductsAvailable = true
+#else
+package let causalProductsAvailable = false
+#endif
+
+/// Rows computed together: four accumulators of sixteen lanes (four AVX-512 registers, or eight
+/// AVX ones), enough to keep the fused multiply-add units busy without running out of registers.
+let causalTileRows = 4
+
+/// The number of keys row `r` of a block starting at `first` meets.
+@inline(__always) private func keys(_ first: Int, _ r: Int) -> Int { first + r + 1 }
+
+/// `bt[k·t + j] = b[j·ldb + k]` for j < t, k < dk: a head's keys (or values) as dk rows of t
+/// floats, so that sixteen keys are one load.
+package func transposeRows(_ bt: FloatPointer, _ b: ConstFloatPointer, ldb: Int, count t: Int, width dk: Int) {
+    for j in 0..<t {
+        let row = b + j * ldb
+        for k in 0..<dk { bt[k * t + j] = row[k] }
+    }
+}
+
+/// Scores of a causal block: `s[r·e + j] = alpha·Σ_k a[r·lda + k]·bt[k·ldbt + j]` for the keys
+/// j < first + r + 1 of each row r (and, where a group of rows shares sixteen-key vectors, a few
+/// more up to the group's last key; never beyond e). `bt` is ``transposeRows`` of the keys.
+package func causalScores(_ s: FloatPointer, _ a: ConstFloatPointer, lda: Int, _ bt: ConstFloatPointer, ldbt: Int,
+                          first: Int, rows: Int, width dk: Int, alpha: Float) {
+    let e = first + rows
+    var r = 0
+    while r + causalTileRows <= rows {
+        let limit = keys(first, r + causalTileRows - 1), a0 = a + r * lda
+        var j = 0
+        while j < limit && j + 16 <= e {
+            var c0 = Vec16(), c1 = Vec16(), c2 = Vec16(), c3 = Vec16()
+            var b = bt + j, ak = a0
+            for _ in 0..<dk {
+                let v: Vec16 = load(b, as: Vec16.self)
+                c0 = c0.addingProduct(Vec16(repeating: ak[0]), v)
+                c1 = c1.addingProduct(Vec16(repeating: ak[lda]), v)
+                c2 = c2.addingProduct(Vec16(repeating: ak[2 * lda]), v)
+                c3 = c3.addingProduct(Vec16(repeating: ak[3 * lda]), v)
+                b += ldbt
+                ak += 1
+            }
+            let out = s + r * e + j
+            store(alpha * c0, out)
+            store(alpha * c1, out + e)
+            store(alpha * c2, out + 2 * e)
+            store(alpha * c3, out + 3 * e)
+            j += 16
+        }
+        for i in 0..<causalTileRows where j < limit {   // keys past the last whole vector of the block
+            scoresVector(s + (r + i) * e + j, a0 + i * lda, bt + j, ldbt: ldbt, width: dk, count: e - j, alpha: alpha)
+        }
+        r += causalTileRows
+    }
+    while r < rows {
+        let limit = keys(first, r)
+        for j in stride(from: 0, to: limit, by: 16) {
+            scoresVector(s + r * e + j, a + r * lda, bt + j, ldbt: ldbt, width: dk, count: min(16, e - j), alpha: alpha)
+        }
+        r += 1
+    }
+}
+
+/// One row's scores for `count` ≤ 16 keys.
+@inline(__always) private func scoresVector(_ out: FloatPointer, _ ar: ConstFloatPointer, _ b: ConstFloatPointer,
+                                            ldbt: Int, width dk: Int, count n: Int, alpha: Float) {
+    var c = Vec16()
+    for k in 0..<dk { c = c.addingProduct(Vec16(repeating: ar[k]), load(b + k * ldbt, n, as: Vec16.self)) }
+    store(alpha * c, out, n)
+}
+
+/// `y[r·ldy + c] (+)= Σ_j p[r·e + j]·v[j·ldv + c]` over each row's keys j < first + r + 1 (p
+/// zero beyond them), c < dk; `accumulate` adds to y instead of writing it.
+package func causalWeightedSum(_ y: FloatPointer, ldy: Int, _ p: ConstFloatPointer, _ v: ConstFloatPointer, ldv: Int,
+                               first: Int, rows: Int, width dk: Int, accumulate: Bool) {
+    let e = first + rows
+    @inline(__always) func put(_ c: Vec16, _ out: FloatPointer) {
+        store(accumulate ? load(out, as: Vec16.self) + c : c, out)
+    }
+    var r = 0
+    while r + causalTileRows <= rows {
+        let limit = keys(first, r + causalTileRows - 1), p0 = p + r * e
+        var col = 0
+        while col + 16 <= dk {
+            var c0 = Vec16(), c1 = Vec16(), c2 = Vec16(), c3 = Vec16()
+            var b = v + col, pj = p0
+            for _ in 0..<limit {
+                let x: Vec16 = load(b, as: Vec16.self)
+                c0 = c0.addingProduct(Vec16(repeating: pj[0]), x)
+                c1 = c1.addingProduct(Vec16(repeating: pj[e]), x)
+                c2 = c2.addingProduct(Vec16(repeating: pj[2 * e]), x)
+                c3 = c3.addingProduct(Vec16(repeating: pj[3 * e]), x)
+                b += ldv
+                pj += 1
+            }
+            let out = y + r * ldy + col
+            put(c0, out)
+            put(c1, out + ldy)
+            put(c2, out + 2 * ldy)
+            put(c3, out + 3 * ldy)
+            col += 16
+        }
+        for i in 0..<causalTileRows where col < dk {   // a head width that is not a multiple of 16
+            weightedVector(y + (r + i) * ldy + col, p0 + i * e, v + col, ldv: ldv, terms: limit, count: dk - col,
+                           accumulate: accumulate)
+        }
+        r += causalTileRows
+    }
+    while r < rows {
+        for col in stride(from: 0, to: dk, by: 16) {
+            weightedVector(y + r * ldy + col, p + r * e, v + col, ldv: ldv, terms: keys(first, r), count: min(16, dk - col),
+                           accumulate: accumulate)
+        }
+        r += 1
+    }
+}
+
+/// One row of ``causalWeightedSum`` for `count` ≤ 16 columns, over keys `0..<terms`.
+@inline(__always) private func weightedVector(_ out: FloatPointer, _ pr: ConstFloatPointer, _ v: ConstFloatPointer, ldv: Int,
+                                              terms: Int, count n: Int, accumulate: Bool) {
+    var c = Vec16()
+    for j in 0..<terms { c = c.addingProduct(Vec16(repeating: pr[j]), load(v + j * ldv, n, as: Vec16.self)) }
+    store(accumulate ? load(out, n, as: Vec16.self) + c : c, out, n)
+}
+
+/// `y[j·ldy + c] += Σ_r p[r·e + j]·x[r·ldx + c]` for every key j < e of the block, over the
+/// rows r that meet key j (r ≥ j − first; p is zero for the others), c < dk: the transposed
+/// product that carries gradients back to keys and values.
+package func causalTransposedSum(_ y: FloatPointer, ldy: Int, _ p: ConstFloatPointer, _ x: ConstFloatPointer, ldx: Int,
+                                 first: Int, rows: Int, width dk: Int) {
+    let e = first + rows
+    var j = 0
+    while j + causalTileRows <= e {
+        let start = max(0, j - first)
+        var col = 0
+        while col + 16 <= dk {
+            var c0 = Vec16(), c1 = Vec16(), c2 = Vec16(), c3 = Vec16()
+            var b = x + start * ldx + col, pr = p + start * e + j
+            for _ in start..<rows {
+                let v: Vec16 = load(b, as: Vec16.self)
+                c0 = c0.addingProduct(Vec16(repeating: pr[0]), v)
+                c1 = c1.addingProduct(Vec16(repeating: pr[1]), v)
+                c2 = c2.addingProduct(Vec16(repeating: pr[2]), v)
+                c3 = c3.addingProduct(Vec16(repeating: pr[3]), v)
+                b += ldx
+                pr += e
+            }
+            let out = y + j * ldy + col
+            store(load(out, as: Vec16.self) + c0, out)
+            store(load(out + ldy, as: Vec16.self) + c1, out + ldy)
+            store(load(out + 2 * ldy, as: Vec16.self) + c2, out + 2 * ldy)
+            store(load(out + 3 * ldy, as: Vec16.self) + c3, out + 3 * ldy)
+            col += 16
+        }
+        for i in 0..<causalTileRows where col < dk {
+            transposedVector(y + (j + i) * ldy + col, p + j + i, e: e, x + col, ldx: ldx, rows: start..<rows, count: dk - col)
+        }
+        j += causalTileRows
+    }
+    while j < e {
+        for col in stride(from: 0, to: dk, by: 16) {
+            transposedVector(y + j * ldy + col, p + j, e: e, x + col, ldx: ldx, rows: max(0, j - first)..<rows,
+                             count: min(16, dk - col))
+        }
+        j += 1
+    }
+}
+
+/// One key of ``causalTransposedSum`` for `count` ≤ 16 columns; `pj` is column j of p.
+@inline(__always) private func transposedVector(_ out: FloatPointer, _ pj: ConstFloatPointer, e: Int, _ x: ConstFloatPointer,
+                                                ldx: Int, rows: Range<Int>, count n: Int) {
+    var c = Vec16()
+    for r in rows { c = c.addingProduct(Vec16(repeating: pj[r * e]), load(x + r * ldx, n, as: Vec16.self)) }
+    store(load(out, n, as: Vec16.self) + c, out, n)
+}
