@@ -96,21 +96,24 @@ package func attentionForward(_ out: FloatPointer, _ probs: FloatPointer, _ qkv:
 
 /// Backward of `Y = softmax(scale·Q·Kᵀ + mask)·V`, per sequence, head and causal block:
 /// dP = dY·Vᵀ, dV += Pᵀ·dY, dS = P⊙(dP − rowsum(P⊙dP))·scale, dQ += dS·K, dK += dSᵀ·Q.
-/// `scratch` is as large as `probs`; `products` must be what the forward used.
+/// `scratch` is as large as `probs` (a thread uses the part of its first item for all of its
+/// items); `products` must be what the forward used.
 package func attentionBackward(_ dqkv: FloatPointer, _ scratch: FloatPointer, _ dout: ConstFloatPointer,
                                _ qkv: ConstFloatPointer, _ probs: ConstFloatPointer,
                                batch b: Int, sequence t: Int, width c: Int, heads h: Int, scale: Float,
                                products: AttentionProducts? = nil) {
     let dk = c / h, perItem = attentionScoresCount(sequence: t)
     let products = products ?? .default(headWidth: dk)
-    Threads.parallelFor(b * h) { item in
+    // A thread's items reuse the scratch of its first item: the gradient of the scores is
+    // needed only while its item is computed, and a buffer used again stays in the cache.
+    Threads.parallelRanges(b * h) { items in for item in items {
         let bi = item / h, hi = item % h
         let q = qkv + bi * t * 3 * c + hi * dk, k = q + c, v = q + 2 * c
         let dq = dqkv + bi * t * 3 * c + hi * dk, dkey = dq + c, dv = dq + 2 * c
         let dy = dout + bi * t * c + hi * dk
         withUnsafeTemporaryAllocation(of: Float.self, capacity: products == .causal ? dk * t : 0) { vt in
             if products == .causal { transposeRows(vt.baseAddress!, v, ldb: 3 * c, count: t, width: dk) }
-            var p = probs + item * perItem, ds = scratch + item * perItem
+            var p = probs + item * perItem, ds = scratch + items.lowerBound * perItem
             for i0 in stride(from: 0, to: t, by: attentionBlock) {
                 let rows = min(attentionBlock, t - i0), e = i0 + rows
                 let block = MatrixLayout(rows: rows, columns: e)
@@ -143,7 +146,7 @@ package func attentionBackward(_ dqkv: FloatPointer, _ scratch: FloatPointer, _ 
                 ds += rows * e
             }
         }
-    }
+    } }
 }
 
 /// dS = P⊙(dP − Σ P⊙dP)·scale over one row's `count` keys, in place of dP (`ds`). `room` ≥
