@@ -3,13 +3,13 @@ import Foundation
 import PackageDescription
 
 // Opt-in: `NGPT_TARGET_CPU=native swift build -c release` (or haswell, znver4, …) compiles the
-// numerics for that CPU, so the kernels' vector loops use 256-bit AVX2 registers instead of SSE
-// pairs (decoding with bfloat16 weights about twice as fast, training steps 0–5 %; see
-// docs/performance.md). `make release` sets it to `native`. The default build runs on any x86-64
-// or arm64, and a package that depends on this one by URL never sees the flag.
+// numerics for that CPU, so the kernels' vector loops use AVX2 or AVX-512 registers instead of
+// SSE pairs (decoding with bfloat16 weights about twice as fast), and compiles in attention's own
+// products for heads of at most 32 floats, which need fused multiply-add (every x86-64 CPU since
+// Haswell, 2013; Sources/NGPTNumerics/Kernels/CausalProducts.swift): training steps at the demo's
+// shape about 6 % faster; see docs/performance.md. `make release` sets it to `native`. The default
+// build runs on any x86-64 or arm64, and a package that depends on this one by URL never sees it.
 let targetCPU = ProcessInfo.processInfo.environment["NGPT_TARGET_CPU"].flatMap { $0.isEmpty ? nil : $0 }
-// A CPU named here must have fused multiply-add (x86-64 since Haswell, 2013): attention's own
-// products (Sources/NGPTNumerics/Kernels/CausalProducts.swift) are compiled in with it.
 let kernelSettings: [SwiftSetting] = targetCPU.map {
     [.unsafeFlags(["-target-cpu", $0]), .define("NGPT_FUSED_MULTIPLY_ADD")]
 } ?? []

@@ -30,9 +30,9 @@ package enum AttentionProducts: Sendable {
 
     /// Heads of at most 32 floats use the library's own products where they are compiled in
     /// (``causalProductsAvailable``): there OpenBLAS's small products run at under half its peak
-    /// (with OpenBLAS's AVX-512 kernels the results are also the same to the bit). Wider heads
-    /// keep BLAS, which is efficient at their widths: the own products gained under a tenth of
-    /// attention's time with heads of 64, and would change the last bits there.
+    /// (with OpenBLAS's AVX-512 kernels and contexts up to 256 the results are also the same to
+    /// the bit). Wider heads keep BLAS, which is efficient at their widths: the own products
+    /// gained under a tenth of attention's time with heads of 64, and would change the last bits.
     package static func `default`(headWidth dk: Int) -> AttentionProducts {
         causalProductsAvailable && dk <= 32 ? .causal : .blas
     }

@@ -6,11 +6,12 @@
 // write their result directly (no clearing pass for β = 0, no packing of operands of 16 floats).
 //
 // Every output is a single sum taken in the order of its inner index, with fused multiply-adds
-// from zero, then scaled or added to the destination. That is the order of OpenBLAS's AVX-512
-// kernels (SkylakeX, Cooperlake): with those, training gives the same weights to the bit either
-// way. Its AVX2 kernels (Haswell, which its Zen target shares) order these small products
-// differently, so there the last bits differ from BLAS's (docs/performance.md). Terms the mask
-// sets to zero are skipped; adding them (0·x to a sum) would not change it.
+// from zero, then scaled or added to the destination. That is what OpenBLAS's AVX-512 kernels
+// (SkylakeX, Cooperlake) do for sums of up to 256 terms: with them, training at contexts up to 256
+// gives the same weights to the bit either way. Longer sums (a block whose rows meet more than 256
+// keys) OpenBLAS adds up in parts, and its AVX2 kernels (Haswell, which its Zen target shares)
+// order even short ones differently: there the last bits differ from BLAS's (docs/performance.md).
+// Terms the mask sets to zero are skipped; adding them (0·x to a sum) would not change it.
 //
 // They need the CPU's fused multiply-add: they are used when the library is compiled for the
 // machine (`NGPT_TARGET_CPU`, which `make release` sets) or for arm64. The portable x86-64
