@@ -34,7 +34,7 @@ package enum AttentionProducts: Sendable {
     /// the bit). Wider heads keep BLAS, which is efficient at their widths: the own products
     /// gained under a tenth of attention's time with heads of 64, and would change the last bits.
     package static func `default`(headWidth dk: Int) -> AttentionProducts {
-        causalProductsAvailable && dk <= 32 ? .causal : .blas
+        causalProductsAvailable && dk <= causalWidthLimit ? .causal : .blas
     }
 
     /// Floats past each row's last key that must hold zeros for the products to read: the causal
@@ -61,35 +61,32 @@ package func attentionForward(_ out: FloatPointer, _ probs: FloatPointer, _ qkv:
         let bi = item / h, hi = item % h
         let q = qkv + bi * t * 3 * c + hi * dk, k = q + c, v = q + 2 * c
         let y = out + bi * t * c + hi * dk
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: products == .causal ? dk * t : 0) { kt in
-            if products == .causal { transposeRows(kt.baseAddress!, k, ldb: 3 * c, count: t, width: dk) }
-            var s = probs + item * perItem
-            for i0 in stride(from: 0, to: t, by: attentionBlock) {
-                let rows = min(attentionBlock, t - i0), e = i0 + rows
-                let block = MatrixLayout(rows: rows, columns: e)
-                let values = MatrixLayout(rows: e, columns: dk, leadingDimension: 3 * c)
-                switch products {
-                case .causal:
-                    causalScores(s, q + i0 * 3 * c, lda: 3 * c, kt.baseAddress!, ldbt: t, first: i0, rows: rows,
-                                 width: dk, alpha: scale)
-                case .blas:
-                    GEMM.multiply(q + i0 * 3 * c, MatrixLayout(rows: rows, columns: dk, leadingDimension: 3 * c), .none,
-                                  k, values, .transposed, s, block, alpha: scale)
-                }
-                for r in 0..<rows {
-                    let row = s + r * e, length = i0 + r + 1
-                    _ = softmax(row, row, count: length, room: e)
-                    (row + length).update(repeating: 0, count: products.zeroPadding(rowEnd: e, length: length))
-                }
-                switch products {
-                case .causal:
-                    causalWeightedSum(y + i0 * c, ldy: c, s, v, ldv: 3 * c, first: i0, rows: rows, width: dk, accumulate: false)
-                case .blas:
-                    GEMM.multiply(s, block, .none, v, values, .none,
-                                  y + i0 * c, MatrixLayout(rows: rows, columns: dk, leadingDimension: c))
-                }
-                s += rows * e
+        var s = probs + item * perItem
+        for i0 in stride(from: 0, to: t, by: attentionBlock) {
+            let rows = min(attentionBlock, t - i0), e = i0 + rows
+            let block = MatrixLayout(rows: rows, columns: e)
+            let headRows = MatrixLayout(rows: e, columns: dk, leadingDimension: 3 * c)   // of k or v
+            switch products {
+            case .causal:
+                causalScores(s, q + i0 * 3 * c, lda: 3 * c, k, ldb: 3 * c, first: i0, rows: rows, width: dk,
+                             alpha: scale)
+            case .blas:
+                GEMM.multiply(q + i0 * 3 * c, MatrixLayout(rows: rows, columns: dk, leadingDimension: 3 * c), .none,
+                              k, headRows, .transposed, s, block, alpha: scale)
             }
+            for r in 0..<rows {
+                let row = s + r * e, length = i0 + r + 1
+                _ = softmax(row, row, count: length, room: e)
+                (row + length).update(repeating: 0, count: products.zeroPadding(rowEnd: e, length: length))
+            }
+            switch products {
+            case .causal:
+                causalWeightedSum(y + i0 * c, ldy: c, s, v, ldv: 3 * c, first: i0, rows: rows, width: dk, accumulate: false)
+            case .blas:
+                GEMM.multiply(s, block, .none, v, headRows, .none,
+                              y + i0 * c, MatrixLayout(rows: rows, columns: dk, leadingDimension: c))
+            }
+            s += rows * e
         }
     }
 }
@@ -111,40 +108,37 @@ package func attentionBackward(_ dqkv: FloatPointer, _ scratch: FloatPointer, _ 
         let q = qkv + bi * t * 3 * c + hi * dk, k = q + c, v = q + 2 * c
         let dq = dqkv + bi * t * 3 * c + hi * dk, dkey = dq + c, dv = dq + 2 * c
         let dy = dout + bi * t * c + hi * dk
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: products == .causal ? dk * t : 0) { vt in
-            if products == .causal { transposeRows(vt.baseAddress!, v, ldb: 3 * c, count: t, width: dk) }
-            var p = probs + item * perItem, ds = scratch + items.lowerBound * perItem
-            for i0 in stride(from: 0, to: t, by: attentionBlock) {
-                let rows = min(attentionBlock, t - i0), e = i0 + rows
-                let block = MatrixLayout(rows: rows, columns: e)
-                let keys = MatrixLayout(rows: e, columns: dk, leadingDimension: 3 * c)
-                let blockRows = MatrixLayout(rows: rows, columns: dk, leadingDimension: 3 * c)
-                let dyBlock = MatrixLayout(rows: rows, columns: dk, leadingDimension: c)
-                switch products {
-                case .causal:
-                    causalScores(ds, dy + i0 * c, lda: c, vt.baseAddress!, ldbt: t, first: i0, rows: rows, width: dk, alpha: 1)
-                    causalTransposedSum(dv, ldy: 3 * c, p, dy + i0 * c, ldx: c, first: i0, rows: rows, width: dk)
-                case .blas:
-                    GEMM.multiply(dy + i0 * c, dyBlock, .none, v, keys, .transposed, ds, block)
-                    GEMM.multiply(p, block, .transposed, dy + i0 * c, dyBlock, .none, dv, keys, beta: 1)
-                }
-                for r in 0..<rows {
-                    let length = i0 + r + 1
-                    softmaxBackward(ds + r * e, p + r * e, count: length, room: e, scale: scale)
-                    (ds + r * e + length).update(repeating: 0, count: products.zeroPadding(rowEnd: e, length: length))
-                }
-                switch products {
-                case .causal:
-                    causalWeightedSum(dq + i0 * 3 * c, ldy: 3 * c, ds, k, ldv: 3 * c, first: i0, rows: rows, width: dk,
-                                      accumulate: true)
-                    causalTransposedSum(dkey, ldy: 3 * c, ds, q + i0 * 3 * c, ldx: 3 * c, first: i0, rows: rows, width: dk)
-                case .blas:
-                    GEMM.multiply(ds, block, .none, k, keys, .none, dq + i0 * 3 * c, blockRows, beta: 1)
-                    GEMM.multiply(ds, block, .transposed, q + i0 * 3 * c, blockRows, .none, dkey, keys, beta: 1)
-                }
-                p += rows * e
-                ds += rows * e
+        var p = probs + item * perItem, ds = scratch + items.lowerBound * perItem
+        for i0 in stride(from: 0, to: t, by: attentionBlock) {
+            let rows = min(attentionBlock, t - i0), e = i0 + rows
+            let block = MatrixLayout(rows: rows, columns: e)
+            let keys = MatrixLayout(rows: e, columns: dk, leadingDimension: 3 * c)
+            let blockRows = MatrixLayout(rows: rows, columns: dk, leadingDimension: 3 * c)
+            let dyBlock = MatrixLayout(rows: rows, columns: dk, leadingDimension: c)
+            switch products {
+            case .causal:
+                causalScores(ds, dy + i0 * c, lda: c, v, ldb: 3 * c, first: i0, rows: rows, width: dk, alpha: 1)
+                causalTransposedSum(dv, ldy: 3 * c, p, dy + i0 * c, ldx: c, first: i0, rows: rows, width: dk)
+            case .blas:
+                GEMM.multiply(dy + i0 * c, dyBlock, .none, v, keys, .transposed, ds, block)
+                GEMM.multiply(p, block, .transposed, dy + i0 * c, dyBlock, .none, dv, keys, beta: 1)
             }
+            for r in 0..<rows {
+                let length = i0 + r + 1
+                softmaxBackward(ds + r * e, p + r * e, count: length, room: e, scale: scale)
+                (ds + r * e + length).update(repeating: 0, count: products.zeroPadding(rowEnd: e, length: length))
+            }
+            switch products {
+            case .causal:
+                causalWeightedSum(dq + i0 * 3 * c, ldy: 3 * c, ds, k, ldv: 3 * c, first: i0, rows: rows, width: dk,
+                                  accumulate: true)
+                causalTransposedSum(dkey, ldy: 3 * c, ds, q + i0 * 3 * c, ldx: 3 * c, first: i0, rows: rows, width: dk)
+            case .blas:
+                GEMM.multiply(ds, block, .none, k, keys, .none, dq + i0 * 3 * c, blockRows, beta: 1)
+                GEMM.multiply(ds, block, .transposed, q + i0 * 3 * c, blockRows, .none, dkey, keys, beta: 1)
+            }
+            p += rows * e
+            ds += rows * e
         }
     } }
 }

@@ -32,64 +32,57 @@ let causalTileRows = 4
 /// The number of keys row `r` of a block starting at `first` meets.
 @inline(__always) private func keys(_ first: Int, _ r: Int) -> Int { first + r + 1 }
 
-/// `bt[k·t + j] = b[j·ldb + k]` for j < t, k < dk: a head's keys (or values) as dk rows of t
-/// floats, so that sixteen keys are one load.
-package func transposeRows(_ bt: FloatPointer, _ b: ConstFloatPointer, ldb: Int, count t: Int, width dk: Int) {
-    for j in 0..<t {
-        let row = b + j * ldb
-        for k in 0..<dk { bt[k * t + j] = row[k] }
-    }
-}
+/// The widest head the products take: ``causalScores`` holds sixteen keys of up to 32 floats,
+/// transposed, on the stack.
+package let causalWidthLimit = 32
 
-/// Scores of a causal block: `s[r·e + j] = alpha·Σ_k a[r·lda + k]·bt[k·ldbt + j]` for the keys
-/// j < first + r + 1 of each row r (and, where a group of rows shares sixteen-key vectors, a few
-/// more up to the group's last key; never beyond e). `bt` is ``transposeRows`` of the keys.
-package func causalScores(_ s: FloatPointer, _ a: ConstFloatPointer, lda: Int, _ bt: ConstFloatPointer, ldbt: Int,
+/// Scores of a causal block: `s[r·e + j] = alpha·Σ_k a[r·lda + k]·b[j·ldb + k]` for the keys
+/// j < first + r + 1 of each row r (and, where a group of rows shares a sixteen-key vector, a few
+/// more up to the group's last key; never beyond e). Sixteen keys at a time are transposed into
+/// a tile (dk rows of sixteen floats, one load each), then every group of rows that meets them
+/// takes its scores from it.
+package func causalScores(_ s: FloatPointer, _ a: ConstFloatPointer, lda: Int, _ b: ConstFloatPointer, ldb: Int,
                           first: Int, rows: Int, width dk: Int, alpha: Float) {
-    let e = first + rows
-    var r = 0
-    while r + causalTileRows <= rows {
-        let limit = keys(first, r + causalTileRows - 1), a0 = a + r * lda
-        var j = 0
-        while j < limit && j + 16 <= e {
-            var c0 = Vec16(), c1 = Vec16(), c2 = Vec16(), c3 = Vec16()
-            var b = bt + j, ak = a0
-            for _ in 0..<dk {
-                let v: Vec16 = load(b, as: Vec16.self)
-                c0 = c0.addingProduct(Vec16(repeating: ak[0]), v)
-                c1 = c1.addingProduct(Vec16(repeating: ak[lda]), v)
-                c2 = c2.addingProduct(Vec16(repeating: ak[2 * lda]), v)
-                c3 = c3.addingProduct(Vec16(repeating: ak[3 * lda]), v)
-                b += ldbt
-                ak += 1
+    precondition(dk <= causalWidthLimit, "causal products take heads of at most \(causalWidthLimit) floats, not \(dk)")
+    let e = first + rows, whole = rows / causalTileRows * causalTileRows
+    var tile = (SIMD64<Float>(), SIMD64<Float>(), SIMD64<Float>(), SIMD64<Float>(),
+                SIMD64<Float>(), SIMD64<Float>(), SIMD64<Float>(), SIMD64<Float>())
+    withUnsafeMutableBytes(of: &tile) { raw in
+        let bt = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+        for j in stride(from: 0, to: e, by: 16) {
+            let n = min(16, e - j)
+            for jj in 0..<16 {
+                let key = b + (j + jj) * ldb
+                for k in 0..<dk { bt[k * 16 + jj] = jj < n ? key[k] : 0 }
             }
-            let out = s + r * e + j
-            store(alpha * c0, out)
-            store(alpha * c1, out + e)
-            store(alpha * c2, out + 2 * e)
-            store(alpha * c3, out + 3 * e)
-            j += 16
+            @inline(__always) func put(_ c: Vec16, _ out: FloatPointer) {
+                if n == 16 { store(alpha * c, out) } else { store(alpha * c, out, n) }
+            }
+            for r in stride(from: 0, to: whole, by: causalTileRows) where keys(first, r + causalTileRows - 1) > j {
+                var c0 = Vec16(), c1 = Vec16(), c2 = Vec16(), c3 = Vec16()
+                var bk = ConstFloatPointer(bt), ak = a + r * lda
+                for _ in 0..<dk {
+                    let v: Vec16 = load(bk, as: Vec16.self)
+                    c0 = c0.addingProduct(Vec16(repeating: ak[0]), v)
+                    c1 = c1.addingProduct(Vec16(repeating: ak[lda]), v)
+                    c2 = c2.addingProduct(Vec16(repeating: ak[2 * lda]), v)
+                    c3 = c3.addingProduct(Vec16(repeating: ak[3 * lda]), v)
+                    bk += 16
+                    ak += 1
+                }
+                let out = s + r * e + j
+                put(c0, out)
+                put(c1, out + e)
+                put(c2, out + 2 * e)
+                put(c3, out + 3 * e)
+            }
+            for r in whole..<rows where keys(first, r) > j {   // rows past the last group of four
+                var c = Vec16()
+                for k in 0..<dk { c = c.addingProduct(Vec16(repeating: a[r * lda + k]), load(bt + k * 16, as: Vec16.self)) }
+                put(c, s + r * e + j)
+            }
         }
-        for i in 0..<causalTileRows where j < limit {   // keys past the last whole vector of the block
-            scoresVector(s + (r + i) * e + j, a0 + i * lda, bt + j, ldbt: ldbt, width: dk, count: e - j, alpha: alpha)
-        }
-        r += causalTileRows
     }
-    while r < rows {
-        let limit = keys(first, r)
-        for j in stride(from: 0, to: limit, by: 16) {
-            scoresVector(s + r * e + j, a + r * lda, bt + j, ldbt: ldbt, width: dk, count: min(16, e - j), alpha: alpha)
-        }
-        r += 1
-    }
-}
-
-/// One row's scores for `count` ≤ 16 keys.
-@inline(__always) private func scoresVector(_ out: FloatPointer, _ ar: ConstFloatPointer, _ b: ConstFloatPointer,
-                                            ldbt: Int, width dk: Int, count n: Int, alpha: Float) {
-    var c = Vec16()
-    for k in 0..<dk { c = c.addingProduct(Vec16(repeating: ar[k]), load(b + k * ldbt, n, as: Vec16.self)) }
-    store(alpha * c, out, n)
 }
 
 /// `y[r·ldy + c] (+)= Σ_j p[r·e + j]·v[j·ldv + c]` over each row's keys j < first + r + 1 (p
