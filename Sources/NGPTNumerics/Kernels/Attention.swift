@@ -144,45 +144,18 @@ package func attentionBackward(_ dqkv: FloatPointer, _ scratch: FloatPointer, _ 
 }
 
 /// dS = P⊙(dP − Σ P⊙dP)·scale over one row's `count` keys, in place of dP (`ds`). `room` ≥
-/// `count` floats of both rows may be read: the last vector reads whole and masks the lanes
-/// past `count` (so they may hold anything), which gives the same sums and values as shorter
-/// loads.
+/// `count` floats of both rows may be read (``dot(_:_:_:room:)``); lanes past `count` in the
+/// last vector are written with values no product reads.
 @inline(__always) private func softmaxBackward(_ ds: FloatPointer, _ p: ConstFloatPointer, count n: Int, room: Int,
                                                scale: Float) {
-    var s0 = Vec(), s1 = Vec()   // the sum in ``dot``'s order
+    let s = dot(p, ConstFloatPointer(ds), n, room: room)
     var j = 0
-    while j + 16 <= n {
-        s0 += load(p + j) * load(ds + j)
-        s1 += load(p + j + 8) * load(ds + j + 8)
-        j += 16
-    }
-    if j + 8 <= n {
-        s0 += load(p + j) * load(ds + j)
-        j += 8
-    }
-    if j < n { s1 += tail(p + j, n - j, room - j) * tail(ds + j, n - j, room - j) }
-    let s = (s0 + s1).sum()
-    var j2 = 0
-    while j2 < n {   // lanes past `count` in the last vector get values no product reads
-        let k = room - j2 >= Vec.scalarCount ? Vec.scalarCount : n - j2
-        store(load(p + j2, k) * (load(ds + j2, k) - s) * scale, ds + j2, k)
-        j2 += Vec.scalarCount
+    while j < n {
+        let k = room - j >= Vec.scalarCount ? Vec.scalarCount : n - j
+        store(load(p + j, k) * (load(ds + j, k) - s) * scale, ds + j, k)
+        j += Vec.scalarCount
     }
 }
-
-/// Lanes `0..<count` (< 8) from `p`, zeros after: one whole load masked where `room` ≥ 8 floats
-/// may be read, lane by lane where not.
-@inline(__always) func tail(_ p: ConstFloatPointer, _ count: Int, _ room: Int, padding: Float = 0) -> Vec {
-    guard room >= Vec.scalarCount else { return load(p, count, padding: padding) }
-    return select(lessMask(laneIndices, Vec(repeating: Float(count))), load(p), Vec(repeating: padding))
-}
-
-@inline(__always) func tail(_ p: FloatPointer, _ count: Int, _ room: Int, padding: Float = 0) -> Vec {
-    tail(ConstFloatPointer(p), count, room, padding: padding)
-}
-
-/// 0, 1, …, 7.
-private let laneIndices = Vec(0, 1, 2, 3, 4, 5, 6, 7)
 
 /// Attention of one new position against a key/value cache (decoding): for each head,
 /// scores_j = scale·q_h·k_j,h for the `length` cached positions j (the new one included), then

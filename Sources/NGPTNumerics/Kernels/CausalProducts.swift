@@ -29,6 +29,28 @@ package let causalProductsAvailable = false
 /// AVX ones), enough to keep the fused multiply-add units busy without running out of registers.
 let causalTileRows = 4
 
+/// Four sixteen-lane sums side by side (four rows of a product, or four keys).
+private struct FourSums {
+    var c0 = Vec16(), c1 = Vec16(), c2 = Vec16(), c3 = Vec16()
+
+    /// Adds `v` times one number per sum, read at `x`, `x + stride`, `x + 2·stride` and
+    /// `x + 3·stride`, with fused multiply-adds.
+    @inline(__always) mutating func add(_ v: Vec16, times x: ConstFloatPointer, stride: Int) {
+        c0 = c0.addingProduct(Vec16(repeating: x[0]), v)
+        c1 = c1.addingProduct(Vec16(repeating: x[stride]), v)
+        c2 = c2.addingProduct(Vec16(repeating: x[2 * stride]), v)
+        c3 = c3.addingProduct(Vec16(repeating: x[3 * stride]), v)
+    }
+
+    /// `put(sum, out + i·stride)` for the four sums in order.
+    @inline(__always) func write(to out: FloatPointer, stride: Int, _ put: (Vec16, FloatPointer) -> Void) {
+        put(c0, out)
+        put(c1, out + stride)
+        put(c2, out + 2 * stride)
+        put(c3, out + 3 * stride)
+    }
+}
+
 /// The number of keys row `r` of a block starting at `first` meets.
 @inline(__always) private func keys(_ first: Int, _ r: Int) -> Int { first + r + 1 }
 
@@ -59,22 +81,14 @@ package func causalScores(_ s: FloatPointer, _ a: ConstFloatPointer, lda: Int, _
                 if n == 16 { store(alpha * c, out) } else { store(alpha * c, out, n) }
             }
             for r in stride(from: 0, to: whole, by: causalTileRows) where keys(first, r + causalTileRows - 1) > j {
-                var c0 = Vec16(), c1 = Vec16(), c2 = Vec16(), c3 = Vec16()
+                var sums = FourSums()
                 var bk = ConstFloatPointer(bt), ak = a + r * lda
                 for _ in 0..<dk {
-                    let v: Vec16 = load(bk, as: Vec16.self)
-                    c0 = c0.addingProduct(Vec16(repeating: ak[0]), v)
-                    c1 = c1.addingProduct(Vec16(repeating: ak[lda]), v)
-                    c2 = c2.addingProduct(Vec16(repeating: ak[2 * lda]), v)
-                    c3 = c3.addingProduct(Vec16(repeating: ak[3 * lda]), v)
+                    sums.add(load(bk, as: Vec16.self), times: ak, stride: lda)
                     bk += 16
                     ak += 1
                 }
-                let out = s + r * e + j
-                put(c0, out)
-                put(c1, out + e)
-                put(c2, out + 2 * e)
-                put(c3, out + 3 * e)
+                sums.write(to: s + r * e + j, stride: e, put)
             }
             for r in whole..<rows where keys(first, r) > j {   // rows past the last group of four
                 var c = Vec16()
@@ -98,22 +112,14 @@ package func causalWeightedSum(_ y: FloatPointer, ldy: Int, _ p: ConstFloatPoint
         let limit = keys(first, r + causalTileRows - 1), p0 = p + r * e
         var col = 0
         while col + 16 <= dk {
-            var c0 = Vec16(), c1 = Vec16(), c2 = Vec16(), c3 = Vec16()
+            var sums = FourSums()
             var b = v + col, pj = p0
             for _ in 0..<limit {
-                let x: Vec16 = load(b, as: Vec16.self)
-                c0 = c0.addingProduct(Vec16(repeating: pj[0]), x)
-                c1 = c1.addingProduct(Vec16(repeating: pj[e]), x)
-                c2 = c2.addingProduct(Vec16(repeating: pj[2 * e]), x)
-                c3 = c3.addingProduct(Vec16(repeating: pj[3 * e]), x)
+                sums.add(load(b, as: Vec16.self), times: pj, stride: e)
                 b += ldv
                 pj += 1
             }
-            let out = y + r * ldy + col
-            put(c0, out)
-            put(c1, out + ldy)
-            put(c2, out + 2 * ldy)
-            put(c3, out + 3 * ldy)
+            sums.write(to: y + r * ldy + col, stride: ldy, put)
             col += 16
         }
         for i in 0..<causalTileRows where col < dk {   // a head width that is not a multiple of 16
@@ -150,22 +156,14 @@ package func causalTransposedSum(_ y: FloatPointer, ldy: Int, _ p: ConstFloatPoi
         let start = max(0, j - first)
         var col = 0
         while col + 16 <= dk {
-            var c0 = Vec16(), c1 = Vec16(), c2 = Vec16(), c3 = Vec16()
+            var sums = FourSums()
             var b = x + start * ldx + col, pr = p + start * e + j
             for _ in start..<rows {
-                let v: Vec16 = load(b, as: Vec16.self)
-                c0 = c0.addingProduct(Vec16(repeating: pr[0]), v)
-                c1 = c1.addingProduct(Vec16(repeating: pr[1]), v)
-                c2 = c2.addingProduct(Vec16(repeating: pr[2]), v)
-                c3 = c3.addingProduct(Vec16(repeating: pr[3]), v)
+                sums.add(load(b, as: Vec16.self), times: pr, stride: 1)
                 b += ldx
                 pr += e
             }
-            let out = y + j * ldy + col
-            store(load(out, as: Vec16.self) + c0, out)
-            store(load(out + ldy, as: Vec16.self) + c1, out + ldy)
-            store(load(out + 2 * ldy, as: Vec16.self) + c2, out + 2 * ldy)
-            store(load(out + 3 * ldy, as: Vec16.self) + c3, out + 3 * ldy)
+            sums.write(to: y + j * ldy + col, stride: ldy) { c, out in store(load(out, as: Vec16.self) + c, out) }
             col += 16
         }
         for i in 0..<causalTileRows where col < dk {

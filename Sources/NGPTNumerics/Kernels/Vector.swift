@@ -51,7 +51,19 @@ extension SIMD16: FloatLanes where Scalar == Float { typealias Bits = SIMD16<Int
     if j < n { body(j, n - j) }
 }
 
-@inline(__always) func dot(_ a: ConstFloatPointer, _ b: ConstFloatPointer, _ n: Int) -> Float {
+/// Lanes `0..<count` (< 8) from `p`, `padding` after: one whole load with the other lanes
+/// masked where `room` ≥ 8 floats may be read, lane by lane where not. The same vector either way.
+@inline(__always) func tail(_ p: ConstFloatPointer, _ count: Int, _ room: Int, padding: Float = 0) -> Vec {
+    guard room >= Vec.scalarCount else { return load(p, count, padding: padding) }
+    return select(lessMask(laneIndices, Vec(repeating: Float(count))), load(p), Vec(repeating: padding))
+}
+
+/// 0, 1, …, 7.
+private let laneIndices = Vec(0, 1, 2, 3, 4, 5, 6, 7)
+
+/// Σ a·b over `n` floats in a fixed order (two eight-lane partial sums). Where `room` > `n`
+/// floats of both may be read, the last partial vector is read whole (``tail``).
+@inline(__always) func dot(_ a: ConstFloatPointer, _ b: ConstFloatPointer, _ n: Int, room: Int? = nil) -> Float {
     var s0 = Vec(), s1 = Vec()
     var j = 0
     while j + 16 <= n {
@@ -63,7 +75,10 @@ extension SIMD16: FloatLanes where Scalar == Float { typealias Bits = SIMD16<Int
         s0 += load(a + j) * load(b + j)
         j += 8
     }
-    if j < n { s1 += load(a + j, n - j) * load(b + j, n - j) }
+    if j < n {
+        let room = room ?? n
+        s1 += tail(a + j, n - j, room - j) * tail(b + j, n - j, room - j)
+    }
     return (s0 + s1).sum()
 }
 
