@@ -7,7 +7,7 @@ import PackageDescription
 // SSE pairs (decoding with bfloat16 weights about twice as fast), and compiles in attention's own
 // products for heads of at most 32 floats, which need fused multiply-add (every x86-64 CPU since
 // Haswell, 2013; Sources/NGPTNumerics/Kernels/CausalProducts.swift): training steps at the demo's
-// shape about 6 % faster; see docs/performance.md. `make release` sets it to `native`. The default
+// shape 5–8 % faster; see docs/performance.md. `make release` sets it to `native`. The default
 // build runs on any x86-64 or arm64, and a package that depends on this one by URL never sees it.
 let targetCPU = ProcessInfo.processInfo.environment["NGPT_TARGET_CPU"].flatMap { $0.isEmpty ? nil : $0 }
 let kernelSettings: [SwiftSetting] = targetCPU.map {
