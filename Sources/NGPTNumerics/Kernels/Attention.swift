@@ -74,10 +74,17 @@ package func attentionForward(_ out: FloatPointer, _ probs: FloatPointer, _ qkv:
                 GEMM.multiply(q + i0 * 3 * c, MatrixLayout(rows: rows, columns: dk, leadingDimension: 3 * c), .none,
                               k, headRows, .transposed, s, block, alpha: scale)
             }
+            // Rows two at a time (``softmaxPair``), then each one's padding.
+            @inline(__always) func row(_ r: Int) -> SoftmaxRow { SoftmaxRow(s + r * e, s + r * e, count: i0 + r + 1, room: e) }
+            var r = 0
+            while r + 1 < rows {
+                softmaxPair(row(r), row(r + 1))
+                r += 2
+            }
+            if r < rows { _ = softmax(s + r * e, s + r * e, count: i0 + r + 1, room: e) }
             for r in 0..<rows {
-                let row = s + r * e, length = i0 + r + 1
-                _ = softmax(row, row, count: length, room: e)
-                (row + length).update(repeating: 0, count: products.zeroPadding(rowEnd: e, length: length))
+                let length = i0 + r + 1
+                (s + r * e + length).update(repeating: 0, count: products.zeroPadding(rowEnd: e, length: length))
             }
             switch products {
             case .causal:
@@ -123,9 +130,21 @@ package func attentionBackward(_ dqkv: FloatPointer, _ scratch: FloatPointer, _ 
                 GEMM.multiply(dy + i0 * c, dyBlock, .none, v, keys, .transposed, ds, block)
                 GEMM.multiply(p, block, .transposed, dy + i0 * c, dyBlock, .none, dv, keys, beta: 1)
             }
+            // Two rows at a time, as the forward's softmax: each row's sum, then each row.
+            @inline(__always) func rowSum(_ r: Int) -> Float { dot(p + r * e, ConstFloatPointer(ds + r * e), i0 + r + 1, room: e) }
+            @inline(__always) func finish(_ r: Int, _ sum: Float) {
+                softmaxBackward(ds + r * e, p + r * e, count: i0 + r + 1, room: e, rowSum: sum, scale: scale)
+            }
+            var r = 0
+            while r + 1 < rows {
+                let (sa, sb) = (rowSum(r), rowSum(r + 1))
+                finish(r, sa)
+                finish(r + 1, sb)
+                r += 2
+            }
+            if r < rows { finish(r, rowSum(r)) }
             for r in 0..<rows {
                 let length = i0 + r + 1
-                softmaxBackward(ds + r * e, p + r * e, count: length, room: e, scale: scale)
                 (ds + r * e + length).update(repeating: 0, count: products.zeroPadding(rowEnd: e, length: length))
             }
             switch products {
@@ -143,12 +162,11 @@ package func attentionBackward(_ dqkv: FloatPointer, _ scratch: FloatPointer, _ 
     } }
 }
 
-/// dS = P⊙(dP − Σ P⊙dP)·scale over one row's `count` keys, in place of dP (`ds`). `room` ≥
-/// `count` floats of both rows may be read (``dot(_:_:_:room:)``); lanes past `count` in the
-/// last vector are written with values no product reads.
+/// dS = P⊙(dP − Σ P⊙dP)·scale over one row's `count` keys, in place of dP (`ds`), given
+/// `rowSum` = Σ P⊙dP (``dot(_:_:_:room:)`` over the row, `room` ≥ `count` floats of both rows
+/// read). Lanes past `count` in the last vector are written with values no product reads.
 @inline(__always) private func softmaxBackward(_ ds: FloatPointer, _ p: ConstFloatPointer, count n: Int, room: Int,
-                                               scale: Float) {
-    let s = dot(p, ConstFloatPointer(ds), n, room: room)
+                                               rowSum s: Float, scale: Float) {
     var j = 0
     while j < n {
         let k = room - j >= Vec.scalarCount ? Vec.scalarCount : n - j
