@@ -116,4 +116,18 @@ final class TensorTests: XCTestCase {
         XCTAssertEqual(head.shape(.transposed).rows, 2)
         XCTAssertEqual(head.shape(.transposed).columns, 3)
     }
+
+    /// Large buffers start on a 2 MiB boundary (where a huge page can back them), small ones on a
+    /// cache line; every buffer starts zeroed and keeps what is written to it.
+    func testFloatBufferPlacementAndContents() {
+        let large = FloatBuffer(count: FloatBuffer.hugePageThreshold / 4 + 3), small = FloatBuffer(count: 1000)
+        XCTAssertEqual(Int(bitPattern: large.base) % (2 << 20), 0, "a large buffer starts on a 2 MiB boundary")
+        XCTAssertEqual(Int(bitPattern: small.base) % 64, 0, "a small buffer starts on a cache line")
+        for buffer in [large, small] {
+            XCTAssertTrue(buffer.array.allSatisfy { $0 == 0 }, "a new buffer of \(buffer.count) floats is zero")
+            buffer[buffer.count - 1] = 7
+            XCTAssertEqual(buffer.copy(buffer.count - 2..<buffer.count), [0, 7])
+        }
+        XCTAssertEqual(FloatBuffer(count: 0).count, 0)
+    }
 }
