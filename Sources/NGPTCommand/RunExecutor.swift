@@ -39,6 +39,18 @@ final class RunExecutor: @unchecked Sendable {
         totalCost += pending.reduce(0) { $0 + $1.work }
     }
 
+    /// The runs' environment: this process's, with `OPENBLAS_NUM_THREADS=1`. The library runs
+    /// every GEMM on one OpenBLAS thread and splits work over threads of its own (`Threads`,
+    /// set by `--threads`), so OpenBLAS's worker threads are never given work; started, they
+    /// still poll now and then, about 2 % of a one-thread run's CPU time, which two runs at a time
+    /// on two cores take from each other. Started with this, OpenBLAS starts none (the same
+    /// results).
+    static let runEnvironment: [String: String] = {
+        var environment = ProcessInfo.processInfo.environment
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        return environment
+    }()
+
     /// The `ngpt train` arguments that perform `run` from its configuration file (written by
     /// ``writeConfiguration(_:)``): the file says what to train, the options only where and how.
     func trainArguments(_ run: ScheduledRun) -> [String] {
@@ -52,11 +64,12 @@ final class RunExecutor: @unchecked Sendable {
         try run.writeConfiguration(to: directory(run))
     }
 
-    /// The shell line that performs `run` (the same one `--plan` writes); its configuration file
-    /// must have been written.
+    /// The shell line that performs `run` (the same one `--plan` writes), in ``runEnvironment``;
+    /// its configuration file must have been written.
     func commandLine(_ run: ScheduledRun, program: String) -> String {
         let dir = directory(run).path
-        return "\(quote(program)) " + trainArguments(run).map(quote).joined(separator: " ") + " 2>> \(quote(dir + "/train.log"))"
+        return "OPENBLAS_NUM_THREADS=1 \(quote(program)) " + trainArguments(run).map(quote).joined(separator: " ")
+            + " 2>> \(quote(dir + "/train.log"))"
     }
 
     /// Executes every run not yet finished. Failed runs (e.g. diverged) are reported, not fatal.
@@ -82,6 +95,7 @@ final class RunExecutor: @unchecked Sendable {
                 let p = Process()
                 p.executableURL = executable
                 p.arguments = trainArguments(run)
+                p.environment = Self.runEnvironment
                 p.standardError = handle
                 p.standardOutput = handle
                 p.terminationHandler = { [self] proc in
