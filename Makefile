@@ -77,7 +77,7 @@ ablate-wide: corpus release
 	$$bin ablate --data $(CORPUS_DIR) --out $(ABLATE_WIDE_OUT) --heads 2 --budget 250 --seeds 5 --variants $(ABLATE_WIDE_ROWS) --jobs 2
 
 ## contexts: speedup against context at the demo's width: contexts 64, 128, 256 with 2,048 tokens per
-## step at each, rates tuned per context and budget, three seeds (18 min 54 s measured on 2 cores)
+## step at each, rates tuned per context and budget, three seeds (12 min 44 s measured on 2 cores)
 contexts: corpus release
 	@bin=$$($(SWIFT) build -c release --show-bin-path)/ngpt; \
 	[ -f $(CORPUS_DIR)/train.bin ] || $$bin prepare $(CORPUS_DIR)/kjv.txt --out $(CORPUS_DIR) --split tail; \
