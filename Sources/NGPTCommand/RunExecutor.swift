@@ -45,11 +45,10 @@ final class RunExecutor: @unchecked Sendable {
     /// still poll now and then, about 2 % of a one-thread run's CPU time, which two runs at a time
     /// on two cores take from each other. Started with this, OpenBLAS starts none (the same
     /// results).
-    static let runEnvironment: [String: String] = {
-        var environment = ProcessInfo.processInfo.environment
-        environment["OPENBLAS_NUM_THREADS"] = "1"
-        return environment
-    }()
+    static let runEnvironment = ProcessInfo.processInfo.environment.merging(runSettings) { _, setting in setting }
+
+    /// What ``runEnvironment`` sets.
+    static let runSettings = ["OPENBLAS_NUM_THREADS": "1"]
 
     /// The `ngpt train` arguments that perform `run` from its configuration file (written by
     /// ``writeConfiguration(_:)``): the file says what to train, the options only where and how.
@@ -68,7 +67,8 @@ final class RunExecutor: @unchecked Sendable {
     /// its configuration file must have been written.
     func commandLine(_ run: ScheduledRun, program: String) -> String {
         let dir = directory(run).path
-        return "OPENBLAS_NUM_THREADS=1 \(quote(program)) " + trainArguments(run).map(quote).joined(separator: " ")
+        let settings = Self.runSettings.sorted { $0.key < $1.key }.map { "\($0.key)=\(quote($0.value))" }
+        return (settings + [quote(program)] + trainArguments(run).map(quote)).joined(separator: " ")
             + " 2>> \(quote(dir + "/train.log"))"
     }
 

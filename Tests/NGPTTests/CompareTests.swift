@@ -334,6 +334,7 @@ final class CompareCommandTests: CommandTestCase {
             XCTAssertTrue(slurm.contains("SLURM_ARRAY_TASK_ID") && slurm.contains("#SBATCH --array=1-"))
             for line in commands.split(separator: "\n") {
                 XCTAssertTrue(line.contains(" train "), "each line is an ngpt train command: \(line)")
+                XCTAssertTrue(line.hasPrefix("OPENBLAS_NUM_THREADS=1 "), "a run starts without OpenBLAS's own threads: \(line)")
                 let r = try runProcess(URL(fileURLWithPath: "/bin/bash"), ["-c", String(line)])
                 XCTAssertEqual(r.status, 0, "\(line)\n\(r.stderr)")
             }

@@ -76,12 +76,9 @@ package func attentionForward(_ out: FloatPointer, _ probs: FloatPointer, _ qkv:
             }
             // Rows two at a time (``softmaxPair``), then each one's padding.
             @inline(__always) func row(_ r: Int) -> SoftmaxRow { SoftmaxRow(s + r * e, s + r * e, count: i0 + r + 1, room: e) }
-            var r = 0
-            while r + 1 < rows {
-                softmaxPair(row(r), row(r + 1))
-                r += 2
-            }
-            if r < rows { _ = softmax(s + r * e, s + r * e, count: i0 + r + 1, room: e) }
+            @inline(__always) func two(_ r: Int, _ q: Int) { softmaxPair(row(r), row(q)) }
+            @inline(__always) func one(_ r: Int) { _ = softmax(s + r * e, s + r * e, count: i0 + r + 1, room: e) }
+            inPairs(0..<rows, two, one)
             for r in 0..<rows {
                 let length = i0 + r + 1
                 (s + r * e + length).update(repeating: 0, count: products.zeroPadding(rowEnd: e, length: length))
@@ -135,14 +132,13 @@ package func attentionBackward(_ dqkv: FloatPointer, _ scratch: FloatPointer, _ 
             @inline(__always) func finish(_ r: Int, _ sum: Float) {
                 softmaxBackward(ds + r * e, p + r * e, count: i0 + r + 1, room: e, rowSum: sum, scale: scale)
             }
-            var r = 0
-            while r + 1 < rows {
-                let (sa, sb) = (rowSum(r), rowSum(r + 1))
-                finish(r, sa)
-                finish(r + 1, sb)
-                r += 2
+            @inline(__always) func two(_ r: Int, _ q: Int) {
+                let (sr, sq) = (rowSum(r), rowSum(q))
+                finish(r, sr)
+                finish(q, sq)
             }
-            if r < rows { finish(r, rowSum(r)) }
+            @inline(__always) func one(_ r: Int) { finish(r, rowSum(r)) }
+            inPairs(0..<rows, two, one)
             for r in 0..<rows {
                 let length = i0 + r + 1
                 (ds + r * e + length).update(repeating: 0, count: products.zeroPadding(rowEnd: e, length: length))

@@ -44,14 +44,13 @@ package func crossEntropyForward(_ losses: FloatPointer, _ probs: FloatPointer, 
             losses[r] = logf(m.sum) + m.max - logits[r * v + Int(targets[r])]
         }
         @inline(__always) func row(_ r: Int) -> SoftmaxRow { SoftmaxRow(probs + r * v, logits + r * v, count: v, room: v) }
-        var r = rows.lowerBound
-        while r + 1 < rows.upperBound {   // two rows at a time (``softmaxPair``)
-            let (a, b) = softmaxPair(row(r), row(r + 1))
+        @inline(__always) func two(_ r: Int, _ q: Int) {
+            let (a, b) = softmaxPair(row(r), row(q))
             loss(r, a)
-            loss(r + 1, b)
-            r += 2
+            loss(q, b)
         }
-        if r < rows.upperBound { loss(r, softmax(probs + r * v, logits + r * v, count: v)) }
+        @inline(__always) func one(_ r: Int) { loss(r, softmax(probs + r * v, logits + r * v, count: v)) }
+        inPairs(rows, two, one)
     }
     var total = 0.0
     for r in 0..<n { total += Double(losses[r]) }
@@ -98,6 +97,18 @@ package func softmaxPair(_ a: SoftmaxRow, _ b: SoftmaxRow) -> (a: (max: Float, s
     a.scale(1 / sa)
     b.scale(1 / sb)
     return ((ma, sa), (mb, sb))
+}
+
+/// Runs `pair(i, i + 1)` over `range` two indices at a time, then `single(i)` for the last one
+/// when the count is odd (rows of ``softmaxPair``). Pass nested `@inline(__always)` functions,
+/// as to ``vectorLoop(_:width:_:)``.
+@inline(__always) func inPairs(_ range: Range<Int>, _ pair: (Int, Int) -> Void, _ single: (Int) -> Void) {
+    var i = range.lowerBound
+    while i + 1 < range.upperBound {
+        pair(i, i + 1)
+        i += 2
+    }
+    if i < range.upperBound { single(i) }
 }
 
 /// One row of a softmax in its three passes: the maximum, the exponentials e^(x − max) written
